@@ -1,0 +1,1 @@
+"""The arithmetic of one time step of each cell, forward and backward, one file per cell."""
