@@ -13,7 +13,7 @@ from __future__ import annotations
 import warnings
 import numpy as np
 
-from .cells.gru import RESETS, GRURun
+from .cells.gru import GRURun
 from .cells.lstm import PEEPHOLES, LSTMRun
 from .cells.rnn import RNNRun
 from .core import Module, as_float_array, check_dtype, check_shape, uniform_init
@@ -38,18 +38,6 @@ def _cell_params(module: Module, suffix: str, input_size: int, hidden_size: int,
     bound = 1.0 / np.sqrt(hidden_size)
     return {name: module.add_param(name + suffix, uniform_init(module.rng, shape, bound, module.dtype))
             for name, shape in shapes.items()}
-
-
-def _options(run_class: type[SequenceRun], options: dict) -> dict:
-    """Check the cell-specific options of RNN (nonlinearity), LSTM (peephole), GRU (reset)."""
-    if run_class is RNNRun:
-        if options["nonlinearity"] not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {options['nonlinearity']!r}")
-    elif run_class is LSTMRun:
-        options["peephole"] = bool(options["peephole"])
-    elif options["reset"] not in RESETS:
-        raise ValueError(f"reset must be 'after' (PyTorch) or 'before' (Cho et al. 2014), got {options['reset']!r}")
-    return options
 
 
 def _states_in(name: str, hx, n_states: int, shape: tuple, dtype) -> tuple:
@@ -90,14 +78,14 @@ class RecurrentLayer(Module):
         self.num_directions = 2 if bidirectional else 1
         self.dtype = check_dtype(dtype)
         self.rng = rng if rng is not None else np.random.default_rng()
-        self.options = _options(self.run_class, options)
+        self.options = self.run_class.check_options(options)
         gates, peephole = self.run_class.n_gates, self.options.get("peephole", False)
         self.cells = [[_cell_params(self, f"_l{layer}" + ("_reverse" if d else ""),
                                     self.input_size if layer == 0 else hidden_size * self.num_directions,
                                     hidden_size, gates, self.bias, peephole)
                        for d in range(self.num_directions)] for layer in range(num_layers)]
         self.recorded: dict[str, dict[str, np.ndarray]] = {}
-        self._tape = None
+        self.tape = None
 
     def __repr__(self) -> str:
         extra = "".join(f", {k}={v!r}" for k, v in self.options.items())
@@ -154,7 +142,7 @@ class RecurrentLayer(Module):
                   for k in range(n_states)]
         if not batched:
             finals = [f[:, 0] for f in finals]
-        self._tape = (runs, drop_masks, active, x.shape, out.shape, finals[0].shape, batched)
+        self.tape = (runs, drop_masks, active, x.shape, out.shape, finals[0].shape, batched)
         self.recorded = self._record(runs, batched) if record else {}
         return out, (tuple(finals) if n_states == 2 else finals[0])
 
@@ -190,13 +178,17 @@ class RecurrentLayer(Module):
                 for layer, cell_runs in enumerate(runs) for d, run in enumerate(cell_runs)}
 
     # --- backward ------------------------------------------------------------------------------
-    def backward(self, dout, dh_n=None):
+    def backward(self, dout, dh_n=None, tape=None):
         """Gradients w.r.t. x and the initial state(s) from dout (the shape of out) and dh_n (the
         shape of h_n; (dh_n, dc_n) for an LSTM; None means zero). Parameter gradients are added
-        into each parameter's `.grad`. Returns (dx, dh0), or (dx, (dh0, dc0)) for an LSTM."""
-        if self._tape is None:
+        into each parameter's `.grad`. Returns (dx, dh0), or (dx, (dh0, dc0)) for an LSTM.
+
+        It differentiates the last forward pass, or an earlier one whose `m.tape` was kept and is
+        passed as `tape` (e.g. the chunks of truncated BPTT, backward in reverse order)."""
+        tape = tape if tape is not None else self.tape
+        if tape is None:
             raise ValueError("backward() needs a forward() first: it differentiates the last forward pass")
-        runs, drop_masks, active, x_shape, out_shape, state_shape, batched = self._tape
+        runs, drop_masks, active, x_shape, out_shape, state_shape, batched = tape
         n_states, H, dt = self.run_class.n_states, self.hidden_size, self.dtype
         if dout is None:
             dout = np.zeros(out_shape, dt)
@@ -279,10 +271,10 @@ class RecurrentCell(Module):
         self.bias = bool(bias)
         self.dtype = check_dtype(dtype)
         self.rng = rng if rng is not None else np.random.default_rng()
-        self.options = _options(self.run_class, options)
+        self.options = self.run_class.check_options(options)
         self.params = _cell_params(self, "", self.input_size, self.hidden_size, self.run_class.n_gates,
                                    self.bias, self.options.get("peephole", False))
-        self._tape = None
+        self.tape = None
 
     def forward(self, x, hx=None):
         """x (B, input_size) or (input_size,); hx (B, H) (LSTM: (h, c)); returns h' (LSTM: (h', c'))."""
@@ -297,16 +289,20 @@ class RecurrentCell(Module):
         S = np.empty((H, 3, B), self.dtype)
         run = self.run_class(self.params, x2.T, S, 1, B, False, None, **self.options)
         run.forward(tuple(s.reshape(B, H).T for s in states0))
-        self._tape = (run, batched, x.shape)
+        self.tape = (run, batched, x.shape)
         new = tuple(np.ascontiguousarray(s.T if batched else s[:, 0]) for s in run.final_state())
         return new if n_states == 2 else new[0]
 
-    def backward(self, dstate):
+    def backward(self, dstate, tape=None):
         """From the gradient w.r.t. h' (LSTM: (dh', dc'), dc' may be None), returns
-        (dx, dh) (LSTM: (dx, (dh, dc))) and adds the parameter gradients into `.grad`."""
-        if self._tape is None:
+        (dx, dh) (LSTM: (dx, (dh, dc))) and adds the parameter gradients into `.grad`.
+
+        It differentiates the last forward step, or an earlier one whose `cell.tape` was kept and
+        is passed as `tape`: backpropagation through time over a loop of cell steps."""
+        tape = tape if tape is not None else self.tape
+        if tape is None:
             raise ValueError("backward() needs a forward() first: it differentiates the last forward step")
-        run, batched, x_shape = self._tape
+        run, batched, x_shape = tape
         n_states, H, B = self.run_class.n_states, self.hidden_size, run.B
         shape = (B, H) if batched else (H,)
         if n_states == 2 and isinstance(dstate, (tuple, list)) and len(dstate) == 2 and dstate[1] is None:

@@ -64,6 +64,11 @@ class SequenceRun:
         self.Zx = zx.reshape(-1, T, B)
         self.allocate()
 
+    @staticmethod
+    def check_options(options: dict) -> dict:
+        """The cell's own constructor options, checked (e.g. nonlinearity, peephole, reset)."""
+        return options
+
     # --- slots ---------------------------------------------------------------------------------
     def _steps(self):
         """(t, prev_slot, cur_slot) in processing order."""

@@ -42,6 +42,13 @@ RESETS = ("after", "before")
 class GRURun(SequenceRun):
     n_gates = 3
 
+    @staticmethod
+    def check_options(options):
+        if options["reset"] not in RESETS:
+            raise ValueError(f"reset must be 'after' (PyTorch) or 'before' (Cho et al. 2014), "
+                             f"got {options['reset']!r}")
+        return options
+
     def allocate(self) -> None:
         T, B, H, dt = self.T, self.B, self.H, self.Zx.dtype
         self.after = self.options["reset"] == "after"

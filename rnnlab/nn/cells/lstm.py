@@ -39,6 +39,10 @@ class LSTMRun(SequenceRun):
     n_gates = 4
     n_states = 2
 
+    @staticmethod
+    def check_options(options):
+        return {"peephole": bool(options["peephole"])}
+
     def allocate(self) -> None:
         T, B, H, dt = self.T, self.B, self.H, self.Zx.dtype
         self.w_hh = self.p["weight_hh"].data

@@ -24,6 +24,12 @@ from ..sequence import SequenceRun
 class RNNRun(SequenceRun):
     n_gates = 1
 
+    @staticmethod
+    def check_options(options):
+        if options["nonlinearity"] not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {options['nonlinearity']!r}")
+        return options
+
     def allocate(self) -> None:
         self.w_hh = self.p["weight_hh"].data
         self.relu = self.options["nonlinearity"] == "relu"

@@ -1,0 +1,8 @@
+"""`python -m rnnlab` and the `rnnlab` console command."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
