@@ -336,3 +336,23 @@ def test_cell_bad_inputs():
         cell.forward(np.zeros((B, D), np.float32), (np.zeros((B, 5), np.float32), np.zeros((B, H), np.float32)))
     with pytest.raises(ValueError, match="forward"):
         RNNCell(D, H).backward(np.zeros((B, H), np.float32))
+
+
+def test_lstm_cell_backward_takes_dc_as_keyword_or_in_a_tuple():
+    rng = np.random.default_rng(9)
+    cell = LSTMCell(D, H, dtype=np.float64, rng=rng)
+    x, dh, dc = rng.standard_normal((B, D)), rng.standard_normal((B, H)), rng.standard_normal((B, H))
+    cell.forward(x)
+    dx_a, (dh_a, dc_a) = cell.backward(dh, dc)
+    dx_b, (dh_b, dc_b) = cell.backward((dh, dc))
+    dx_c, _ = cell.backward(dh)  # no dc: zero
+    dx_d, _ = cell.backward(dh, np.zeros((B, H)))
+    np.testing.assert_array_equal(dx_a, dx_b)
+    np.testing.assert_array_equal(dc_a, dc_b)
+    np.testing.assert_array_equal(dx_c, dx_d)
+    with pytest.raises(TypeError, match="no cell state"):
+        gru = GRUCell(D, H, dtype=np.float64)
+        gru.forward(x)
+        gru.backward(dh, dc)
+    with pytest.raises(ValueError, match=r"dc has shape \(3, 5\), expected \(3, 6\)"):
+        cell.backward(dh, np.zeros((B, 5)))

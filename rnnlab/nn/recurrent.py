@@ -40,16 +40,16 @@ def _cell_params(module: Module, suffix: str, input_size: int, hidden_size: int,
             for name, shape in shapes.items()}
 
 
-def _states_in(name: str, hx, n_states: int, shape: tuple, dtype) -> tuple:
-    """The initial state(s) `hx` checked against `shape`; zeros when hx is None."""
+def _states_in(names: tuple[str, ...], hx, shape: tuple, dtype) -> tuple:
+    """The state(s) `hx` (an array, or a tuple for an LSTM's (h, c)) checked against `shape`,
+    each named in errors by `names`; zeros when hx is None."""
     if hx is None:
-        return tuple(np.zeros(shape, dtype) for _ in range(n_states))
-    if n_states == 2:
+        return tuple(np.zeros(shape, dtype) for _ in names)
+    if len(names) == 2:
         if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-            raise TypeError(f"{name} must be a tuple (h0, c0) for an LSTM, got {type(hx).__name__}")
-        names = ("h0", "c0")
+            raise TypeError(f"an LSTM's state is a tuple ({', '.join(names)}), got {type(hx).__name__}")
     else:
-        hx, names = (hx,), (name,)
+        hx = (hx,)
     states = tuple(as_float_array(n, h, dtype, (len(shape),)) for n, h in zip(names, hx))
     for n, s in zip(names, states):
         check_shape(n, s, shape)
@@ -99,6 +99,9 @@ class RecurrentLayer(Module):
         Returns out (T, B, D*H) and h_n (num_layers*D, B, H), D = 2 if bidirectional else 1;
         an LSTM returns (out, (h_n, c_n)) and takes hx=(h0, c0). lengths (B,) gives each
         sequence's valid steps: padded outputs are zero and h_n is each sequence's last valid step.
+        record=True keeps every layer's and direction's per-step internals in `m.recorded`
+        ({"l0": {"i": ..., "c": ..., "h": ...}, "l0_reverse": ...}, each (T, B, H) in x's
+        layout); at padded steps they hold the unchanged state.
         """
         x = as_float_array("x", x, self.dtype, (2, 3))
         batched = x.ndim == 3
@@ -110,7 +113,7 @@ class RecurrentLayer(Module):
                              f" with input_size={self.input_size}")
         n_cells, H, n_states = self.num_layers * self.num_directions, self.hidden_size, self.run_class.n_states
         state_shape = (n_cells, B, H) if batched else (n_cells, H)
-        states0 = _states_in("hx", hx, n_states, state_shape, self.dtype)
+        states0 = _states_in(("h0", "c0") if n_states == 2 else ("hx",), hx, state_shape, self.dtype)
         if not batched:
             states0 = tuple(s[:, None, :] for s in states0)
         active = self._active(lengths, T, B, batched)
@@ -178,7 +181,7 @@ class RecurrentLayer(Module):
                 for layer, cell_runs in enumerate(runs) for d, run in enumerate(cell_runs)}
 
     # --- backward ------------------------------------------------------------------------------
-    def backward(self, dout, dh_n=None, tape=None):
+    def backward(self, dout, dh_n=None, *, tape=None):
         """Gradients w.r.t. x and the initial state(s) from dout (the shape of out) and dh_n (the
         shape of h_n; (dh_n, dc_n) for an LSTM; None means zero). Parameter gradients are added
         into each parameter's `.grad`. Returns (dx, dh0), or (dx, (dh0, dc0)) for an LSTM.
@@ -194,7 +197,7 @@ class RecurrentLayer(Module):
             dout = np.zeros(out_shape, dt)
         dout = as_float_array("dout", dout, dt, (len(out_shape),))
         check_shape("dout", dout, out_shape, "the shape of out")
-        dstates = _states_in("dh_n", dh_n, n_states, state_shape, dt)
+        dstates = _states_in(("dh_n", "dc_n") if n_states == 2 else ("dh_n",), dh_n, state_shape, dt)
         if not batched:
             dout, dstates = dout[:, None, :], tuple(s[:, None, :] for s in dstates)
         elif self.batch_first:
@@ -211,13 +214,13 @@ class RecurrentLayer(Module):
                 k = layer * self.num_directions + d
                 dstate = [s[k].T.copy() for s in dstates]
                 dstates0[layer][d] = run.backward(dY[d * H:(d + 1) * H], dstate)
-                part = run.accumulate_grads()
+                part = run.accumulate_grads(time_major_input_grad=layer == 0)
                 dinp = part if dinp is None else dinp.__iadd__(part)
             if layer > 0:
                 if drop_masks[layer - 1] is not None:
                     dinp *= drop_masks[layer - 1]
                 dY = dinp.reshape(-1, T, B)
-        dx = self._to_user(dinp.reshape(-1, T, B).transpose(1, 2, 0), batched)
+        dx = self._to_user(dinp.reshape(T, B, -1), batched)
         dhx = [np.stack([ds[k].T for cell_ds in dstates0 for ds in cell_ds]) for k in range(n_states)]
         if not batched:
             dhx = [s[:, 0] for s in dhx]
@@ -284,7 +287,8 @@ class RecurrentCell(Module):
             raise ValueError(f"x has shape {x.shape}, expected {'(B, ' if batched else '('}"
                              f"input_size={self.input_size})")
         B, H, n_states = (x.shape[0] if batched else 1), self.hidden_size, self.run_class.n_states
-        states0 = _states_in("hx", hx, n_states, (B, H) if batched else (H,), self.dtype)
+        names = ("h0", "c0") if n_states == 2 else ("hx",)
+        states0 = _states_in(names, hx, (B, H) if batched else (H,), self.dtype)
         x2 = x if batched else x[None]
         S = np.empty((H, 3, B), self.dtype)
         run = self.run_class(self.params, x2.T, S, 1, B, False, None, **self.options)
@@ -293,9 +297,10 @@ class RecurrentCell(Module):
         new = tuple(np.ascontiguousarray(s.T if batched else s[:, 0]) for s in run.final_state())
         return new if n_states == 2 else new[0]
 
-    def backward(self, dstate, tape=None):
-        """From the gradient w.r.t. h' (LSTM: (dh', dc'), dc' may be None), returns
-        (dx, dh) (LSTM: (dx, (dh, dc))) and adds the parameter gradients into `.grad`.
+    def backward(self, dh, dc=None, *, tape=None):
+        """From the gradient w.r.t. the new state, dh (B, H) (for an LSTM also dc, given as dc=
+        or as dh=(dh, dc); a missing dc is zero), returns (dx, dh_prev), for an LSTM
+        (dx, (dh_prev, dc_prev)), and adds the parameter gradients into `.grad`.
 
         It differentiates the last forward step, or an earlier one whose `cell.tape` was kept and
         is passed as `tape`: backpropagation through time over a loop of cell steps."""
@@ -304,16 +309,22 @@ class RecurrentCell(Module):
             raise ValueError("backward() needs a forward() first: it differentiates the last forward step")
         run, batched, x_shape = tape
         n_states, H, B = self.run_class.n_states, self.hidden_size, run.B
+        if isinstance(dh, (tuple, list)):
+            if dc is not None or len(dh) != n_states:
+                raise TypeError(f"dh must be {'(dh, dc) or dh with dc=' if n_states == 2 else 'an array'}")
+            dh, dc = dh if n_states == 2 else (dh[0], None)
+        if n_states == 1 and dc is not None:
+            raise TypeError(f"{type(self).__name__} has no cell state: backward takes dh only")
         shape = (B, H) if batched else (H,)
-        if n_states == 2 and isinstance(dstate, (tuple, list)) and len(dstate) == 2 and dstate[1] is None:
-            dstate = (dstate[0], np.zeros(shape, self.dtype))
-        ds = _states_in("dh", dstate, n_states, shape, self.dtype)
+        if n_states == 2 and dc is None:
+            dc = np.zeros(shape, self.dtype)
+        ds = _states_in(("dh", "dc")[:n_states], (dh, dc) if n_states == 2 else dh, shape, self.dtype)
         dY = np.zeros((H, 1, B), self.dtype)
         d0 = run.backward(dY, [s.reshape(B, H).T.copy() for s in ds])
-        dx = run.accumulate_grads().T
-        out = tuple(np.ascontiguousarray(d.T if batched else d[:, 0]) for d in d0)
+        dx = run.accumulate_grads(time_major_input_grad=True)
+        prev = tuple(np.ascontiguousarray(d.T if batched else d[:, 0]) for d in d0)
         dx = dx if batched else dx[0]
-        return np.ascontiguousarray(dx), (out if n_states == 2 else out[0])
+        return np.ascontiguousarray(dx), (prev if n_states == 2 else prev[0])
 
 
 class RNNCell(RecurrentCell):

@@ -122,9 +122,10 @@ class SequenceRun:
                 np.copyto(d, keep, where=mask[1])
         return tuple(dstate)
 
-    def accumulate_grads(self) -> np.ndarray:
+    def accumulate_grads(self, time_major_input_grad: bool = False) -> np.ndarray:
         """Add the weight gradients of all steps (one GEMM per block) into the parameters'
-        `.grad` and return the gradient w.r.t. the layer input, (D, T*B)."""
+        `.grad` and return the gradient w.r.t. the layer input: (D, T*B), or (T*B, D) when
+        `time_major_input_grad` (the user's layout, computed as dZ^T W_ih without a transpose)."""
         TB = self.T * self.B
         w_ih, b_ih, b_hh, w_hh = (self.p.get(k) for k in ("weight_ih", "bias_ih", "bias_hh", "weight_hh"))
         dinp = None
@@ -133,7 +134,8 @@ class SequenceRun:
             w_ih.grad[rows] += dz2 @ self.inp.T  # dW_ih = dZ X^T
             if b_ih is not None:
                 b_ih.grad[rows] += dz2.sum(axis=1)
-            part = w_ih.data[rows].T @ dz2  # dX = W_ih^T dZ
+            # dX = W_ih^T dZ
+            part = dz2.T @ w_ih.data[rows] if time_major_input_grad else w_ih.data[rows].T @ dz2
             if dinp is None:
                 dinp = part
             else:

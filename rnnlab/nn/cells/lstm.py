@@ -84,34 +84,32 @@ class LSTMRun(SequenceRun):
         np.multiply(o, tanh_c, out=self.S[:, cur])  # (5)
 
     def backward_step(self, t, prev, cur):
-        H, gates, tmp, dz = self.H, self.G[t], self.tmp, self.dz
+        H, gates, tmp, deriv = self.H, self.G[t], self.tmp, self.deriv
         i, f, g, o = gates[:H], gates[H:2 * H], gates[2 * H:3 * H], gates[3 * H:]
         c_prev, tanh_c = self.C[prev], self.TC[t]
         dh, dc = self.dstate
-        sigmoid_grad(gates, out=dz)  # s * (1 - s) for all blocks ...
-        tanh_grad(g, out=dz[2 * H:3 * H])  # ... but 1 - g**2 for g                     (2)
-        dz[3 * H:] *= np.multiply(dh, tanh_c, out=tmp)  # dz_o                           (5) (4)
+        dz = self.dZ[:, t]  # this step's gradients w.r.t. the gate pre-activations
+        sigmoid_grad(gates, out=deriv)  # s * (1 - s) for every block ...
+        tanh_grad(g, out=deriv[2 * H:3 * H])  # ... but 1 - g**2 for g                  (2)
+        np.multiply(deriv[3 * H:], np.multiply(dh, tanh_c, out=tmp), out=dz[3 * H:])  # dz_o (5) (4)
         tanh_grad(tanh_c, out=tmp)
         tmp *= o
         tmp *= dh
         dc += tmp  # (5)
         if self.peephole:
             dc += np.multiply(self.w_co, dz[3 * H:], out=tmp)  # (4)
-        dz[:H] *= dc
-        dz[:H] *= g  # dz_i                                                              (3) (2)
-        dz[H:2 * H] *= dc
-        dz[H:2 * H] *= c_prev  # dz_f                                                    (3) (2)
-        dz[2 * H:3 * H] *= dc
-        dz[2 * H:3 * H] *= i  # dz_g                                                     (3) (2)
+        deriv[:3 * H].reshape(3, H, -1).__imul__(dc)  # dc times the derivatives of i, f, g
+        np.multiply(deriv[:H], g, out=dz[:H])  # dz_i                                    (3) (2)
+        np.multiply(deriv[H:2 * H], c_prev, out=dz[H:2 * H])  # dz_f                     (3) (2)
+        np.multiply(deriv[2 * H:3 * H], i, out=dz[2 * H:3 * H])  # dz_g                  (3) (2)
         dc *= f  # (3)
         if self.peephole:
             dc += np.multiply(self.w_ci, dz[:H], out=tmp)  # (2)
             dc += np.multiply(self.w_cf, dz[H:2 * H], out=tmp)  # (2)
-        self.dZ[:, t] = dz
         np.matmul(self.w_hh.T, dz, out=dh)  # (1)
 
     def backward(self, dY, dstate):
-        self.dz = np.empty((4 * self.H, self.B), self.Zx.dtype)  # one step's dz, contiguous
+        self.deriv = np.empty((4 * self.H, self.B), self.Zx.dtype)  # activation derivatives
         return super().backward(dY, dstate)
 
     def extra_grads(self) -> None:
