@@ -126,7 +126,9 @@ def as_float_array(name: str, value, dtype: np.dtype, ndims: tuple[int, ...]) ->
     if a.ndim not in ndims:
         expected = " or ".join(f"{n}-D" for n in ndims)
         raise ValueError(f"{name} must be {expected}, got shape {a.shape}")
-    if not np.isfinite(a).all():
+    # A finite sum proves every element finite (one reduction, the common case); only when the
+    # sum is not finite (a NaN, an infinity, or an overflowing sum) is every element looked at.
+    if not np.isfinite(np.add.reduce(a, axis=None)) and not np.isfinite(a).all():
         raise ValueError(f"{name} contains NaN or infinity")
     return a
 
