@@ -120,3 +120,5 @@ def test_checker_fails_on_a_wrong_backward():
 def test_checker_refuses_float32():
     with pytest.raises(TypeError, match="float64"):
         gradcheck(RNN(D, H), np.zeros((T, B, D), np.float32))
+    with pytest.raises(TypeError, match="float64"):
+        gradcheck(RNN(D, H, dtype=np.float64), np.zeros((T, B, D), np.float32))

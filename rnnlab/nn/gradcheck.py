@@ -23,8 +23,11 @@ def _outputs(module: Module, result) -> list[np.ndarray]:
     return flat
 
 
-def _backward(module: Module, weights: list[np.ndarray], layer: bool):
+def _backward(module: Module, weights: list[np.ndarray], layer: bool, recurrent: bool):
     """Call the module's backward with the loss weights as output gradients."""
+    if not recurrent:
+        dx = module.backward(weights[0])
+        return (dx[0] if isinstance(dx, tuple) else dx), None
     if layer:
         out_w, state_w = weights[0], weights[1:]
         return module.backward(out_w, state_w[0] if len(state_w) == 1 else tuple(state_w))
@@ -35,20 +38,28 @@ def gradcheck(module: Module, x: np.ndarray, hx=None, *, eps: float = 1e-6,
               rng: np.random.Generator | None = None, **forward_kwargs) -> dict[str, float]:
     """Relative error of `module.backward` against central differences, per checked array.
 
-    Works for the recurrent layers (forward(x, hx, **kw) -> (out, h_n) or (out, (h_n, c_n))) and
-    cells (forward(x, hx) -> h or (h, c)). Returns {"x": err, "hx[0]": err, ..., param name: err},
+    Works for the recurrent layers (forward(x, hx, **kw) -> (out, h_n) or (out, (h_n, c_n))),
+    cells (forward(x, hx) -> h or (h, c)) and any other module whose forward(x, **kw) returns one
+    array and whose backward(dout) returns dx (or a tuple starting with dx; integer x, such as
+    token ids, is not differentiated). Returns {"x": err, "hx[0]": err, ..., param name: err},
     where err = max |analytic - numeric| / max(max |numeric|, max |analytic|, 1e-12); float64
     values are ~1e-9 when the backward is right and O(1) when it is wrong. Put the module in eval
     mode if it has dropout: the loss must be a deterministic function of the inputs.
     """
-    if module.dtype != np.float64:
-        raise TypeError(f"gradcheck needs a float64 module (finite differences in float32 are noise), "
-                        f"got {module.dtype}")
+    x = np.asarray(x)
+    index_input = x.dtype.kind in "iu"  # e.g. token ids into an Embedding: no gradient w.r.t. x
+    dtypes = {p.data.dtype for p in module.parameters()} | (set() if index_input else {x.dtype})
+    if dtypes != {np.dtype(np.float64)}:
+        raise TypeError(f"gradcheck needs a float64 module and input (finite differences in "
+                        f"float32 are noise), got {sorted(str(d) for d in dtypes)}")
     rng = rng if rng is not None else np.random.default_rng(0)
+    recurrent = hasattr(module, "run_class")
     layer = hasattr(module, "num_layers")
     states = [] if hx is None else ([hx] if isinstance(hx, np.ndarray) else list(hx))
 
     def run(x_, states_):
+        if not recurrent:
+            return [module.forward(x_, **forward_kwargs)]
         hx_ = None if not states_ else (states_[0] if isinstance(hx, np.ndarray) else tuple(states_))
         return _outputs(module, module.forward(x_, hx_, **forward_kwargs))
 
@@ -59,8 +70,8 @@ def gradcheck(module: Module, x: np.ndarray, hx=None, *, eps: float = 1e-6,
 
     module.zero_grad()
     run(x, states)
-    dx, dstate = _backward(module, weights, layer)
-    analytic = {"x": dx}
+    dx, dstate = _backward(module, weights, layer, recurrent)
+    analytic = {} if index_input else {"x": dx}
     if states:
         dstates = [dstate] if isinstance(dstate, np.ndarray) else list(dstate)
         analytic |= {f"hx[{k}]": d for k, d in enumerate(dstates)}
@@ -79,9 +90,9 @@ def gradcheck(module: Module, x: np.ndarray, hx=None, *, eps: float = 1e-6,
             g[k] = (up - down) / (2 * eps)
         return grad
 
-    x = np.array(x, dtype=np.float64)
+    x = x.copy()
     states = [np.array(s, dtype=np.float64) for s in states]
-    numerical = {"x": numeric(x, lambda: loss(x, states))}
+    numerical = {} if index_input else {"x": numeric(x, lambda: loss(x, states))}
     for k, s in enumerate(states):
         numerical[f"hx[{k}]"] = numeric(s, lambda: loss(x, states))
     for name, p in module.named_parameters():
