@@ -1,0 +1,1 @@
+"""Training: checkpoints (safetensors + JSON, no pickle), and the loop that uses them."""
