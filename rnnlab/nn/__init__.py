@@ -1,7 +1,19 @@
-"""The engine: recurrent layers and cells in NumPy with hand-derived backpropagation through time."""
+"""The engine: recurrent layers and cells in NumPy with hand-derived backpropagation through time,
+the modules and losses around them, optimisers, schedules, clipping and initialisers."""
 
+from .clip import clip_grad_norm_, clip_grad_value_
 from .core import Module, Param
+from .gradcheck import gradcheck
+from .layers import Dropout, Embedding, LastStep, Linear, MeanPool, Sequential
+from .losses import bce_with_logits, cross_entropy, mse, nats_to_bits
+from .optim import SGD, Adagrad, Adam, AdamW, RMSprop
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RecurrentCell, RecurrentLayer, RNNCell
+from .schedules import CosineAnnealingLR, ExponentialLR, LinearLR, StepLR
 
-__all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell", "Module", "Param",
-           "RecurrentCell", "RecurrentLayer"]
+__all__ = [
+    "GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell", "RecurrentCell", "RecurrentLayer",
+    "Module", "Param", "Linear", "Embedding", "Dropout", "Sequential", "LastStep", "MeanPool",
+    "cross_entropy", "mse", "bce_with_logits", "nats_to_bits",
+    "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "StepLR", "ExponentialLR", "CosineAnnealingLR",
+    "LinearLR", "clip_grad_norm_", "clip_grad_value_", "gradcheck",
+]

@@ -106,6 +106,13 @@ class Module:
 
 
 # --- argument checks: they name the argument, the shape received and the shape expected -------
+def positive_int(name: str, value) -> int:
+    """`value` as an int >= 1, or a ValueError naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def check_dtype(dtype) -> np.dtype:
     dt = np.dtype(dtype)
     if dt not in FLOAT_DTYPES:

@@ -31,13 +31,8 @@ import inspect
 
 import numpy as np
 
-from .core import FLOAT_DTYPES, Module, as_float_array, check_dtype, check_shape, uniform_init
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+from .core import (FLOAT_DTYPES, Module, as_float_array, check_dtype, check_shape, positive_int,
+                   uniform_init)
 
 
 def _float_input(name: str, value, dtype=None, ndims: tuple[int, ...] | None = None) -> np.ndarray:
@@ -70,8 +65,8 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
                  dtype=np.float32, rng: np.random.Generator | None = None):
         super().__init__()
-        self.in_features = _positive_int("in_features", in_features)
-        self.out_features = _positive_int("out_features", out_features)
+        self.in_features = positive_int("in_features", in_features)
+        self.out_features = positive_int("out_features", out_features)
         self.dtype = check_dtype(dtype)
         self.rng = rng if rng is not None else np.random.default_rng()
         bound = 1.0 / np.sqrt(self.in_features)
@@ -119,8 +114,8 @@ class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, *,
                  dtype=np.float32, rng: np.random.Generator | None = None):
         super().__init__()
-        self.num_embeddings = _positive_int("num_embeddings", num_embeddings)
-        self.embedding_dim = _positive_int("embedding_dim", embedding_dim)
+        self.num_embeddings = positive_int("num_embeddings", num_embeddings)
+        self.embedding_dim = positive_int("embedding_dim", embedding_dim)
         if padding_idx is not None:
             n = self.num_embeddings
             if (isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer))

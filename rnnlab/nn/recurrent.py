@@ -16,14 +16,8 @@ import numpy as np
 from .cells.gru import GRURun
 from .cells.lstm import PEEPHOLES, LSTMRun
 from .cells.rnn import RNNRun
-from .core import Module, as_float_array, check_dtype, check_shape, uniform_init
+from .core import Module, as_float_array, check_dtype, check_shape, positive_int, uniform_init
 from .sequence import SequenceRun
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _cell_params(module: Module, suffix: str, input_size: int, hidden_size: int, gates: int,
@@ -65,9 +59,9 @@ class RecurrentLayer(Module):
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, *,
                  dtype=np.float32, rng: np.random.Generator | None = None, **options):
         super().__init__()
-        self.input_size = _positive_int("input_size", input_size)
-        self.hidden_size = _positive_int("hidden_size", hidden_size)
-        self.num_layers = _positive_int("num_layers", num_layers)
+        self.input_size = positive_int("input_size", input_size)
+        self.hidden_size = positive_int("hidden_size", hidden_size)
+        self.num_layers = positive_int("num_layers", num_layers)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         if dropout > 0 and num_layers == 1:
@@ -269,8 +263,8 @@ class RecurrentCell(Module):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, dtype=np.float32,
                  rng: np.random.Generator | None = None, **options):
         super().__init__()
-        self.input_size = _positive_int("input_size", input_size)
-        self.hidden_size = _positive_int("hidden_size", hidden_size)
+        self.input_size = positive_int("input_size", input_size)
+        self.hidden_size = positive_int("hidden_size", hidden_size)
         self.bias = bool(bias)
         self.dtype = check_dtype(dtype)
         self.rng = rng if rng is not None else np.random.default_rng()

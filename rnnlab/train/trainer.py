@@ -1,0 +1,323 @@
+"""The training loop for any model with forward/backward, with runs that survive being killed.
+
+A `Task` knows the model and the data; the `Trainer` owns everything else: the step loop and its
+budgets (steps, epochs, minutes), gradient clipping, the divergence guard, periodic evaluation,
+early stopping, the best checkpoint, the metrics log, the progress bar, Ctrl-C, and checkpoints
+from which a resumed run continues bit for bit.
+
+What makes a resume exact: the weights, the optimiser's moments and step count, the schedule's
+step, the trainer's RNG (which the task draws batches from) and every module's RNG (dropout
+masks), the task's carried arrays (e.g. the hidden state between windows), the step counter
+(the data position), the divergence counters and the best score, all saved at the end of a step;
+and the same BLAS thread count on resume (the run records it and pins it), since a GEMM's
+summation order, and so its last bits, depends on how the work is split.
+
+Run folder:
+    config.json          the trainer's and the task's configuration
+    metrics.jsonl        one JSON object per line: training steps and evaluations
+    checkpoint-XXXXXXXX/ the last `keep_checkpoints` checkpoints (see checkpoint.py)
+    best/                the checkpoint with the best evaluation score so far
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import signal
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ..nn.clip import clip_grad_norm_
+from ..nn.core import Module
+from .checkpoint import Checkpoint, list_checkpoints, load_checkpoint, load_weights_into, save_checkpoint
+from .safetensors import CheckpointError
+
+
+class Task(Protocol):
+    """What the trainer needs from a model and its data."""
+
+    model: Module
+
+    def train_step(self, step: int, rng: np.random.Generator) -> float:
+        """Run forward and backward on the batch for `step` (drawing any randomness from `rng`),
+        leaving the gradients in the parameters' `.grad`; return the loss."""
+
+    def evaluate(self) -> float:
+        """A validation score, lower is better (e.g. the validation loss)."""
+
+    def steps_per_epoch(self) -> int | None:
+        """Steps in one pass over the training data, or None when the data has no epochs."""
+
+    def config(self) -> dict:
+        """A JSON-serialisable description of the model and data."""
+
+    def carried_state(self) -> dict[str, np.ndarray]:
+        """Arrays a resume needs besides the weights (e.g. the hidden state between windows)."""
+
+    def load_carried_state(self, arrays: dict[str, np.ndarray]) -> None:
+        ...
+
+
+@dataclass
+class TrainConfig:
+    max_steps: int | None = 1000  # stop after this many optimiser steps (None: no limit)
+    max_epochs: float | None = None  # ... or this many passes over the data
+    max_minutes: float | None = None  # ... or this much wall-clock time (checked between steps)
+    eval_every: int = 100  # steps between evaluations (0: never)
+    checkpoint_every: int = 100  # steps between checkpoints
+    keep_checkpoints: int = 3  # how many recent checkpoints stay on disk
+    clip_norm: float | None = 5.0  # clip the global gradient norm to this (None: no clipping)
+    patience: int | None = None  # stop after this many evaluations without improvement
+    on_nonfinite: str = "skip"  # a NaN/inf loss or gradient: "skip" the step, or "stop" the run
+    max_skipped: int = 20  # stop anyway after this many skipped steps in a row
+    seed: int = 0  # seeds the trainer's RNG, from which the task draws its batches
+    blas_threads: int | None = None  # BLAS threads to pin (None: what is set now); recorded
+    progress: bool = True  # show a progress bar on stderr
+
+
+@dataclass
+class TrainResult:
+    steps: int  # optimiser steps taken in total (including before a resume)
+    stop_reason: str  # "max_steps", "max_epochs", "max_minutes", "early_stopping", "interrupted", "diverged"
+    best_score: float | None
+    skipped: int  # steps skipped by the divergence guard
+    last_loss: float | None
+
+
+class DivergedError(RuntimeError):
+    """Training met a non-finite loss or gradient with on_nonfinite="stop" (or too many in a row)."""
+
+
+def _module_rngs(module: Module, prefix: str = "") -> dict[str, np.random.Generator]:
+    """Every RNG a model holds (dropout masks), by module path."""
+    found = {}
+    rng = getattr(module, "rng", None)
+    if isinstance(rng, np.random.Generator):
+        found[prefix or "."] = rng
+    for name, child in module._children.items():
+        found |= _module_rngs(child, f"{prefix}{name}.")
+    return found
+
+
+def _blas_threads(n: int | None) -> int | None:
+    """Pin numpy's BLAS to n threads (if given) and return the count in force (None if unknown)."""
+    try:
+        from threadpoolctl import threadpool_info, threadpool_limits
+    except ImportError:
+        return None
+    if n is not None:
+        threadpool_limits(n, user_api="blas")
+    counts = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    return counts[0] if counts else None
+
+
+class Trainer:
+    def __init__(self, task: Task, optimizer, run_dir, config: TrainConfig | None = None, schedule=None):
+        self.task, self.optimizer, self.schedule = task, optimizer, schedule
+        self.run_dir = Path(run_dir)
+        self.config = config or TrainConfig()
+        if self.config.on_nonfinite not in ("skip", "stop"):
+            raise ValueError(f"on_nonfinite must be 'skip' or 'stop', got {self.config.on_nonfinite!r}")
+        self.rng = np.random.default_rng(self.config.seed)
+        self.step = 0
+        self.skipped = 0
+        self.skipped_in_a_row = 0
+        self.best_score: float | None = None
+        self.evals_since_best = 0
+        self.params = list(task.model.named_parameters())
+        self._interrupted = False
+
+    # --- checkpoints -------------------------------------------------------------------------
+    def _checkpoint(self) -> Checkpoint:
+        opt_meta, opt_tensors = self.optimizer.state_dict()
+        train = {f"optim.{k}": v for k, v in opt_tensors.items()}
+        train |= {f"carry.{k}": v for k, v in self.task.carried_state().items()}
+        state = {
+            "trainer": {"skipped": self.skipped, "skipped_in_a_row": self.skipped_in_a_row,
+                        "best_score": self.best_score, "evals_since_best": self.evals_since_best},
+            "optimizer": opt_meta,
+            "schedule": self.schedule.state_dict() if self.schedule is not None else None,
+            "rng": self.rng.bit_generator.state,
+            "module_rngs": {k: g.bit_generator.state for k, g in _module_rngs(self.task.model).items()},
+            "blas_threads": self.blas_threads,
+            "config": {"train": asdict(self.config), "task": self.task.config()},
+        }
+        return Checkpoint(step=self.step, model=self.task.model.state_dict(), train=train, state=state)
+
+    def _restore(self, ckpt: Checkpoint) -> None:
+        """Everything a bit-exact continuation needs, checked before anything is changed."""
+        file = ckpt.path / "state.json"
+        state = ckpt.state
+        try:
+            opt = {k[len("optim."):]: v for k, v in ckpt.train.items() if k.startswith("optim.")}
+            carry = {k[len("carry."):]: v for k, v in ckpt.train.items() if k.startswith("carry.")}
+            rngs = _module_rngs(self.task.model)
+            if set(rngs) != set(state["module_rngs"]):
+                raise CheckpointError(file, f"module RNGs {sorted(state['module_rngs'])} do not match the "
+                                            f"model's {sorted(rngs)}")
+            load_weights_into(self.task.model, ckpt)
+            self.optimizer.load_state_dict(state["optimizer"], opt)
+            if self.schedule is not None:
+                self.schedule.load_state_dict(state["schedule"])
+            self.task.load_carried_state(carry)
+            self.rng.bit_generator.state = state["rng"]
+            for k, g in rngs.items():
+                g.bit_generator.state = state["module_rngs"][k]
+            for k, v in state["trainer"].items():
+                setattr(self, k, v)
+        except (KeyError, TypeError, ValueError) as err:
+            if isinstance(err, CheckpointError):
+                raise
+            raise CheckpointError(file, f"cannot restore the run: {err}") from None
+        self.step = ckpt.step
+        if state.get("blas_threads") is not None:
+            self.blas_threads = _blas_threads(state["blas_threads"])
+
+    def _save(self) -> None:
+        save_checkpoint(self.run_dir, self._checkpoint(), keep=self.config.keep_checkpoints)
+
+    def _save_best(self) -> None:
+        folder = save_checkpoint(self.run_dir / ".best-staging", self._checkpoint(), keep=1)
+        best = self.run_dir / "best"
+        shutil.rmtree(best, ignore_errors=True)
+        folder.rename(best)
+        shutil.rmtree(self.run_dir / ".best-staging", ignore_errors=True)
+
+    # --- metrics -----------------------------------------------------------------------------
+    def _log(self, record: dict) -> None:
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _truncate_metrics(self, step: int) -> None:
+        """A killed run may have logged steps after its last checkpoint; the resumed run redoes
+        them, so they are dropped to keep one line per step."""
+        path = self.run_dir / "metrics.jsonl"
+        if path.exists():
+            lines = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
+            path.write_text("".join(ln + "\n" for ln in lines))
+
+    # --- the loop ----------------------------------------------------------------------------
+    def run(self, resume: bool = False) -> TrainResult:
+        """Train until a budget is spent, early stopping triggers or Ctrl-C; with resume=True,
+        continue from the run folder's newest checkpoint (if it has one)."""
+        cfg = self.config
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.blas_threads = _blas_threads(cfg.blas_threads)
+        if resume and list_checkpoints(self.run_dir):
+            self._restore(load_checkpoint(self.run_dir))
+            self._truncate_metrics(self.step)
+        elif not resume:
+            (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
+        (self.run_dir / "config.json").write_text(json.dumps(
+            {"train": asdict(cfg), "task": self.task.config(), "blas_threads": self.blas_threads}, indent=1))
+
+        per_epoch = self.task.steps_per_epoch()
+        limits = [s for s in (cfg.max_steps, math.ceil(cfg.max_epochs * per_epoch)
+                              if cfg.max_epochs is not None and per_epoch else None) if s is not None]
+        last_step = min(limits) if limits else None
+        deadline = time.monotonic() + 60 * cfg.max_minutes if cfg.max_minutes is not None else None
+        bar = _progress(cfg.progress, self.step, last_step)
+        previous = signal.signal(signal.SIGINT, self._on_sigint)
+        reason, loss = "max_steps", None
+        try:
+            while True:
+                if last_step is not None and self.step >= last_step:
+                    reason = "max_steps" if cfg.max_steps == last_step else "max_epochs"
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    reason = "max_minutes"
+                    break
+                if self._interrupted:
+                    reason = "interrupted"
+                    break
+                loss = self._one_step(bar)
+                if cfg.eval_every and self.step % cfg.eval_every == 0 and self._evaluate():
+                    reason = "early_stopping"
+                    break
+                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                    self._save()
+        except DivergedError:
+            bar.close()
+            self._log({"step": self.step, "event": "diverged", "skipped": self.skipped})
+            raise
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        bar.close()
+        if not list_checkpoints(self.run_dir) or list_checkpoints(self.run_dir)[-1].name != f"checkpoint-{self.step:08d}":
+            self._save()
+        return TrainResult(self.step, reason, self.best_score, self.skipped, loss)
+
+    def _on_sigint(self, signum, frame) -> None:
+        """Ctrl-C: finish the current step, save, stop (a second Ctrl-C interrupts at once)."""
+        self._interrupted = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def _one_step(self, bar) -> float:
+        cfg = self.config
+        self.optimizer.zero_grad()
+        loss = float(self.task.train_step(self.step, self.rng))
+        params = [p for _, p in self.params]
+        norm = clip_grad_norm_(params, cfg.clip_norm if cfg.clip_norm is not None else math.inf)
+        if not (math.isfinite(loss) and math.isfinite(norm)):
+            # The divergence guard: a non-finite loss or gradient never reaches the weights.
+            self.skipped += 1
+            self.skipped_in_a_row += 1
+            self.step += 1
+            self._log({"step": self.step, "event": "skipped", "loss": loss if math.isfinite(loss) else str(loss),
+                       "grad_norm": norm if math.isfinite(norm) else str(norm)})
+            if cfg.on_nonfinite == "stop" or self.skipped_in_a_row >= cfg.max_skipped:
+                raise DivergedError(
+                    f"step {self.step}: non-finite {'loss' if not math.isfinite(loss) else 'gradient'} "
+                    f"({self.skipped_in_a_row} in a row); the weights were not updated. Lower the "
+                    f"learning rate or clip gradients harder, and resume from the last checkpoint.")
+            bar.update(1)
+            return loss
+        self.skipped_in_a_row = 0
+        lr = self.optimizer.lr  # the rate this step uses (the schedule then sets the next one)
+        self.optimizer.step()
+        if self.schedule is not None:
+            self.schedule.step()
+        self.step += 1
+        self._log({"step": self.step, "loss": loss, "grad_norm": norm, "lr": lr})
+        bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+        bar.update(1)
+        return loss
+
+    def _evaluate(self) -> bool:
+        """Evaluate, track the best checkpoint; True when early stopping says stop."""
+        score = float(self.task.evaluate())
+        improved = math.isfinite(score) and (self.best_score is None or score < self.best_score)
+        if improved:
+            self.best_score, self.evals_since_best = score, 0
+        else:
+            self.evals_since_best += 1
+        self._log({"step": self.step, "event": "eval", "score": score, "best": self.best_score})
+        if improved:
+            self._save_best()
+        patience = self.config.patience
+        return patience is not None and self.evals_since_best >= patience
+
+
+class _NoBar:
+    def update(self, n=1):
+        pass
+
+    def set_postfix(self, **kw):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(enabled: bool, start: int, total: int | None):
+    """A tqdm bar (rate, ETA, loss) on stderr, or nothing."""
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(initial=start, total=total, unit="step", dynamic_ncols=True, leave=True)
