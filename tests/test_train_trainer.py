@@ -199,3 +199,18 @@ def test_early_stopping_stops_after_patience_evaluations_without_improvement(tmp
 def test_a_bad_on_nonfinite_value_is_refused(tmp_path, echo):
     with pytest.raises(ValueError, match="on_nonfinite"):
         Trainer(echo.EchoTask(), None, tmp_path, TrainConfig(on_nonfinite="ignore"))
+
+
+def test_epoch_and_wall_clock_budgets_and_the_progress_bar(tmp_path, echo, capsys):
+    trainer = echo.make_trainer(tmp_path / "epochs", steps=None)
+    trainer.task.steps_per_epoch = lambda: 4
+    trainer.config.max_epochs = 2.5
+    trainer.config.progress = True
+    result = trainer.run()
+    assert result.stop_reason == "max_epochs" and result.steps == 10
+    err = capsys.readouterr().err
+    assert "10/10" in err and "loss=" in err and "step/s" in err  # tqdm: count, rate, loss
+    trainer = echo.make_trainer(tmp_path / "minutes", steps=None)
+    trainer.config.max_minutes = 0.0
+    result = trainer.run()
+    assert result.stop_reason == "max_minutes" and result.steps == 0
