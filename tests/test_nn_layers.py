@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from rnnlab.nn import GRU, LSTM, Module
-from rnnlab.nn.gradcheck import gradcheck
+from rnnlab.nn.gradcheck import gradcheck, numeric_gradient
 from rnnlab.nn.layers import Dropout, Embedding, LastStep, Linear, MeanPool, Sequential
 
 TOL = 1e-6
@@ -16,21 +16,6 @@ F64 = dict(dtype=np.float64)
 def _assert_small(errors):
     worst = max(errors, key=errors.get)
     assert errors[worst] < TOL, f"{worst}: relative error {errors[worst]:.2e} (all: {errors})"
-
-
-def _numeric(f, a, eps=1e-6):
-    """Central differences of the scalar f() with respect to every element of `a` (in place)."""
-    g = np.zeros_like(a)
-    flat, gf = a.reshape(-1), g.reshape(-1)
-    for k in range(flat.size):
-        keep = flat[k]
-        flat[k] = keep + eps
-        up = f()
-        flat[k] = keep - eps
-        down = f()
-        flat[k] = keep
-        gf[k] = (up - down) / (2 * eps)
-    return g
 
 
 def _weighted_backward(m, x, rng, **kw):
@@ -130,7 +115,7 @@ def test_embedding_padding_row_gets_no_gradient_and_others_match_finite_differen
     ids = np.array([[pad, 1, pad], [4, pad, 1], [0, 2, 3]])
     y, w, dx = _weighted_backward(m, ids, rng)
     assert dx is None
-    numeric = _numeric(lambda: float((w * m.forward(ids)).sum()), m.weight.data)
+    numeric = numeric_gradient(lambda: float((w * m.forward(ids)).sum()), m.weight.data)
     numeric[pad] = 0
     np.testing.assert_allclose(m.weight.grad, numeric, rtol=0, atol=1e-8)
     assert np.all(m.weight.grad[pad] == 0)

@@ -140,6 +140,18 @@ def as_float_array(name: str, value, dtype: np.dtype, ndims: tuple[int, ...]) ->
     return a
 
 
+def check_lengths(lengths, T: int, B: int) -> np.ndarray:
+    """Per-sequence valid lengths: integers of shape (B,) in 1..T, any order."""
+    lengths = np.asarray(lengths)
+    if lengths.dtype.kind not in "iu" or lengths.shape != (B,):
+        raise ValueError(f"lengths must be integers of shape ({B},) (one per sequence), "
+                         f"got {lengths.dtype} of shape {lengths.shape}")
+    if lengths.min() < 1 or lengths.max() > T:
+        raise ValueError(f"lengths must lie in 1..{T} (the number of steps in x), "
+                         f"got min {lengths.min()} and max {lengths.max()}")
+    return lengths.astype(np.intp)
+
+
 def check_shape(name: str, a: np.ndarray, expected: tuple[int, ...], meaning: str = "") -> None:
     if a.shape != expected:
         hint = f" ({meaning})" if meaning else ""

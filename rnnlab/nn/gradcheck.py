@@ -13,6 +13,22 @@ import numpy as np
 from .core import Module
 
 
+def numeric_gradient(f, array: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central differences of the scalar f() with respect to every element of `array`, which is
+    perturbed in place and restored."""
+    grad = np.zeros_like(array)
+    flat, g = array.reshape(-1), grad.reshape(-1)
+    for k in range(flat.size):
+        keep = flat[k]
+        flat[k] = keep + eps
+        up = f()
+        flat[k] = keep - eps
+        down = f()
+        flat[k] = keep
+        g[k] = (up - down) / (2 * eps)
+    return grad
+
+
 def _outputs(module: Module, result) -> list[np.ndarray]:
     """Flatten what forward returned into a list of arrays: out, h_n(, c_n) or h(, c)."""
     if isinstance(result, np.ndarray):
@@ -77,18 +93,8 @@ def gradcheck(module: Module, x: np.ndarray, hx=None, *, eps: float = 1e-6,
         analytic |= {f"hx[{k}]": d for k, d in enumerate(dstates)}
     analytic |= {name: p.grad.copy() for name, p in module.named_parameters()}
 
-    def numeric(array: np.ndarray, evaluate) -> np.ndarray:
-        grad = np.zeros_like(array)
-        flat, g = array.reshape(-1), grad.reshape(-1)
-        for k in range(flat.size):
-            keep = flat[k]
-            flat[k] = keep + eps
-            up = evaluate()
-            flat[k] = keep - eps
-            down = evaluate()
-            flat[k] = keep
-            g[k] = (up - down) / (2 * eps)
-        return grad
+    def numeric(array, evaluate):
+        return numeric_gradient(evaluate, array, eps)
 
     x = x.copy()
     states = [np.array(s, dtype=np.float64) for s in states]

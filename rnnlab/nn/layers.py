@@ -31,8 +31,8 @@ import inspect
 
 import numpy as np
 
-from .core import (FLOAT_DTYPES, Module, as_float_array, check_dtype, check_shape, positive_int,
-                   uniform_init)
+from .core import (FLOAT_DTYPES, Module, as_float_array, check_dtype, check_lengths, check_shape,
+                   positive_int, uniform_init)
 
 
 def _float_input(name: str, value, dtype=None, ndims: tuple[int, ...] | None = None) -> np.ndarray:
@@ -294,14 +294,7 @@ def _pool_input(module: Module, x, lengths) -> tuple[np.ndarray, np.ndarray | No
     xt = x.transpose(1, 0, 2) if module.batch_first else x
     if lengths is None:
         return xt, None, T, B
-    lengths = np.asarray(lengths)
-    if lengths.dtype.kind not in "iu" or lengths.shape != (B,):
-        raise ValueError(f"lengths must be integers of shape ({B},) (one per sequence), "
-                         f"got {lengths.dtype} of shape {lengths.shape}")
-    if lengths.min() < 1 or lengths.max() > T:
-        raise ValueError(f"lengths must lie in 1..{T} (the number of steps in x), "
-                         f"got min {lengths.min()} and max {lengths.max()}")
-    return xt, lengths.astype(np.intp), T, B
+    return xt, check_lengths(lengths, T, B), T, B
 
 
 def _pool_dx(module: Module, dxt: np.ndarray) -> np.ndarray:

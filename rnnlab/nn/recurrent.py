@@ -16,7 +16,8 @@ import numpy as np
 from .cells.gru import GRURun
 from .cells.lstm import PEEPHOLES, LSTMRun
 from .cells.rnn import RNNRun
-from .core import Module, as_float_array, check_dtype, check_shape, positive_int, uniform_init
+from .core import (Module, as_float_array, check_dtype, check_lengths, check_shape, positive_int,
+                   uniform_init)
 from .sequence import SequenceRun
 
 
@@ -149,13 +150,7 @@ class RecurrentLayer(Module):
             return None
         if not batched:
             raise ValueError("lengths needs a batched x of shape (T, B, input_size)")
-        lengths = np.asarray(lengths)
-        if lengths.dtype.kind not in "iu" or lengths.shape != (B,):
-            raise ValueError(f"lengths must be integers of shape ({B},) (one per sequence), "
-                             f"got {lengths.dtype} of shape {lengths.shape}")
-        if lengths.min() < 1 or lengths.max() > T:
-            raise ValueError(f"lengths must lie in 1..{T} (the number of steps in x), "
-                             f"got min {lengths.min()} and max {lengths.max()}")
+        lengths = check_lengths(lengths, T, B)
         if (lengths == T).all():
             return None
         return (np.arange(T)[:, None] < lengths[None, :])[:, None, :]
