@@ -1,43 +1,323 @@
-"""The command line: the one place that parses argv and decides what is printed."""
+"""The command line: the one place that parses argv and decides what is printed.
+
+    rnnlab train   train a character-level language model (on a built-in corpus by default)
+    rnnlab sample  write text with a trained model
+    rnnlab resume  continue an interrupted run exactly
+    rnnlab eval    loss and bits per character of a trained model on any text
+    rnnlab info    version, NumPy/BLAS configuration, optional extras
+    rnnlab demo    an LSTM learns to echo its input (the engine alone)
+
+Errors are one line on stderr with exit code 2 (`--debug` shows the traceback).
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
+import math
 import sys
 import time
+from pathlib import Path
+
+import numpy as np
 
 from . import __version__
 
+MAIN_DEFAULTS = dict(corpus="python-docs", model="lstm", hidden=256, layers=2, embedding=64, dropout=0.0,
+                     seq_len=100, batch=32, lr=2e-3, optimizer="adam", clip=5.0, minutes=3.0, seed=0,
+                     eval_every=200, val_fraction=0.05)
+
+
+def _positive(kind):
+    def parse(text):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+    return parse
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (with a pointer to --help) and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="rnnlab",
-        description="rnnlab: a workbench for recurrent neural networks. With no command it runs "
-        "the demo: an LSTM, written in NumPy with hand-derived backpropagation through time, "
-        "learns to echo its input a few steps late.",
-    )
+    parser = _Parser(prog="rnnlab", description=__doc__.split("\n\n")[0] + ".",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="Run `rnnlab COMMAND --help` for each command's options.")
     parser.add_argument("--version", action="version", version=f"rnnlab {__version__}")
-    sub = parser.add_subparsers(dest="command")
-    demo = sub.add_parser("demo", help="an LSTM learns a delayed echo; its loss falls (the default)",
-                          description="Train an LSTM to output its input from --delay steps "
-                          "earlier. Predicting nothing scores a mean squared error of 1.0.")
-    _demo_options(demo)
-    _demo_options(parser)  # so that a bare `rnnlab --steps 100` works too
+    common = _Parser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, **kw) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], **kw)  # --debug on every command
+
+    d = MAIN_DEFAULTS
+
+    train = command("train", help="train a character-level language model",
+                           description="Train a character-level language model (char-rnn) with truncated "
+                           "BPTT over contiguous streams. With neither --data nor --corpus it trains on "
+                           f"the built-in corpus '{d['corpus']}' (Python's own reference manual) for "
+                           f"{d['minutes']:g} minutes and ends by printing a sample.")
+    source = train.add_mutually_exclusive_group()
+    source.add_argument("--data", metavar="FILE", help="a text file to train on")
+    source.add_argument("--corpus", metavar="NAME", help="a built-in corpus: python-docs (the reference "
+                        "manual) or python-source (the standard library's code)")
+    train.add_argument("--encoding", default="utf-8", help="the text file's encoding (default utf-8)")
+    train.add_argument("--model", choices=["lstm", "gru", "rnn"], default=d["model"], help="the cell (default lstm)")
+    train.add_argument("--peephole", action="store_true", help="LSTM with peephole connections")
+    train.add_argument("--hidden", type=_positive(int), default=d["hidden"], help=f"hidden units per layer (default {d['hidden']})")
+    train.add_argument("--layers", type=_positive(int), default=d["layers"], help=f"stacked layers (default {d['layers']})")
+    train.add_argument("--embedding", type=_positive(int), default=d["embedding"], help=f"character embedding size (default {d['embedding']})")
+    train.add_argument("--dropout", type=float, default=d["dropout"], help="dropout between layers (default 0)")
+    train.add_argument("--seq-len", type=_positive(int), default=d["seq_len"], help=f"BPTT window in characters (default {d['seq_len']})")
+    train.add_argument("--batch", type=_positive(int), default=d["batch"], help=f"parallel streams (default {d['batch']})")
+    train.add_argument("--lr", type=_positive(float), default=d["lr"], help=f"learning rate (default {d['lr']:g})")
+    train.add_argument("--optimizer", choices=["adam", "adamw", "rmsprop", "sgd", "adagrad"], default=d["optimizer"],
+                       help="optimiser (default adam)")
+    train.add_argument("--clip", type=float, default=d["clip"], help=f"clip the gradient norm to this, 0 for none (default {d['clip']:g})")
+    budget = train.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=_positive(int), help="train for this many steps")
+    budget.add_argument("--minutes", type=_positive(float), help=f"train for this long (default {d['minutes']:g})")
+    train.add_argument("--eval-every", type=_positive(int), default=d["eval_every"],
+                       help=f"steps between validation and checkpoints (default {d['eval_every']})")
+    train.add_argument("--val-fraction", type=float, default=d["val_fraction"], help="share of the text held out (default 0.05)")
+    train.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<time>)")
+    train.add_argument("--seed", type=int, default=d["seed"], help="random seed (default 0)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    sample = command("sample", help="write text with a trained model",
+                            description="Stream text from a trained model to stdout, one character at a time.")
+    sample.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT", help="a run folder (its best checkpoint) or a checkpoint folder")
+    sample.add_argument("--prime", default="\n", help="text to start from (default a newline)")
+    sample.add_argument("--length", type=_positive(int), default=500, help="characters to write (default 500)")
+    sample.add_argument("--temperature", type=float, default=0.8, help="softmax temperature, 0 = greedy (default 0.8)")
+    sample.add_argument("--top-k", type=_positive(int), help="sample only among the k most likely characters")
+    sample.add_argument("--top-p", type=float, help="sample only within the smallest set of probability >= p")
+    sample.add_argument("--greedy", action="store_true", help="always the most likely character")
+    sample.add_argument("--beam", type=_positive(int), metavar="W", help="beam search of width W (most likely text)")
+    sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+    resume = command("resume", help="continue an interrupted run exactly",
+                            description="Continue a run from its last checkpoint to its original budget; "
+                            "the weights end bit-identical to an uninterrupted run.")
+    resume.add_argument("run", metavar="RUN_DIR")
+    resume.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    ev = command("eval", help="loss and bits per character on a text",
+                        description="Evaluate a trained model on a text; characters outside its "
+                        "vocabulary are counted and left out of the loss.")
+    ev.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT")
+    ev.add_argument("--data", metavar="FILE", required=True, help="the text to evaluate on")
+    ev.add_argument("--encoding", default="utf-8", help="its encoding (default utf-8)")
+
+    command("info", help="version, NumPy/BLAS configuration, optional extras",
+                   description="Print the version, the NumPy/BLAS configuration and which optional extras are installed.")
+
+    demo = command("demo", help="an LSTM learns to echo its input a few steps late",
+                          description="The engine alone: an LSTM learns to output its input from --delay "
+                          "steps earlier (predicting nothing scores a mean squared error of 1.0).")
+    from .demo import EchoConfig
+
+    e = EchoConfig()
+    demo.add_argument("--delay", type=int, default=e.delay, help=f"steps of delay to remember (default {e.delay})")
+    demo.add_argument("--hidden", type=int, default=e.hidden, help=f"LSTM hidden size (default {e.hidden})")
+    demo.add_argument("--steps", type=int, default=e.steps, help=f"training steps (default {e.steps})")
+    demo.add_argument("--lr", type=float, default=e.lr, help=f"Adam learning rate (default {e.lr})")
+    demo.add_argument("--seed", type=int, default=e.seed, help=f"random seed (default {e.seed})")
     return parser
 
 
-def _demo_options(parser: argparse.ArgumentParser) -> None:
-    from .demo import EchoConfig
+# --- train / resume -----------------------------------------------------------------------------
+def _build_run(spec: dict, run_dir: Path, progress: bool):
+    """Data, model, task, optimiser and trainer from a run spec (the saved command line)."""
+    from .data.text import Vocab, builtin_corpus, load_text, split
+    from .models.charlm import CharLM, CharLMConfig, CharLMTask
+    from .nn import optim
+    from .train.trainer import TrainConfig, Trainer
 
-    d = EchoConfig()
-    parser.add_argument("--delay", type=int, default=d.delay, help=f"steps of delay to remember (default {d.delay})")
-    parser.add_argument("--hidden", type=int, default=d.hidden, help=f"LSTM hidden size (default {d.hidden})")
-    parser.add_argument("--steps", type=int, default=d.steps, help=f"training steps (default {d.steps})")
-    parser.add_argument("--lr", type=float, default=d.lr, help=f"Adam learning rate (default {d.lr})")
-    parser.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
+    if spec["data"]:
+        text, source = load_text(spec["data"], spec["encoding"]), spec["data"]
+    else:
+        text, source = builtin_corpus(spec["corpus"]), f"corpus {spec['corpus']}"
+    vocab = Vocab.from_text(text)
+    ids, _ = vocab.encode(text)
+    train_ids, val_ids = split(ids, spec["val_fraction"])
+    print(f"{source}: {len(text):,} characters, {vocab.size} distinct; "
+          f"train {len(train_ids):,}, validation {len(val_ids):,}", flush=True)
+    config = CharLMConfig(vocab_size=vocab.size, model=spec["model"], hidden=spec["hidden"], layers=spec["layers"],
+                          embedding=spec["embedding"], dropout=spec["dropout"], peephole=spec["peephole"])
+    model = CharLM(config, np.random.default_rng(spec["seed"]))
+    task = CharLMTask(model, vocab, train_ids, val_ids, spec["batch"], spec["seq_len"])
+    names = {"adam": optim.Adam, "adamw": optim.AdamW, "rmsprop": optim.RMSprop, "sgd": optim.SGD, "adagrad": optim.Adagrad}
+    opt = names[spec["optimizer"]](model.named_parameters(), lr=spec["lr"])
+    cfg = TrainConfig(max_steps=spec["steps"], max_minutes=spec["minutes"], eval_every=spec["eval_every"],
+                      checkpoint_every=spec["eval_every"], clip_norm=spec["clip"] or None, seed=spec["seed"],
+                      progress=progress)
+
+    def on_eval(step, score, improved):
+        line = (f"step {step}: validation {score:.4f} nats/char ({score / math.log(2):.3f} bits)"
+                f"{' *best*' if improved else ''} | {_short_sample(model, vocab)!r}")
+        _write_line(line, progress)
+
+    return Trainer(task, opt, run_dir, cfg, on_eval=on_eval), model, vocab
 
 
-def run_demo(args: argparse.Namespace) -> int:
+def _write_line(line: str, progress: bool) -> None:
+    if progress:
+        from tqdm.auto import tqdm
+
+        tqdm.write(line)
+    else:
+        print(line, flush=True)
+
+
+def _short_sample(model, vocab, length=60, temperature=0.8, seed=0) -> str:
+    from .models.sampling import generate
+
+    was_training = model.training
+    model.eval()
+    try:
+        prime = vocab.encode("\n")[0] if "\n" in vocab.chars else np.array([0])
+        ids = list(generate(model, list(prime), length, np.random.default_rng(seed), temperature=temperature))
+    finally:
+        model.train(was_training)
+    return vocab.decode(np.array(ids))
+
+
+def _train(args) -> int:
+    spec = {k: getattr(args, k) for k in ("data", "corpus", "encoding", "model", "peephole", "hidden", "layers",
+                                          "embedding", "dropout", "seq_len", "batch", "lr", "optimizer", "clip",
+                                          "steps", "minutes", "eval_every", "val_fraction", "seed")}
+    if not spec["data"] and not spec["corpus"]:
+        spec["corpus"] = MAIN_DEFAULTS["corpus"]
+    if spec["steps"] is None and spec["minutes"] is None:
+        spec["minutes"] = MAIN_DEFAULTS["minutes"]
+    if not 0 <= spec["dropout"] < 1:
+        raise ValueError(f"--dropout must be in [0, 1), got {spec['dropout']}")
+    if not 0 < spec["val_fraction"] < 1:
+        raise ValueError(f"--val-fraction must be in (0, 1), got {spec['val_fraction']}")
+    run_dir = Path(args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
+    if (run_dir / "run.json").exists():
+        raise ValueError(f"{run_dir} already holds a run: continue it with `rnnlab resume {run_dir}` "
+                         "or choose another --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "run.json").write_text(json.dumps(spec, indent=1))
+    return _run(spec, run_dir, resume=False, progress=not args.no_progress)
+
+
+def _resume(args) -> int:
+    run_dir = Path(args.run)
+    try:
+        spec = json.loads((run_dir / "run.json").read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{run_dir} is not a run folder of `rnnlab train` (no run.json)") from None
+    return _run(spec, run_dir, resume=True, progress=not args.no_progress)
+
+
+def _run(spec: dict, run_dir: Path, resume: bool, progress: bool) -> int:
+    trainer, model, vocab = _build_run(spec, run_dir, progress)
+    print(f"run folder: {run_dir}  ({sum(p.data.size for p in model.parameters()):,} parameters, "
+          f"{spec['model']} {spec['layers']}x{spec['hidden']})", flush=True)
+    result = trainer.run(resume=resume)
+    score = trainer.task.evaluate()
+    print(f"stopped after {result.steps} steps ({result.stop_reason}); validation {score:.4f} nats/char "
+          f"({score / math.log(2):.3f} bits); skipped steps: {result.skipped}")
+    print(f"sample (rnnlab sample {run_dir}):\n{_short_sample(model, vocab, length=300)}")
+    return 130 if result.stop_reason == "interrupted" else 0
+
+
+# --- sample / eval ------------------------------------------------------------------------------
+def _load_model(path: str):
+    """A CharLM and its vocabulary from a run folder (its best checkpoint, else the newest) or a
+    checkpoint folder."""
+    from .data.text import Vocab
+    from .models.charlm import CharLM, CharLMConfig
+    from .train.checkpoint import load_checkpoint, load_weights_into
+    from .train.safetensors import CheckpointError
+
+    folder = Path(path)
+    if not folder.exists():
+        raise ValueError(f"{folder} does not exist")
+    if (folder / "best" / "state.json").is_file():
+        folder = folder / "best"
+    ckpt = load_checkpoint(folder)
+    task = ckpt.state.get("config", {}).get("task", {})
+    if "vocab" not in task or "model" not in task:
+        raise CheckpointError(ckpt.path / "state.json", "is not a character language model's checkpoint")
+    model = CharLM(CharLMConfig(**task["model"]))
+    load_weights_into(model, ckpt)
+    model.eval()
+    return model, Vocab.from_json(task["vocab"])
+
+
+def _sample(args) -> int:
+    from .models.sampling import beam_search, generate
+
+    model, vocab = _load_model(args.run)
+    prime = list(vocab.encode_known(args.prime, source="--prime"))
+    sys.stdout.write(args.prime)
+    if args.beam:
+        ids, _ = beam_search(model, prime, args.length, args.beam)
+        sys.stdout.write(vocab.decode(np.array(ids)) + "\n")
+        return 0
+    rng = np.random.default_rng(args.seed)
+    greedy = args.greedy or args.temperature == 0
+    for token in generate(model, prime, args.length, rng, temperature=args.temperature or 1.0,
+                          top_k=args.top_k, top_p=args.top_p, greedy=greedy):
+        sys.stdout.write(vocab.decode(np.array([token])))
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    return 0
+
+
+def _eval(args) -> int:
+    from .data.text import load_text
+    from .nn import cross_entropy
+
+    model, vocab = _load_model(args.run)
+    text = load_text(args.data, args.encoding, min_chars=2)
+    ids, known = vocab.encode(text)
+    x, y, mask = ids[:-1], ids[1:], known[1:]
+    if not mask.any():
+        raise ValueError(f"{args.data}: none of its characters is in the model's vocabulary")
+    window, state, total, count = 1000, None, 0.0, 0
+    for start in range(0, len(x), window):
+        logits, state = model.forward(x[start:start + window, None], state)
+        m = mask[start:start + window, None]
+        if m.any():
+            loss, _ = cross_entropy(logits, y[start:start + window, None], mask=m)
+            total, count = total + loss * m.sum(), count + int(m.sum())
+    unknown = int((~known).sum())
+    nats = total / count
+    print(f"{args.data}: {len(text):,} characters, {unknown:,} outside the vocabulary (left out of the loss)")
+    print(f"loss {nats:.4f} nats/char, {nats / math.log(2):.4f} bits/char over {count:,} predictions")
+    return 0
+
+
+def _info(args) -> int:
+    print(f"rnnlab {__version__}, Python {sys.version.split()[0]}, NumPy {np.__version__}")
+    try:
+        from threadpoolctl import threadpool_info
+
+        for lib in threadpool_info():
+            if lib["user_api"] == "blas":
+                print(f"BLAS: {lib['internal_api']} {lib.get('version')}, kernel {lib.get('architecture')}, "
+                      f"{lib['num_threads']} threads")
+    except ImportError:
+        print("BLAS: threadpoolctl not installed, cannot tell")
+    for extra in ("torch", "onnx", "onnxruntime", "matplotlib", "safetensors", "numba"):
+        print(f"{extra}: {'found' if importlib.util.find_spec(extra) else 'not installed'}")
+    print("engine: NumPy reference path")
+    return 0
+
+
+def _demo(args) -> int:
     from .demo import EchoConfig, train_echo
 
     cfg = EchoConfig(delay=args.delay, hidden=args.hidden, steps=args.steps, lr=args.lr, seed=args.seed)
@@ -50,24 +330,34 @@ def run_demo(args: argparse.Namespace) -> int:
 
     def report(step: int, loss: float) -> None:
         if step == 1 or step % every == 0:
-            print(f"  step {step:5d}/{cfg.steps}  loss {loss:.4f}  ({time.perf_counter() - start:.1f} s)",
-                  flush=True)
+            print(f"  step {step:5d}/{cfg.steps}  loss {loss:.4f}  ({time.perf_counter() - start:.1f} s)", flush=True)
 
     losses = train_echo(cfg, report)
-    first, last = losses[0], sum(losses[-10:]) / min(10, len(losses))
-    print(f"loss fell from {first:.4f} to {last:.4f} (mean of the last 10 steps) "
-          f"in {time.perf_counter() - start:.1f} s")
+    print(f"loss fell from {losses[0]:.4f} to {sum(losses[-10:]) / min(10, len(losses)):.4f} "
+          f"(mean of the last 10 steps) in {time.perf_counter() - start:.1f} s")
     return 0
+
+
+COMMANDS = {"train": _train, "resume": _resume, "sample": _sample, "eval": _eval, "info": _info, "demo": _demo}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
     try:
-        return run_demo(args)
-    except (ValueError, TypeError) as err:
-        print(f"rnnlab: error: {err}", file=sys.stderr)
-        return 2
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, or a usage error already printed
+        return int(exit_.code or 0)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print("rnnlab: interrupted", file=sys.stderr)
         return 130
+    except (ValueError, TypeError, OSError) as err:  # DataError and CheckpointError are ValueErrors
+        if args.debug:
+            raise
+        message = " ".join(str(err).split()) or type(err).__name__
+        print(f"rnnlab: error: {message}", file=sys.stderr)
+        return 2

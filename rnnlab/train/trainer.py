@@ -117,8 +117,11 @@ def _blas_threads(n: int | None) -> int | None:
 
 
 class Trainer:
-    def __init__(self, task: Task, optimizer, run_dir, config: TrainConfig | None = None, schedule=None):
-        self.task, self.optimizer, self.schedule = task, optimizer, schedule
+    def __init__(self, task: Task, optimizer, run_dir, config: TrainConfig | None = None, schedule=None,
+                 on_eval=None):
+        """on_eval(step, score, improved), if given, is called after each evaluation (the CLI
+        prints there; the trainer itself prints nothing but its progress bar)."""
+        self.task, self.optimizer, self.schedule, self.on_eval = task, optimizer, schedule, on_eval
         self.run_dir = Path(run_dir)
         self.config = config or TrainConfig()
         if self.config.on_nonfinite not in ("skip", "stop"):
@@ -299,6 +302,8 @@ class Trainer:
         self._log({"step": self.step, "event": "eval", "score": score, "best": self.best_score})
         if improved:
             self._save_best()
+        if self.on_eval is not None:
+            self.on_eval(self.step, score, improved)
         patience = self.config.patience
         return patience is not None and self.evals_since_best >= patience
 

@@ -1,0 +1,1 @@
+"""Models composed from the engine: the character-level language model and its sampling."""

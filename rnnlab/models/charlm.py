@@ -1,0 +1,153 @@
+"""A character-level language model (Karpathy's char-rnn) and the task that trains it.
+
+    ids (T, B) --Embedding--> (T, B, E) --RNN/LSTM/GRU, L layers--> (T, B, H) --Linear--> logits (T, B, V)
+
+Trained with truncated BPTT over contiguous streams (data.text.BatchStream): each window starts
+from the hidden state the previous window ended with, so the model sees context across window
+boundaries while gradients stop at them; the loss is the mean cross-entropy of predicting each
+next character, in nats (bits = nats / ln 2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..data.text import BatchStream, Vocab
+from ..nn import GRU, LSTM, RNN, Embedding, Linear, Module, cross_entropy
+
+KINDS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+
+
+@dataclass
+class CharLMConfig:
+    vocab_size: int  # distinct characters
+    model: str = "lstm"  # "lstm", "gru" or "rnn" (tanh)
+    hidden: int = 256  # hidden units per layer
+    layers: int = 2  # stacked recurrent layers
+    embedding: int = 64  # size of each character's embedding
+    dropout: float = 0.0  # between stacked layers (training only)
+    peephole: bool = False  # LSTM peephole connections
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        if self.model not in KINDS:
+            raise ValueError(f"model must be one of {sorted(KINDS)}, got {self.model!r}")
+        for name in ("vocab_size", "hidden", "layers", "embedding"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.peephole and self.model != "lstm":
+            raise ValueError("peephole connections exist only for model='lstm'")
+
+
+class CharLM(Module):
+    def __init__(self, config: CharLMConfig, rng: np.random.Generator | None = None):
+        super().__init__()
+        self.config = config
+        rng = rng if rng is not None else np.random.default_rng()
+        dt = np.dtype(config.dtype)
+        options = {"peephole": True} if config.peephole else {}
+        self.embed = self.add_module("embed", Embedding(config.vocab_size, config.embedding, dtype=dt, rng=rng))
+        self.rnn = self.add_module("rnn", KINDS[config.model](
+            config.embedding, config.hidden, config.layers, dropout=config.dropout, dtype=dt, rng=rng, **options))
+        self.head = self.add_module("head", Linear(config.hidden, config.vocab_size, dtype=dt, rng=rng))
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.rnn.dtype
+
+    def forward(self, ids: np.ndarray, state=None):
+        """ids (T, B) -> logits (T, B, V) and the final state (h_n, or (h_n, c_n) for an LSTM)."""
+        out, state = self.rnn.forward(self.embed.forward(ids), state)
+        return self.head.forward(out), state
+
+    def backward(self, dlogits: np.ndarray) -> None:
+        """Accumulate every parameter's gradient; the initial state is treated as a constant
+        (truncated BPTT: gradients stop at the window boundary)."""
+        dx, _ = self.rnn.backward(self.head.backward(dlogits))
+        self.embed.backward(dx)
+
+    # --- the stepping protocol of models.sampling (generation, beam search) ------------------
+    def initial(self, batch: int):
+        return None
+
+    def step(self, state, ids: np.ndarray):
+        """One character for each of W rows: ids (W,) -> logits (W, V), new state."""
+        logits, state = self.forward(np.asarray(ids).reshape(1, -1), state)
+        return logits[0], state
+
+    @staticmethod
+    def select(state, rows: np.ndarray):
+        if state is None:
+            return None
+        if isinstance(state, tuple):
+            return tuple(s[:, rows] for s in state)
+        return state[:, rows]
+
+
+def _detach(state):
+    """A copy of the carried state (the next window must not alias this window's buffers)."""
+    if state is None:
+        return None
+    return tuple(s.copy() for s in state) if isinstance(state, tuple) else state.copy()
+
+
+class CharLMTask:
+    """The trainer's Task for a CharLM: a window of the training streams per step, the hidden
+    state carried between windows (reset at each epoch's start), validation loss as the score."""
+
+    def __init__(self, model: CharLM, vocab: Vocab, train_ids: np.ndarray, val_ids: np.ndarray,
+                 batch: int, seq_len: int, max_eval_windows: int = 50):
+        self.model, self.vocab = model, vocab
+        self.stream = BatchStream(train_ids, batch, seq_len)
+        self.val_stream = BatchStream(val_ids, min(batch, max(1, len(val_ids) // (seq_len + 1))), seq_len)
+        self.max_eval_windows = max_eval_windows
+        self.state = None
+        self.last_eval_bits = None
+
+    def train_step(self, step: int, rng: np.random.Generator) -> float:
+        if step % self.stream.windows_per_epoch == 0:
+            self.state = None  # a new epoch starts the streams afresh
+        x, y = self.stream.window(step)
+        logits, state = self.model.forward(x, self.state)
+        loss, dlogits = cross_entropy(logits, y)
+        self.model.backward(dlogits)
+        self.state = _detach(state)
+        return loss
+
+    def evaluate(self) -> float:
+        """Mean validation cross-entropy in nats per character over (up to) the first
+        max_eval_windows windows of the validation streams, state carried, dropout off."""
+        self.model.eval()
+        try:
+            state, total, count = None, 0.0, 0
+            for k in range(min(self.val_stream.windows_per_epoch, self.max_eval_windows)):
+                x, y = self.val_stream.window(k)
+                logits, state = self.model.forward(x, state)
+                loss, _ = cross_entropy(logits, y)
+                total += loss * y.size
+                count += y.size
+        finally:
+            self.model.train()
+        return total / count
+
+    def steps_per_epoch(self) -> int:
+        return self.stream.windows_per_epoch
+
+    def config(self) -> dict:
+        return {"model": asdict(self.model.config), "vocab": self.vocab.to_json(),
+                "batch": self.stream.batch_size, "seq_len": self.stream.seq_len}
+
+    def carried_state(self) -> dict[str, np.ndarray]:
+        if self.state is None:
+            return {}
+        parts = self.state if isinstance(self.state, tuple) else (self.state,)
+        return {str(k): s for k, s in enumerate(parts)}
+
+    def load_carried_state(self, arrays: dict[str, np.ndarray]) -> None:
+        if not arrays:
+            self.state = None
+            return
+        parts = tuple(arrays[str(k)] for k in range(len(arrays)))
+        self.state = parts if len(parts) == 2 else parts[0]
