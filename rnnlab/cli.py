@@ -228,6 +228,12 @@ def _run(spec: dict, run_dir: Path, resume: bool, progress: bool) -> int:
     score = trainer.task.evaluate()
     print(f"stopped after {result.steps} steps ({result.stop_reason}); validation {score:.4f} nats/char "
           f"({score / math.log(2):.3f} bits); skipped steps: {result.skipped}")
+    try:
+        from .train.plot import plot_run
+
+        print(f"loss curve: {plot_run(run_dir)}")
+    except ImportError as err:
+        print(f"no loss curve: {err}")
     print(f"sample (rnnlab sample {run_dir}):\n{_short_sample(model, vocab, length=300)}")
     return 130 if result.stop_reason == "interrupted" else 0
 

@@ -54,6 +54,10 @@ def test_train_sample_resume_eval_end_to_end(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "train" in out and "validation" in out and "nats/char" in out and "bits" in out
     assert (run / "run.json").exists() and (run / "metrics.jsonl").exists() and (run / "best").is_dir()
+    if "loss curve:" in out:  # with matplotlib (the plot extra, installed in CI)
+        assert (run / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    else:
+        assert "pip install 'rnnlab[plot]'" in out
 
     assert cli.main(["sample", str(run), "--prime", "All", "--length", "30", "--seed", "1"]) == 0
     first = capsys.readouterr().out
