@@ -105,7 +105,8 @@ def _parser() -> argparse.ArgumentParser:
 
     resume = command("resume", help="continue an interrupted run exactly",
                             description="Continue a run from its last checkpoint to its original budget; "
-                            "the weights end bit-identical to an uninterrupted run.")
+                            "with a --steps budget the weights end bit-identical to an uninterrupted run "
+                            "(a --minutes budget starts its clock afresh).")
     resume.add_argument("run", metavar="RUN_DIR")
     resume.add_argument("--no-progress", action="store_true", help="no progress bar")
 
