@@ -80,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=_positive(float), default=d["lr"], help=f"learning rate (default {d['lr']:g})")
     train.add_argument("--optimizer", choices=["adam", "adamw", "rmsprop", "sgd", "adagrad"], default=d["optimizer"],
                        help="optimiser (default adam)")
+    train.add_argument("--schedule", choices=["none", "cosine"], default="none",
+                       help="learning-rate schedule: none, or cosine decay to lr/20 over --steps (default none)")
     train.add_argument("--clip", type=float, default=d["clip"], help=f"clip the gradient norm to this, 0 for none (default {d['clip']:g})")
     budget = train.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=_positive(int), help="train for this many steps")
@@ -166,7 +168,12 @@ def _build_run(spec: dict, run_dir: Path, progress: bool):
                 f"{' *best*' if improved else ''} | {_short_sample(model, vocab)!r}")
         _write_line(line, progress)
 
-    return Trainer(task, opt, run_dir, cfg, on_eval=on_eval), model, vocab
+    schedule = None
+    if spec.get("schedule", "none") == "cosine":
+        from .nn.schedules import CosineAnnealingLR
+
+        schedule = CosineAnnealingLR(opt, T_max=spec["steps"], eta_min=spec["lr"] / 20)
+    return Trainer(task, opt, run_dir, cfg, schedule=schedule, on_eval=on_eval), model, vocab
 
 
 def _write_line(line: str, progress: bool) -> None:
@@ -193,12 +200,14 @@ def _short_sample(model, vocab, length=60, temperature=0.8, seed=0) -> str:
 
 def _train(args) -> int:
     spec = {k: getattr(args, k) for k in ("data", "corpus", "encoding", "model", "peephole", "hidden", "layers",
-                                          "embedding", "dropout", "seq_len", "batch", "lr", "optimizer", "clip",
+                                          "embedding", "dropout", "seq_len", "batch", "lr", "optimizer", "schedule", "clip",
                                           "steps", "minutes", "eval_every", "val_fraction", "seed")}
     if not spec["data"] and not spec["corpus"]:
         spec["corpus"] = MAIN_DEFAULTS["corpus"]
     if spec["steps"] is None and spec["minutes"] is None:
         spec["minutes"] = MAIN_DEFAULTS["minutes"]
+    if spec["schedule"] == "cosine" and spec["steps"] is None:
+        raise ValueError("--schedule cosine decays over the run's steps: give --steps, not --minutes")
     if not 0 <= spec["dropout"] < 1:
         raise ValueError(f"--dropout must be in [0, 1), got {spec['dropout']}")
     if not 0 < spec["val_fraction"] < 1:

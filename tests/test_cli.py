@@ -50,7 +50,7 @@ def test_train_sample_resume_eval_end_to_end(tmp_path, capsys):
     data = tmp_path / "small.txt"
     data.write_text(SMALL)
     run = tmp_path / "run"
-    assert cli.main(train_args(data, run, "--steps", "12")) == 0
+    assert cli.main(train_args(data, run, "--steps", "12", "--schedule", "cosine")) == 0
     out = capsys.readouterr().out
     assert "train" in out and "validation" in out and "nats/char" in out and "bits" in out
     assert (run / "run.json").exists() and (run / "metrics.jsonl").exists() and (run / "best").is_dir()
@@ -107,6 +107,7 @@ def test_bad_inputs_are_one_line_errors_with_exit_code_2(tmp_path, capsys):
         "another kind of checkpoint": ["sample", str(not_charlm)],
         "missing run folder": ["resume", str(tmp_path / "no-such-run")],
         "missing run to sample": ["sample", str(tmp_path / "no-such-run")],
+        "cosine without steps": train_args(empty, tmp_path / "r8", "--schedule", "cosine", "--minutes", "1"),
     }
     for what, argv in cases.items():
         assert cli.main(argv) == 2, what
