@@ -575,16 +575,25 @@ def _torch_backend() -> str:
     return "; ".join(keep)
 
 
-def environment(argv_line: str, quick: bool, loadavg_start: str, settle: float) -> list[str]:
+def blas_description() -> str:
+    """NumPy's BLAS as threadpoolctl sees it: library, version, kernel, threads."""
     blas = [d for d in threadpool_info() if d.get("user_api") == "blas"]
-    blas_s = "; ".join(
+    return "; ".join(
         f"internal_api={d.get('internal_api')}, version={d.get('version')}, "
         f"architecture (kernel)={d.get('architecture')}, num_threads={d.get('num_threads')}, "
         f"threading_layer={d.get('threading_layer')}, file={Path(d.get('filepath', '')).name}"
         for d in blas) or "none found"
-    env = ", ".join(f"{k}={os.environ[k]!r}" if k in os.environ else f"{k} unset"
-                    for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
-                              "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS"))
+
+
+def env_description() -> str:
+    """The environment variables that change BLAS/OpenMP speed (reported, never set here)."""
+    return ", ".join(f"{k}={os.environ[k]!r}" if k in os.environ else f"{k} unset"
+                     for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
+                               "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS"))
+
+
+def environment(argv_line: str, quick: bool, loadavg_start: str, settle: float) -> list[str]:
+    blas_s, env = blas_description(), env_description()
     try:
         affinity = len(os.sched_getaffinity(0))
     except AttributeError:

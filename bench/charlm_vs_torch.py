@@ -43,14 +43,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from threadpoolctl import threadpool_info
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 import rnnlab  # noqa: E402
-from bench_engine import Threads, _cpu_model, _git_rev, _torch_backend  # noqa: E402
+from bench_engine import (Threads, _cpu_model, _git_rev, _torch_backend, blas_description,  # noqa: E402
+                          env_description)
 from rnnlab.data.text import BatchStream, DataError, Vocab, builtin_corpus, load_text, split  # noqa: E402
 from rnnlab.models.charlm import CharLM, CharLMConfig, CharLMTask  # noqa: E402
 from rnnlab.nn.clip import clip_grad_norm_  # noqa: E402
@@ -363,15 +363,7 @@ def timed_training(name: str, run, budget_s: float, eval_every_s: float) -> Curv
 # --------------------------------------------------------------------------
 
 def environment(argv_line: str, args, source: str, threads: int, load_start: str) -> list[str]:
-    blas = [d for d in threadpool_info() if d.get("user_api") == "blas"]
-    blas_s = "; ".join(
-        f"internal_api={d.get('internal_api')}, version={d.get('version')}, "
-        f"architecture (kernel)={d.get('architecture')}, num_threads={d.get('num_threads')}, "
-        f"threading_layer={d.get('threading_layer')}, file={Path(d.get('filepath', '')).name}"
-        for d in blas) or "none found"
-    env = ", ".join(f"{k}={os.environ[k]!r}" if k in os.environ else f"{k} unset"
-                    for k in ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-                              "OMP_WAIT_POLICY", "MKL_NUM_THREADS"))
+    blas_s, env = blas_description(), env_description()
     try:
         affinity = len(os.sched_getaffinity(0))
     except AttributeError:
