@@ -373,9 +373,7 @@ def bench_layer(cell: str, H: int, threads_list, modes, opts,
                     (tr, tt), rounds = interleave([run_r, run_t], TARGET_S[mode] * opts.scale,
                                                   opts.rounds, opts.settle if n > 1 else 0.0)
             except Exception as exc:
-                results[key] = dict(status="ERROR", note=f"{type(exc).__name__}: {exc}")
-                log(traceback.format_exc())
-                log(f"{tag}: ERROR: {exc}")
+                record_error(results, key, tag, exc)
                 continue
             per_round = tt.block_medians / tr.block_medians   # rnnlab tok/s / torch tok/s
             r_rate, t_rate = T * B / tr.median, T * B / tt.median
@@ -515,9 +513,7 @@ def bench_generation(family: str, H: int, steps: int, threads_list, opts,
                                                      TARGET_S["generation"] * opts.scale,
                                                      opts.rounds, opts.settle if n > 1 else 0.0)
         except Exception as exc:
-            results[key] = dict(status="ERROR", note=f"{type(exc).__name__}: {exc}")
-            log(traceback.format_exc())
-            log(f"{tag}: ERROR: {exc}")
+            record_error(results, key, tag, exc)
             continue
         rates = {k: steps / v.median for k, v in
                  (("rl", a), ("rc", b), ("tl", c), ("tc", d), ("tn", e))}
@@ -592,12 +588,24 @@ def env_description() -> str:
                                "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS"))
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def record_error(results: dict, key, tag: str, exc: Exception) -> None:
+    """A config that failed: its row says so and the traceback goes to the log."""
+    results[key] = dict(status="ERROR", note=f"{type(exc).__name__}: {exc}")
+    log(traceback.format_exc())
+    log(f"{tag}: ERROR: {exc}")
+
+
 def environment(argv_line: str, quick: bool, loadavg_start: str, settle: float) -> list[str]:
     blas_s, env = blas_description(), env_description()
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:
-        affinity = os.cpu_count()
+    affinity = usable_cpus()
     return [
         "# rnnlab engine benchmark vs torch.nn (CPU)",
         "",

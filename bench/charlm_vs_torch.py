@@ -50,7 +50,7 @@ if str(REPO_ROOT) not in sys.path:
 
 import rnnlab  # noqa: E402
 from bench_engine import (Threads, _cpu_model, _git_rev, _torch_backend, blas_description,  # noqa: E402
-                          env_description)
+                          env_description, usable_cpus)
 from rnnlab.data.text import BatchStream, DataError, Vocab, builtin_corpus, load_text, split  # noqa: E402
 from rnnlab.models.charlm import CharLM, CharLMConfig, CharLMTask  # noqa: E402
 from rnnlab.nn.clip import clip_grad_norm_  # noqa: E402
@@ -364,10 +364,7 @@ def timed_training(name: str, run, budget_s: float, eval_every_s: float) -> Curv
 
 def environment(argv_line: str, args, source: str, threads: int, load_start: str) -> list[str]:
     blas_s, env = blas_description(), env_description()
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:
-        affinity = os.cpu_count()
+    affinity = usable_cpus()
     return [
         "# Char-LM training: rnnlab vs PyTorch, same wall-clock budget (CPU)",
         "",
