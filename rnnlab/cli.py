@@ -16,6 +16,7 @@ import argparse
 import importlib.util
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -329,8 +330,21 @@ def _info(args) -> int:
         print("BLAS: threadpoolctl not installed, cannot tell")
     for extra in ("torch", "onnx", "onnxruntime", "matplotlib", "safetensors", "numba"):
         print(f"{extra}: {'found' if importlib.util.find_spec(extra) else 'not installed'}")
-    print("engine: NumPy reference path")
+    print(f"engine: {_engine_path()}")
     return 0
+
+
+def _engine_path() -> str:
+    """Which gate arithmetic forward passes use now."""
+    from .nn import kernels
+
+    if kernels.compiled_active():
+        import numba
+
+        return f"compiled kernels (numba {numba.__version__}); RNNLAB_COMPILED=0 turns them off"
+    if kernels.compiled_available():
+        return "NumPy reference path (compiled kernels turned off by RNNLAB_COMPILED=0)"
+    return "NumPy reference path (pip install 'rnnlab[fast]' adds compiled kernels)"
 
 
 def _demo(args) -> int:
@@ -366,6 +380,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if os.environ.get("RNNLAB_COMPILED") == "0":  # the NumPy reference path, e.g. to compare
+        from .nn import kernels
+
+        kernels.use_compiled(False)
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:

@@ -4,6 +4,12 @@ import os
 
 import pytest
 
+from rnnlab.nn import kernels
+
+# RNNLAB_COMPILED=0 runs the whole suite on the NumPy reference path (CI runs it both ways).
+if os.environ.get("RNNLAB_COMPILED") == "0":
+    kernels.use_compiled(False)
+
 
 @pytest.fixture(scope="session")
 def torch():
@@ -20,3 +26,20 @@ def torch():
             pytest.fail(f"RNNLAB_REQUIRE_TORCH=1 but torch is not importable: {exc!r}")
         pytest.skip(f"torch is not importable: {exc!r}")
     return torch_module
+
+
+@pytest.fixture(scope="session")
+def onnx():
+    """The ``onnx`` module, for export tests that also run ``onnxruntime``.
+
+    Skipped when either package cannot be imported, unless the environment sets
+    ``RNNLAB_REQUIRE_ONNX=1`` (as CI does), in which case the tests fail instead.
+    """
+    try:
+        import onnx as onnx_module
+        import onnxruntime  # noqa: F401  (the exported graphs are checked by running them)
+    except Exception as exc:  # ImportError, or a broken install
+        if os.environ.get("RNNLAB_REQUIRE_ONNX") == "1":
+            pytest.fail(f"RNNLAB_REQUIRE_ONNX=1 but onnx/onnxruntime is not importable: {exc!r}")
+        pytest.skip(f"onnx/onnxruntime is not importable: {exc!r}")
+    return onnx_module

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..data.text import BatchStream, Vocab
 from ..nn import GRU, LSTM, RNN, Embedding, Linear, Module, cross_entropy
+from ..nn.stepper import Stepper
 
 KINDS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 
@@ -69,21 +70,37 @@ class CharLM(Module):
         self.embed.backward(dx)
 
     # --- the stepping protocol of models.sampling (generation, beam search) ------------------
-    def initial(self, batch: int):
-        return None
+    def initial(self, batch: int) -> "Generation":
+        """The state before any token: zeros, and a frozen stepper of the recurrent layers (one
+        fused GEMV per layer and step instead of a forward call, see nn/stepper.py)."""
+        return Generation(self.rnn.stepper(), None)
 
     def step(self, state, ids: np.ndarray):
-        """One character for each of W rows: ids (W,) -> logits (W, V), new state."""
-        logits, state = self.forward(np.asarray(ids).reshape(1, -1), state)
-        return logits[0], state
+        """One character for each of W rows: ids (W,) -> logits (W, V), new state. `state` is what
+        initial() or the last step returned, or a plain recurrent state (then forward runs)."""
+        ids = np.asarray(ids).reshape(-1)
+        if not isinstance(state, Generation):
+            logits, state = self.forward(ids.reshape(1, -1), state)
+            return logits[0], state
+        out, rnn_state = state.stepper.step(self.embed.forward(ids), state.state)
+        return self.head.forward(out), Generation(state.stepper, rnn_state)
 
     @staticmethod
     def select(state, rows: np.ndarray):
+        if isinstance(state, Generation):
+            return Generation(state.stepper, CharLM.select(state.state, rows))
         if state is None:
             return None
         if isinstance(state, tuple):
             return tuple(s[:, rows] for s in state)
         return state[:, rows]
+
+
+@dataclass
+class Generation:
+    """A generation's state: the frozen stepper and the recurrent state (None: zeros)."""
+    stepper: Stepper
+    state: object
 
 
 def _detach(state):

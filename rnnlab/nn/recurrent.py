@@ -19,6 +19,7 @@ from .cells.rnn import RNNRun
 from .core import (Module, as_float_array, check_dtype, check_lengths, check_shape, positive_int,
                    uniform_init)
 from .sequence import SequenceRun
+from .stepper import Stepper
 
 
 def _cell_params(module: Module, suffix: str, input_size: int, hidden_size: int, gates: int,
@@ -169,6 +170,11 @@ class RecurrentLayer(Module):
                 {name: self._to_user(a.transpose(0, 2, 1), batched) for name, a in run.recorded().items()}
                 for layer, cell_runs in enumerate(runs) for d, run in enumerate(cell_runs)}
 
+    def stepper(self) -> Stepper:
+        """A frozen copy of this layer for generation one token at a time: `step(x, state)`, x
+        (B, input_size), much cheaper per call than forward with T = 1 (see stepper.py)."""
+        return Stepper(self)
+
     # --- backward ------------------------------------------------------------------------------
     def backward(self, dout, dh_n=None, *, tape=None):
         """Gradients w.r.t. x and the initial state(s) from dout (the shape of out) and dh_n (the
@@ -285,6 +291,11 @@ class RecurrentCell(Module):
         self.tape = (run, batched, x.shape)
         new = tuple(np.ascontiguousarray(s.T if batched else s[:, 0]) for s in run.final_state())
         return new if n_states == 2 else new[0]
+
+    def stepper(self) -> Stepper:
+        """A frozen copy of this cell for generation: `step(x, state) -> (h', state')`, cheaper
+        per call than forward (no tape, fused weights; see stepper.py)."""
+        return Stepper(self)
 
     def backward(self, dh, dc=None, *, tape=None):
         """From the gradient w.r.t. the new state, dh (B, H) (for an LSTM also dc, given as dc=

@@ -22,13 +22,16 @@ each sequence's last valid step, and the reverse direction starts from its initi
 sequence's own last step); in backward its gradient passes straight through to the previous
 state and nothing reaches the gates, so parameters receive no gradient from padding.
 
-A cell (`cells/*.py`) subclasses `SequenceRun` with the gate arithmetic of one step.
+A cell (`cells/*.py`) subclasses `SequenceRun` with the gate arithmetic of one step, written in
+NumPy and, when `self.fast` (numba installed and not turned off, see kernels.py), done by one
+compiled kernel per step instead; the recurrent GEMMs are BLAS calls on both paths.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
 from .core import Param
 
 
@@ -51,6 +54,7 @@ class SequenceRun:
         self.T, self.B, self.reverse = T, B, reverse
         self.H = S.shape[0]
         self.options = options
+        self.fast = kernels.compiled_active()  # fused compiled gate arithmetic (kernels.py)
         # Per-step masks, None for steps where the whole batch is active (the common case).
         self.masks = [None] * T
         if active is not None:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
 from ..functional import sigmoid_, sigmoid_grad, tanh_grad
 from ..sequence import SequenceRun
 
@@ -56,6 +57,7 @@ class GRURun(SequenceRun):
         b_hh = self.p.get("bias_hh")
         self.w_hh, self.w_hrz, self.w_hn = w_hh, w_hh[:2 * H], w_hh[2 * H:]
         self.b_hn = None if b_hh is None else b_hh.data[2 * H:, None]
+        self.b_hn_vector = np.zeros(H, dt) if b_hh is None else b_hh.data[2 * H:]  # for the kernel
         # after: rows r, z, hn, n;  before: rows r, z, n and r * h_prev of every step in RH
         self.G = np.empty((T, 4 * H if self.after else 3 * H, B), dt)
         if not self.after:
@@ -82,6 +84,8 @@ class GRURun(SequenceRun):
         return g[:H], g[H:2 * H], g[2 * H:], None
 
     def forward_step(self, t, prev, cur):
+        if self.fast:
+            return self._forward_step_compiled(t, prev, cur)
         H, g, ax, h_prev = self.H, self.G[t], self.Zx[:, t], self.S[:, prev]
         r, z, n, hn = self._gates(t)
         if self.after:
@@ -103,7 +107,32 @@ class GRURun(SequenceRun):
         tmp *= z
         np.add(n, tmp, out=self.S[:, cur])  # (4)
 
+    def _forward_step_compiled(self, t, prev, cur):
+        H, g, h_prev = self.H, self.G[t], self.S[:, prev]
+        if self.after:
+            np.matmul(self.w_hh, h_prev, out=g[:3 * H])  # (1)
+            kernels.gru_after_forward(self.G, self.Zx, self.S, t, prev, cur, self.b_hn_vector)  # (2)-(4)
+        else:
+            np.matmul(self.w_hrz, h_prev, out=g[:2 * H])  # (1)
+            kernels.gru_before_gates(self.G, self.Zx, self.S, self.RH, t, prev)  # (2) (3)
+            np.matmul(self.w_hn, self.RH[:, t], out=g[2 * H:])  # (3)
+            kernels.gru_before_output(self.G, self.Zx, self.S, t, prev, cur)  # (3) (4)
+
+    def _backward_step_compiled(self, t, prev, cur):
+        H, dh, direct = self.H, self.dstate[0], self.tmp
+        if self.after:
+            kernels.gru_after_backward(self.G, self.S, prev, dh, self.dZ, self.dZN, direct, t)
+            np.matmul(self.w_hh.T, self.dZ[:, t], out=dh)  # (1)
+        else:
+            kernels.gru_before_backward_n(self.G, self.S, prev, dh, self.dZ, t)
+            drh = np.matmul(self.w_hn.T, self.dZ[2 * H:, t], out=self.tmp2)  # (3)
+            kernels.gru_before_backward_r(self.G, self.S, prev, dh, drh, self.dZ, direct, t)
+            np.matmul(self.w_hrz.T, self.dZ[:2 * H, t], out=dh)  # (1)
+        dh += direct  # (4) (1)
+
     def backward_step(self, t, prev, cur):
+        if self.fast:
+            return self._backward_step_compiled(t, prev, cur)
         H, dz, tmp, tmp2 = self.H, self.dz, self.tmp, self.tmp2
         r, z, n, hn = self._gates(t)
         h_prev, dh = self.S[:, prev], self.dstate[0]

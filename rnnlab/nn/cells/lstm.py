@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
 from ..functional import sigmoid_, sigmoid_grad, tanh_grad
 from ..sequence import SequenceRun
 
@@ -49,6 +50,8 @@ class LSTMRun(SequenceRun):
         self.peephole = self.options["peephole"]
         if self.peephole:
             self.w_ci, self.w_cf, self.w_co = (self.p[k].data[:, None] for k in PEEPHOLES)
+        # the compiled kernels take the peephole vectors always (empty ones when there are none)
+        self.peep = tuple(self.p[k].data if self.peephole else np.empty(0, dt) for k in PEEPHOLES)
         self.G = np.empty((T, 4 * H, B), dt)  # gates i, f, g, o of every step
         self.C = np.empty((T + 2, H, B), dt)  # cell states, slots as the hidden store
         self.TC = np.empty((T, H, B), dt)  # tanh(c) of every step
@@ -58,6 +61,11 @@ class LSTMRun(SequenceRun):
         return (self.S[:, slot], self.C[slot])
 
     def forward_step(self, t, prev, cur):
+        if self.fast:
+            np.matmul(self.w_hh, self.S[:, prev], out=self.G[t])  # (1)
+            kernels.lstm_forward(self.G, self.Zx, self.C, self.TC, self.S, t, prev, cur, *self.peep,
+                                 self.peephole)  # (1)-(5)
+            return
         H, z, tmp = self.H, self.G[t], self.tmp
         c_prev, c, tanh_c = self.C[prev], self.C[cur], self.TC[t]
         np.matmul(self.w_hh, self.S[:, prev], out=z)  # (1)
@@ -84,6 +92,12 @@ class LSTMRun(SequenceRun):
         np.multiply(o, tanh_c, out=self.S[:, cur])  # (5)
 
     def backward_step(self, t, prev, cur):
+        if self.fast:
+            dh, dc = self.dstate
+            kernels.lstm_backward(self.G, self.C, self.TC, prev, dh, dc, self.dZ, t, *self.peep,
+                                  self.peephole)
+            np.matmul(self.w_hh.T, self.dZ[:, t], out=dh)  # (1)
+            return
         H, gates, tmp, deriv = self.H, self.G[t], self.tmp, self.deriv
         i, f, g, o = gates[:H], gates[H:2 * H], gates[2 * H:3 * H], gates[3 * H:]
         c_prev, tanh_c = self.C[prev], self.TC[t]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
 from ..functional import tanh_grad
 from ..sequence import SequenceRun
 
@@ -41,6 +42,9 @@ class RNNRun(SequenceRun):
     def forward_step(self, t, prev, cur):
         z, h = self.z, self.S[:, cur]
         np.matmul(self.w_hh, self.S[:, prev], out=z)  # (1)
+        if self.fast:
+            kernels.rnn_forward(z, self.Zx, self.S, t, cur, self.relu)  # (1) (2)
+            return
         z += self.Zx[:, t]  # (1)
         if self.relu:
             np.maximum(z, 0, out=h)  # (2)
@@ -49,7 +53,9 @@ class RNNRun(SequenceRun):
 
     def backward_step(self, t, prev, cur):
         h, dh, dz = self.S[:, cur], self.dstate[0], self.dZ[:, t]
-        if self.relu:
+        if self.fast:
+            kernels.rnn_backward(self.S, cur, dh, self.dZ, t, self.relu)  # (2)
+        elif self.relu:
             np.multiply(dh, h > 0, out=dz)  # (2)
         else:
             np.multiply(dh, tanh_grad(h, out=self.z), out=dz)  # (2)

@@ -1,0 +1,149 @@
+"""The compiled gate kernels (numba, the `fast` extra) against the NumPy reference path.
+
+Every cell and option of the engine tests, in every topology they cover, runs forward and backward
+once on each path with the same weights and inputs; outputs, final states and every gradient must
+agree (float32: 1e-6 of the largest magnitude; float64: 1e-12). The suite as a whole also runs with
+the compiled path off (RNNLAB_COMPILED=0, see conftest.py), which CI does.
+"""
+
+import math
+import os
+
+import numpy as np
+import pytest
+
+from rnnlab.nn import kernels
+
+from test_nn_recurrent import KINDS, make, state_like, states
+
+if not kernels.compiled_available():
+    if os.environ.get("RNNLAB_REQUIRE_COMPILED") == "1":
+        pytest.fail("RNNLAB_REQUIRE_COMPILED=1 but numba is not importable", pytrace=False)
+    pytest.skip("numba is not installed (pip install rnnlab[fast])", allow_module_level=True)
+
+
+@pytest.fixture
+def restore_path():
+    before = kernels.compiled_active()
+    yield
+    kernels.use_compiled(before)
+
+
+TOPOLOGIES = {
+    "1 layer": dict(),
+    "2 layers bidirectional": dict(num_layers=2, bidirectional=True),
+    "3 layers": dict(num_layers=3),
+    "batch_first bidirectional": dict(batch_first=True, bidirectional=True),
+    "no bias": dict(bias=False, num_layers=2),
+}
+T, B, D = 6, 4, 4
+
+
+def _layer_results(kind, topology, dtype, compiled, lengths=None, with_h0=False):
+    kernels.use_compiled(compiled)
+    m = make(kind, dtype=dtype, **TOPOLOGIES[topology])
+    rng = np.random.default_rng(7)
+    shape = (B, T, D) if m.batch_first else (T, B, D)
+    x = rng.standard_normal(shape).astype(dtype)
+    n_cells = m.num_layers * m.num_directions
+    h0 = state_like(kind, (n_cells, B, m.hidden_size), rng, dtype) if with_h0 else None
+    out, hn = m.forward(x, h0, lengths=lengths)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dhn = state_like(kind, (n_cells, B, m.hidden_size), rng, dtype)
+    dx, dh0 = m.backward(dout, dhn)
+    return [out, *states(kind, hn), dx, *states(kind, dh0)] + [p.grad for p in m.parameters()]
+
+
+def _assert_agree(reference, compiled, dtype):
+    tol = 1e-6 if dtype == np.float32 else 1e-12
+    assert len(reference) == len(compiled)
+    for k, (a, b) in enumerate(zip(reference, compiled)):
+        scale = max(float(np.abs(a).max()), 1e-30)
+        assert np.abs(a - b).max() <= tol * scale, f"array {k}: {np.abs(a - b).max() / scale:.2e} relative"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("topology", list(TOPOLOGIES))
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_compiled_layers_agree_with_the_numpy_reference(kind, topology, dtype, restore_path):
+    reference = _layer_results(kind, topology, dtype, compiled=False)
+    compiled = _layer_results(kind, topology, dtype, compiled=True)
+    _assert_agree(reference, compiled, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_compiled_layers_agree_with_lengths_and_initial_state(kind, dtype, restore_path):
+    lengths = [6, 3, 1, 5]
+    reference = _layer_results(kind, "2 layers bidirectional", dtype, False, lengths, with_h0=True)
+    compiled = _layer_results(kind, "2 layers bidirectional", dtype, True, lengths, with_h0=True)
+    _assert_agree(reference, compiled, dtype)
+
+
+def _cell_results(kind, dtype, compiled):
+    kernels.use_compiled(compiled)
+    cell = make(kind, cell=True, dtype=dtype)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((B, D)).astype(dtype)
+    hx = state_like(kind, (B, cell.hidden_size), rng, dtype)
+    new = cell.forward(x, hx)
+    dnew = state_like(kind, (B, cell.hidden_size), rng, dtype)
+    dx, dprev = cell.backward(dnew)
+    return [*states(kind, new), dx, *states(kind, dprev)] + [p.grad for p in cell.parameters()]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_compiled_cells_agree_with_the_numpy_reference(kind, dtype, restore_path):
+    _assert_agree(_cell_results(kind, dtype, False), _cell_results(kind, dtype, True), dtype)
+
+
+def test_switching_the_path_off_really_runs_numpy(monkeypatch, restore_path):
+    """With the path off, no kernel is called; with it on, the kernel is (so the agreement tests
+    above compare two different computations, not one twice)."""
+    calls = []
+    real = kernels.lstm_forward
+    monkeypatch.setattr(kernels, "lstm_forward", lambda *a: (calls.append(1), real(*a)))
+    x = np.ones((3, 2, D), np.float32)
+    kernels.use_compiled(False)
+    make("lstm").forward(x)
+    assert calls == []
+    kernels.use_compiled(True)
+    make("lstm").forward(x)
+    assert len(calls) == 3
+
+
+def test_float32_tanh_is_within_3e7_and_keeps_nan_and_infinities():
+    x = np.linspace(-30, 30, 600_001).astype(np.float32)
+    y = x.copy()
+    kernels.tanh_(y)
+    exact = np.tanh(x.astype(np.float64))
+    assert np.abs(y - exact).max() <= 3e-7  # measured 2.57e-7 (at x = -5.21)
+    small = np.abs(x) < 1e-3  # near 0 the error must be relative, not just absolute
+    assert (np.abs(y[small] - exact[small]) <= 3e-7 * np.abs(exact[small]) + 1e-12).all()
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0], np.float32)
+    kernels.tanh_(special)
+    assert math.isnan(special[0]) and special[3] == 0.0
+    assert 1 - 3e-7 < special[1] <= 1 and -1 <= special[2] < -1 + 3e-7
+
+
+def test_nan_in_a_weight_propagates_as_on_the_reference_path(restore_path):
+    """The trainer's divergence guard relies on NaN propagating (no fast-math 'no NaN' flags; the
+    tanh clamp lets NaN through)."""
+    for kind in KINDS:
+        results = []
+        for compiled in (False, True):
+            kernels.use_compiled(compiled)
+            m = make(kind)
+            dict(m.named_parameters())["weight_hh_l0"].data[:, 0] = np.nan  # NaN * 0 is NaN too
+            out, _ = m.forward(np.ones((3, 2, D), np.float32))
+            dx, _ = m.backward(np.ones_like(out))
+            results.append((np.isnan(out), np.isnan(dx)))
+        (out_ref, dx_ref), (out_fast, dx_fast) = results
+        assert out_ref.all() and (out_fast == out_ref).all() and (dx_fast == dx_ref).all(), kind
+
+
+def test_use_compiled_without_numba_says_how_to_install(restore_path, monkeypatch):
+    monkeypatch.setattr(kernels, "numba", None)
+    with pytest.raises(ImportError, match=r"rnnlab\[fast\]"):
+        kernels.use_compiled(True)
