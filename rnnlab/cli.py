@@ -5,7 +5,8 @@
     rnnlab resume  continue an interrupted run exactly
     rnnlab eval    loss and bits per character of a trained model on any text
     rnnlab info    version, NumPy/BLAS configuration, optional extras
-    rnnlab demo    an LSTM learns to echo its input (the engine alone)
+    rnnlab export      write a trained model for onnxruntime (ONNX) or PyTorch
+    rnnlab demo        an LSTM learns to echo its input (the engine alone)
 
 Errors are one line on stderr with exit code 2 (`--debug` shows the traceback).
 """
@@ -119,6 +120,19 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT")
     ev.add_argument("--data", metavar="FILE", required=True, help="the text to evaluate on")
     ev.add_argument("--encoding", default="utf-8", help="its encoding (default utf-8)")
+
+    exp = command("export", help="write a trained char-LM for onnxruntime (ONNX) or PyTorch",
+                  description="Write a trained char-LM for deployment. --onnx FILE writes the model as "
+                  "an ONNX graph of standard operators (inputs ids [T, B] int64 and the state h0 (and "
+                  "c0 for an LSTM), each [layers, B, hidden]; outputs logits [T, B, vocab] and the new "
+                  "state; T = 1 is one generation step; the vocabulary is in the model's metadata "
+                  "under 'vocab'), checked with onnxruntime when it is installed. --torch FILE writes "
+                  "the weights under PyTorch's names for rnnlab.interop.torch.TorchCharLM: a "
+                  ".safetensors file, or with any other suffix a torch.save(state_dict) file.")
+    exp.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT", help="a run folder (its best checkpoint) or a checkpoint folder")
+    exp.add_argument("--onnx", metavar="FILE", help="write the ONNX model here (needs pip install 'rnnlab[onnx]')")
+    exp.add_argument("--torch", metavar="FILE", help="write the PyTorch state dict here (.safetensors, "
+                     "or e.g. .pt for torch.save, which needs pip install 'rnnlab[torch]')")
 
     command("info", help="version, NumPy/BLAS configuration, optional extras",
                    description="Print the version, the NumPy/BLAS configuration and which optional extras are installed.")
@@ -317,6 +331,37 @@ def _eval(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from dataclasses import asdict
+
+    if not args.onnx and not args.torch:
+        raise ValueError("nothing to write: give --onnx FILE and/or --torch FILE")
+    model, vocab = _load_model(args.run)
+    metadata = {"vocab": json.dumps(vocab.to_json()), "config": json.dumps(asdict(model.config))}
+    try:
+        if args.torch:  # first: it refuses a peephole LSTM before any file is written
+            from .interop.torch import save_torch_state_dict
+
+            save_torch_state_dict(model, args.torch, metadata)
+            print(f"wrote {args.torch}: PyTorch state dict for rnnlab.interop.torch.TorchCharLM(**{asdict(model.config)})")
+        if args.onnx:
+            from .interop.onnx import charlm_difference, export, signature
+
+            onnx_model = export(model, args.onnx, metadata=metadata)
+            print(f"wrote {args.onnx}: {signature(onnx_model)}")
+            if importlib.util.find_spec("onnxruntime") is None:
+                print("not checked: onnxruntime is not installed (pip install 'rnnlab[onnx]')")
+            else:
+                ids = np.random.default_rng(0).integers(0, vocab.size, (20, 2))
+                diff = charlm_difference(model, args.onnx, ids)
+                print(f"checked with onnxruntime: logits and states of 20 steps x 2 rows within {diff:.1e} of rnnlab's")
+                if diff > 1e-4:
+                    raise ValueError(f"{args.onnx} does not compute what the model does (max difference {diff:.2e})")
+    except ImportError as err:  # a missing optional package: one line that names the extra
+        raise ValueError(str(err)) from None
+    return 0
+
+
 def _info(args) -> int:
     print(f"rnnlab {__version__}, Python {sys.version.split()[0]}, NumPy {np.__version__}")
     try:
@@ -368,7 +413,8 @@ def _demo(args) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "resume": _resume, "sample": _sample, "eval": _eval, "info": _info, "demo": _demo}
+COMMANDS = {"train": _train, "resume": _resume, "sample": _sample, "eval": _eval, "info": _info,
+            "export": _export, "demo": _demo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,348 @@
+"""rnnlab <-> PyTorch: equivalent modules both ways, and PyTorch checkpoints loaded into rnnlab.
+
+rnnlab's layers already use torch.nn's constructor arguments, parameter names, shapes and gate
+orders (weight_ih_l0 ..., i f g o, r z n), so a conversion builds the torch.nn (or rnnlab) module
+of the same sizes and copies the state dict, name for name, unchanged:
+
+    to_torch(rnnlab_module)  -> torch.nn.Module     RNN, LSTM, GRU, their cells, Linear,
+    from_torch(torch_module) -> rnnlab Module        Embedding, Dropout, and the char-LM
+
+Two rnnlab forms have no torch.nn counterpart and are refused with a ValueError saying so:
+LSTM(peephole=True) and GRU(reset="before"); both export to ONNX (rnnlab.interop.onnx).
+
+torch is imported inside the functions that need it, so `import rnnlab.interop` works without
+it; a missing torch is an ImportError that says `pip install 'rnnlab[torch]'`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..models.charlm import CharLM, CharLMConfig
+from ..nn import (GRU, LSTM, RNN, Dropout, Embedding, GRUCell, Linear, LSTMCell, Module, RNNCell)
+
+INSTALL_HINT = "pip install 'rnnlab[torch]'"
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError as err:
+        raise ImportError(f"this needs PyTorch, which is not installed: {INSTALL_HINT} ({err})") from err
+    return torch
+
+
+def _torch_dtype(dtype: np.dtype):
+    torch = _torch()
+    return {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[np.dtype(dtype)]
+
+
+def _numpy_dtype(torch_module, what: str) -> np.dtype:
+    """The NumPy dtype of a torch module's parameters: float32 or float64, else a clear error."""
+    torch = _torch()
+    dtypes = {p.dtype for p in torch_module.parameters()}
+    if not dtypes:
+        return np.dtype(np.float32)
+    if len(dtypes) > 1:
+        raise TypeError(f"{what} mixes parameter dtypes {sorted(map(str, dtypes))}; rnnlab needs one")
+    dtype = dtypes.pop()
+    table = {torch.float32: np.float32, torch.float64: np.float64}
+    if dtype not in table:
+        raise TypeError(f"{what} has {dtype} parameters; rnnlab computes in float32 or float64: "
+                        f"convert it first with .float() or .double()")
+    return np.dtype(table[dtype])
+
+
+def _copy_into_torch(torch_module, module: Module):
+    """Copy every rnnlab parameter into the torch module of the same names (strict)."""
+    torch = _torch()
+    state = {name: torch.from_numpy(array) for name, array in module.state_dict().items()}
+    torch_module.load_state_dict(state, strict=True)
+    torch_module.train(module.training)
+    return torch_module
+
+
+def _copy_from_torch(module: Module, torch_module) -> Module:
+    """Copy a torch module's state dict into the rnnlab module of the same names (strict)."""
+    module.load_state_dict({name: t.detach().cpu().numpy().copy()
+                            for name, t in torch_module.state_dict().items()})
+    module.train(torch_module.training)
+    return module
+
+
+# --- the char-LM in PyTorch ------------------------------------------------------------------------
+_TORCH_CHARLM = None
+
+
+def _torch_charlm_class():
+    """TorchCharLM, built on first use (its base class torch.nn.Module needs torch)."""
+    global _TORCH_CHARLM
+    if _TORCH_CHARLM is not None:
+        return _TORCH_CHARLM
+    torch = _torch()
+    kinds = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
+
+    class TorchCharLM(torch.nn.Module):
+        """rnnlab's CharLM in PyTorch: ids (T, B) -> embed -> rnn -> head -> logits (T, B, V).
+
+        The submodules carry rnnlab's names (embed, rnn, head), so the state dict keys are those
+        of an rnnlab checkpoint's model.safetensors and load as they are. The constructor takes
+        the fields of rnnlab.models.charlm.CharLMConfig, so a checkpoint's saved config
+        (state.json: config.task.model) goes in as **config; peephole=True is refused (torch's
+        LSTM has none) and dtype may be "float32"/"float64" or a torch dtype.
+        """
+
+        def __init__(self, vocab_size: int, model: str = "lstm", hidden: int = 256, layers: int = 2,
+                     embedding: int = 64, dropout: float = 0.0, peephole: bool = False,
+                     dtype="float32"):
+            super().__init__()
+            if model not in kinds:
+                raise ValueError(f"model must be one of {sorted(kinds)}, got {model!r}")
+            if peephole:
+                raise ValueError("peephole=True: torch.nn.LSTM has no peephole connections; export "
+                                 "this model to ONNX instead (rnnlab export RUN_DIR --onnx FILE)")
+            if isinstance(dtype, str):
+                if dtype not in ("float32", "float64"):
+                    raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+                dtype = getattr(torch, dtype)
+            self.kind = model
+            self.embed = torch.nn.Embedding(vocab_size, embedding, dtype=dtype)
+            self.rnn = kinds[model](embedding, hidden, layers, dropout=dropout if layers > 1 else 0.0,
+                                    dtype=dtype)
+            self.head = torch.nn.Linear(hidden, vocab_size, dtype=dtype)
+
+        def forward(self, ids, state=None):
+            """ids (T, B) int64 -> logits (T, B, V) and the final state (h_n, or (h_n, c_n))."""
+            out, state = self.rnn(self.embed(ids), state)
+            return self.head(out), state
+
+    # A module-level name, so torch.save(whole_module) and pickle can find the class again.
+    TorchCharLM.__module__, TorchCharLM.__qualname__ = __name__, "TorchCharLM"
+    _TORCH_CHARLM = TorchCharLM
+    return TorchCharLM
+
+
+def __getattr__(name: str):
+    if name == "TorchCharLM":  # rnnlab.interop.torch.TorchCharLM, created when first asked for
+        return _torch_charlm_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _refuse_what_torch_lacks(module: Module) -> None:
+    """A ValueError for the two rnnlab forms that torch.nn has no module for."""
+    kind = type(module).__name__
+    if isinstance(module, CharLM) and module.config.peephole:
+        raise ValueError("this char-LM's LSTM has peephole connections, which torch.nn.LSTM lacks; "
+                         "export it to ONNX instead (rnnlab export RUN_DIR --onnx FILE)")
+    if isinstance(module, (LSTM, LSTMCell)) and module.options["peephole"]:
+        raise ValueError(f"{kind}(peephole=True) has no PyTorch equivalent: torch.nn.{kind} has no "
+                         "peephole weights (weight_ci, weight_cf, weight_co); export it to ONNX "
+                         "instead (rnnlab.interop.onnx.export), whose LSTM operator has them")
+    if isinstance(module, (GRU, GRUCell)) and module.options["reset"] != "after":
+        raise ValueError(f"{kind}(reset='before') has no PyTorch equivalent: torch.nn.{kind} applies "
+                         "the reset gate after the recurrent product (reset='after'); export it to "
+                         "ONNX instead (rnnlab.interop.onnx.export, linear_before_reset=0)")
+
+
+# --- rnnlab -> torch --------------------------------------------------------------------------------
+def to_torch(module: Module):
+    """The torch.nn module equivalent to the rnnlab `module`, holding copies of its weights.
+
+    RNN/LSTM/GRU (any layers, directions, bias, batch_first, dropout), RNNCell/LSTMCell/GRUCell,
+    Linear, Embedding, Dropout and CharLM (-> TorchCharLM). Same dtype, same train/eval mode;
+    forward outputs agree with rnnlab's to rounding.
+    """
+    _refuse_what_torch_lacks(module)
+    torch = _torch()
+    nn = torch.nn
+    kind = type(module).__name__
+    if isinstance(module, CharLM):
+        cfg = module.config
+        m = _torch_charlm_class()(cfg.vocab_size, cfg.model, cfg.hidden, cfg.layers, cfg.embedding,
+                                  cfg.dropout, dtype=cfg.dtype)
+        return _copy_into_torch(m, module)
+    dtype = _torch_dtype(module.dtype) if hasattr(module, "dtype") else None
+    if isinstance(module, (RNN, LSTM, GRU)):
+        extra = {"nonlinearity": module.options["nonlinearity"]} if isinstance(module, RNN) else {}
+        torch_class = nn.LSTM if isinstance(module, LSTM) else nn.GRU if isinstance(module, GRU) else nn.RNN
+        m = torch_class(module.input_size, module.hidden_size, module.num_layers, bias=module.bias,
+                              batch_first=module.batch_first, dropout=module.dropout,
+                              bidirectional=module.bidirectional, dtype=dtype, **extra)
+    elif isinstance(module, (RNNCell, LSTMCell, GRUCell)):
+        extra = {"nonlinearity": module.options["nonlinearity"]} if isinstance(module, RNNCell) else {}
+        torch_class = (nn.LSTMCell if isinstance(module, LSTMCell) else nn.GRUCell if isinstance(module, GRUCell)
+                       else nn.RNNCell)
+        m = torch_class(module.input_size, module.hidden_size, bias=module.bias, dtype=dtype, **extra)
+    elif isinstance(module, Linear):
+        m = nn.Linear(module.in_features, module.out_features, bias=module.bias is not None, dtype=dtype)
+    elif isinstance(module, Embedding):
+        m = nn.Embedding(module.num_embeddings, module.embedding_dim, padding_idx=module.padding_idx,
+                         dtype=dtype)
+    elif isinstance(module, Dropout):
+        m = nn.Dropout(module.p)
+    else:
+        raise TypeError(f"to_torch converts RNN, LSTM, GRU, their cells, Linear, Embedding, Dropout "
+                        f"and CharLM; got {kind}")
+    return _copy_into_torch(m, module)
+
+
+# --- torch -> rnnlab --------------------------------------------------------------------------------
+def from_torch(torch_module, rng: np.random.Generator | None = None) -> Module:
+    """The rnnlab module equivalent to `torch_module` (the types `to_torch` produces), holding
+    copies of its weights, in its dtype (float32 or float64) and train/eval mode.
+
+    `rng` seeds the new module's own randomness (dropout masks); the weights are the torch ones.
+    """
+    torch = _torch()
+    nn = torch.nn
+    rng = rng if rng is not None else np.random.default_rng()
+    kind = type(torch_module).__name__
+    if isinstance(torch_module, _torch_charlm_class()):
+        tm = torch_module
+        cfg = CharLMConfig(vocab_size=tm.embed.num_embeddings, model=tm.kind, hidden=tm.rnn.hidden_size,
+                           layers=tm.rnn.num_layers, embedding=tm.embed.embedding_dim,
+                           dropout=float(tm.rnn.dropout),
+                           dtype=str(_numpy_dtype(tm, "the TorchCharLM")))
+        return _copy_from_torch(CharLM(cfg, rng), tm)
+    dtype = _numpy_dtype(torch_module, f"the torch.nn.{kind}")
+    if isinstance(torch_module, (nn.RNN, nn.LSTM, nn.GRU)):
+        t = torch_module
+        if getattr(t, "proj_size", 0):
+            raise ValueError(f"torch.nn.LSTM with proj_size={t.proj_size} has no rnnlab equivalent "
+                             "(rnnlab's LSTM has no projection of the hidden state)")
+        layer = LSTM if isinstance(t, nn.LSTM) else GRU if isinstance(t, nn.GRU) else RNN
+        extra = {"nonlinearity": t.nonlinearity} if layer is RNN else {}
+        m = layer(t.input_size, t.hidden_size, t.num_layers, bias=t.bias, batch_first=t.batch_first,
+                  dropout=float(t.dropout) if t.num_layers > 1 else 0.0,
+                  bidirectional=t.bidirectional, dtype=dtype, rng=rng, **extra)
+    elif isinstance(torch_module, (nn.RNNCell, nn.LSTMCell, nn.GRUCell)):
+        t = torch_module
+        cell = LSTMCell if isinstance(t, nn.LSTMCell) else GRUCell if isinstance(t, nn.GRUCell) else RNNCell
+        extra = {"nonlinearity": t.nonlinearity} if cell is RNNCell else {}
+        m = cell(t.input_size, t.hidden_size, bias=t.bias, dtype=dtype, rng=rng, **extra)
+    elif isinstance(torch_module, nn.Linear):
+        t = torch_module
+        m = Linear(t.in_features, t.out_features, bias=t.bias is not None, dtype=dtype, rng=rng)
+    elif isinstance(torch_module, nn.Embedding):
+        t = torch_module
+        if t.max_norm is not None:
+            raise ValueError("torch.nn.Embedding with max_norm renormalises rows on lookup; "
+                             "rnnlab's Embedding does not, so it is refused")
+        m = Embedding(t.num_embeddings, t.embedding_dim, padding_idx=t.padding_idx, dtype=dtype, rng=rng)
+    elif isinstance(torch_module, nn.Dropout):
+        m = Dropout(torch_module.p, rng=rng)
+    else:
+        raise TypeError("from_torch converts torch.nn.RNN, LSTM, GRU, their cells, Linear, Embedding, "
+                        f"Dropout and rnnlab.interop.torch.TorchCharLM; got {kind}")
+    return _copy_from_torch(m, torch_module)
+
+
+# --- PyTorch checkpoints ----------------------------------------------------------------------------
+def _is_torch_save_file(head: bytes) -> bool:
+    """torch.save writes a zip archive (since 1.6) or, in the legacy format, a pickle stream."""
+    return head[:4] == b"PK\x03\x04" or head[:1] == b"\x80"
+
+
+def _tensor_to_numpy(name: str, value, path: Path) -> np.ndarray:
+    from ..train.safetensors import CheckpointError
+
+    torch = _torch()
+    if not isinstance(value, torch.Tensor):
+        raise CheckpointError(path, f"entry {name!r} is a {type(value).__name__}, not a tensor")
+    value = value.detach().cpu()
+    if value.dtype in (torch.bfloat16,):  # NumPy has no bfloat16: widen, losslessly
+        value = value.float()
+    return value.numpy().copy()
+
+
+def read_torch_state_dict(path, key: str | None = None) -> dict[str, np.ndarray]:
+    """The tensors of a PyTorch checkpoint as NumPy arrays, by name.
+
+    `path` is a .safetensors file (read by rnnlab's own reader: no torch needed) or a
+    `torch.save(model.state_dict(), path)` file, read with `torch.load(weights_only=True)`, which
+    refuses to run code from the file. `key` picks a state dict saved inside a dict
+    (torch.save({"model": sd, "optim": ...})). A state dict from a DistributedDataParallel or
+    DataParallel model (every name starting with "module.") has that prefix removed.
+    Every problem is a CheckpointError (a ValueError) naming the file.
+    """
+    from ..train import safetensors as st
+    from ..train.safetensors import CheckpointError
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as err:
+        raise CheckpointError(path, f"cannot be read ({err.strerror or err})") from None
+    if _is_torch_save_file(head):
+        torch = _torch()
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # UnpicklingError, RuntimeError, ...: the file is not usable
+            raise CheckpointError(path, "cannot be read by torch.load(weights_only=True) (save "
+                                        "model.state_dict(), not the model object): "
+                                        + " ".join(str(err).split())[:300]) from None
+        if key is not None:
+            if not isinstance(obj, dict) or key not in obj:
+                found = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
+                raise CheckpointError(path, f"has no entry {key!r} (found {found})")
+            obj = obj[key]
+        if not isinstance(obj, dict):
+            raise CheckpointError(path, f"holds a {type(obj).__name__}, expected a state dict "
+                                        "(parameter names -> tensors)")
+        nested = sorted(k for k, v in obj.items() if isinstance(v, dict))
+        if nested:
+            raise CheckpointError(path, f"holds dicts under {nested}, not a state dict: pass "
+                                        f"key= one of them")
+        tensors = {str(k): _tensor_to_numpy(str(k), v, path) for k, v in obj.items()}
+    else:
+        if key is not None:
+            raise CheckpointError(path, "is a safetensors file, which has no nested entries to pick "
+                                        "with key=")
+        tensors = st.load(path)[0]
+    if tensors and all(k.startswith("module.") for k in tensors):
+        tensors = {k[len("module."):]: v for k, v in tensors.items()}
+    return tensors
+
+
+def load_torch_checkpoint(path, module: Module | None = None, key: str | None = None):
+    """Read a PyTorch checkpoint (see read_torch_state_dict) and, given `module`, load it into it.
+
+    Floating-point tensors are cast to the dtype of the parameter they load into (as torch's own
+    load_state_dict does); every name and shape is checked before anything is written.
+    Returns the state dict (NumPy arrays), or `module` when one is given.
+    """
+    from ..train.safetensors import CheckpointError
+
+    tensors = read_torch_state_dict(path, key)
+    if module is None:
+        return tensors
+    params = dict(module.named_parameters())
+    cast = {name: (a.astype(params[name].data.dtype) if name in params and a.dtype.kind == "f" else a)
+            for name, a in tensors.items()}
+    try:
+        module.load_state_dict(cast)
+    except (KeyError, ValueError, TypeError) as err:
+        raise CheckpointError(path, f"does not fit the {type(module).__name__}: {err.args[0]}") from None
+    return module
+
+
+def save_torch_state_dict(module: Module, path, metadata: dict[str, str] | None = None) -> Path:
+    """Write `module`'s weights for PyTorch: a .safetensors file (safetensors.torch.load_file reads
+    it; no torch needed to write it; `metadata` goes into its header), or under any other name a
+    torch.save(state_dict) file (needs torch). The names are torch's (those of to_torch(module)).
+    """
+    _refuse_what_torch_lacks(module)
+    path = Path(path)
+    state = module.state_dict()
+    if path.suffix == ".safetensors":
+        from ..train import safetensors as st
+
+        st.save(path, state, metadata)
+        return path
+    torch = _torch()
+    torch.save({name: torch.from_numpy(a) for name, a in state.items()}, path)
+    return path
+
