@@ -6,6 +6,7 @@
     rnnlab eval    loss and bits per character of a trained model on any text
     rnnlab info    version, NumPy/BLAS configuration, optional extras
     rnnlab export      write a trained model for onnxruntime (ONNX) or PyTorch
+    rnnlab experiment  the lectures' experiments (rnnlab experiment --list)
     rnnlab demo        an LSTM learns to echo its input (the engine alone)
 
 Errors are one line on stderr with exit code 2 (`--debug` shows the traceback).
@@ -148,6 +149,28 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=int, default=e.steps, help=f"training steps (default {e.steps})")
     demo.add_argument("--lr", type=float, default=e.lr, help=f"Adam learning rate (default {e.lr})")
     demo.add_argument("--seed", type=int, default=e.seed, help=f"random seed (default {e.seed})")
+
+    exp = command("experiment", help="the lectures' experiments (rnnlab experiment --list)",
+                  description="Run one of the lectures' experiments into a run folder (config.json, "
+                  "metrics.jsonl, PNG plots, summary.json and summary.md). --quick runs in seconds and "
+                  "still shows learning; without it the full experiment runs (minutes). "
+                  "`rnnlab experiment --list` names them with their anchors (what each result is read "
+                  "against); docs/experiments.md has our results.")
+    exp.add_argument("name", nargs="?", metavar="NAME", help="the experiment (see --list)")
+    exp.add_argument("--list", action="store_true", help="list the experiments and their anchors")
+    exp.add_argument("--quick", action="store_true", help="a seconds-long version (what the tests run)")
+    exp.add_argument("--out", metavar="DIR", help="run folder (default runs/NAME-<time>)")
+    exp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    exp.add_argument("--cells", nargs="+", metavar="CELL", help="adding, copy: which of rnn irnn lstm gru (default all)")
+    exp.add_argument("--lengths", nargs="+", type=_positive(int), metavar="T", help="adding, copy: sequence lengths (default 100 200)")
+    exp.add_argument("--minutes", type=_positive(float), help="adding, copy, row-mnist: the training budget per model")
+    exp.add_argument("--tsv", metavar="FILE", help="sentiment: a file of text<TAB>label lines, or a folder of "
+                     "*_labelled.txt (default ../shared/data/sentiment_labelled_sentences)")
+    exp.add_argument("--data", metavar="DIR", help="row-mnist: the folder with the MNIST IDX files "
+                     "(default ../shared/data/mnist)")
+    exp.add_argument("--sklearn-digits", action="store_true", help="row-mnist: scikit-learn's 8x8 digits instead")
+    exp.add_argument("--no-progress", action="store_true", help="no progress bars")
+
     return parser
 
 
@@ -413,8 +436,27 @@ def _demo(args) -> int:
     return 0
 
 
+def _experiment(args) -> int:
+    from .experiments import EXPERIMENTS, run_experiment
+
+    if args.list or args.name is None:
+        for e in EXPERIMENTS.values():
+            print(f"{e.name:16s} {e.title}\n{'':16s} anchor: {e.anchor}")
+        return 0
+    out = Path(args.out or Path("runs") / f"{args.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    options = {"cells": args.cells, "lengths": args.lengths, "minutes": args.minutes, "tsv": args.tsv,
+               "data": args.data, "sklearn_digits": args.sklearn_digits}
+    summary = run_experiment(args.name, out, quick=args.quick, seed=args.seed, say=lambda line: print(line, flush=True),
+                             progress=not args.no_progress, **options)
+    met = summary.get("target_met")
+    print(f"{args.name}: {summary['result']}")
+    print(f"target: {'met' if met else 'not met' if met is not None else 'not judged'}; "
+          f"{summary['wall_seconds']} s; run folder {out} (summary.md)")
+    return 0
+
+
 COMMANDS = {"train": _train, "resume": _resume, "sample": _sample, "eval": _eval, "info": _info,
-            "export": _export, "demo": _demo}
+            "export": _export, "demo": _demo, "experiment": _experiment}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,6 +73,7 @@ class TrainConfig:
     keep_checkpoints: int = 3  # how many recent checkpoints stay on disk
     clip_norm: float | None = 5.0  # clip the global gradient norm to this (None: no clipping)
     patience: int | None = None  # stop after this many evaluations without improvement
+    target_score: float | None = None  # stop once an evaluation scores at or below this (solved)
     on_nonfinite: str = "skip"  # a NaN/inf loss or gradient: "skip" the step, or "stop" the run
     max_skipped: int = 20  # stop anyway after this many skipped steps in a row
     seed: int = 0  # seeds the trainer's RNG, from which the task draws its batches
@@ -83,7 +84,8 @@ class TrainConfig:
 @dataclass
 class TrainResult:
     steps: int  # optimiser steps taken in total (including before a resume)
-    stop_reason: str  # "max_steps", "max_epochs", "max_minutes", "early_stopping", "interrupted", "diverged"
+    stop_reason: str  # "max_steps", "max_epochs", "max_minutes", "early_stopping", "target_reached",
+    #                   "interrupted", "diverged"
     best_score: float | None
     skipped: int  # steps skipped by the divergence guard
     last_loss: float | None
@@ -134,6 +136,7 @@ class Trainer:
         self.evals_since_best = 0
         self.params = list(task.model.named_parameters())
         self._interrupted = False
+        self._target_reached = False
 
     # --- checkpoints -------------------------------------------------------------------------
     def _checkpoint(self) -> Checkpoint:
@@ -240,7 +243,7 @@ class Trainer:
                     break
                 loss = self._one_step(bar)
                 if cfg.eval_every and self.step % cfg.eval_every == 0 and self._evaluate():
-                    reason = "early_stopping"
+                    reason = "target_reached" if self._target_reached else "early_stopping"
                     break
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                     self._save()
@@ -304,8 +307,10 @@ class Trainer:
             self._save_best()
         if self.on_eval is not None:
             self.on_eval(self.step, score, improved)
+        target = self.config.target_score
+        self._target_reached = target is not None and math.isfinite(score) and score <= target
         patience = self.config.patience
-        return patience is not None and self.evals_since_best >= patience
+        return self._target_reached or (patience is not None and self.evals_since_best >= patience)
 
 
 class _NoBar:

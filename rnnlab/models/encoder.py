@@ -1,0 +1,107 @@
+"""The recurrent trunk shared by the classifier, the tagger and the forecaster.
+
+    x: token ids (T, B) --Embedding--> (T, B, E)  or  features (T, B, input_size)
+      --RNN/LSTM/GRU/IRNN, L layers, one or two directions--> out (T, B, D*H)
+                                                              last (B, D*H)
+
+`last` is the last layer's final state of each direction, concatenated: the forward direction at
+each sequence's last valid step and the reverse direction at step 0, so with two directions both
+halves have read the whole sequence (a LastStep over `out` would give the reverse half after one
+token). Backward takes the gradients of both and returns the input gradient (None for ids).
+
+Cells: "lstm", "gru", "rnn" (tanh) and "irnn" (Le, Jaitly & Hinton 2015: ReLU units, recurrent
+weights initialised to the identity and biases to zero, so the state starts out copied forward).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..nn import GRU, LSTM, RNN, Embedding, Module
+from ..nn.init import forget_gate_bias_, init_recurrent_
+
+CELLS = ("lstm", "gru", "rnn", "irnn")
+
+
+@dataclass
+class EncoderConfig:
+    input_size: int | None = None  # features per step of dense input (give this or vocab_size)
+    vocab_size: int | None = None  # token ids as input: an Embedding of this many rows first
+    embedding: int = 32  # embedding size (token input only)
+    cell: str = "lstm"  # "lstm", "gru", "rnn" (tanh) or "irnn" (ReLU, identity init)
+    hidden: int = 64  # hidden units per layer and direction
+    layers: int = 1  # stacked recurrent layers
+    bidirectional: bool = False  # a second direction reading the sequence backwards
+    forget_bias: float = 1.0  # LSTM forget-gate bias at the start (Gers et al. 2000)
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        if (self.input_size is None) == (self.vocab_size is None):
+            raise ValueError("give exactly one of input_size (features per step) and vocab_size "
+                             f"(token ids), got input_size={self.input_size}, vocab_size={self.vocab_size}")
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        for name in ("hidden", "layers", "embedding") + (("input_size",) if self.input_size else ("vocab_size",)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+class SequenceEncoder(Module):
+    def __init__(self, config: EncoderConfig, rng: np.random.Generator):
+        super().__init__()
+        self.config = config
+        dt = np.dtype(config.dtype)
+        self.embed = None
+        width = config.input_size
+        if config.vocab_size is not None:
+            self.embed = self.add_module("embed", Embedding(config.vocab_size, config.embedding, dtype=dt, rng=rng))
+            width = config.embedding
+        kind = {"lstm": LSTM, "gru": GRU, "rnn": RNN, "irnn": RNN}[config.cell]
+        extra = {"nonlinearity": "relu"} if config.cell == "irnn" else {}
+        self.rnn = self.add_module("rnn", kind(width, config.hidden, config.layers,
+                                               bidirectional=config.bidirectional, dtype=dt, rng=rng, **extra))
+        if config.cell == "irnn":
+            init_recurrent_(self.rnn, rng, input_init="default", hidden_init="identity", bias=0.0)
+        if config.cell == "lstm":
+            forget_gate_bias_(self.rnn, config.forget_bias)
+        self.directions = 2 if config.bidirectional else 1
+        self.width = self.directions * config.hidden  # features of out and of last
+        self.tape = None
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.rnn.dtype
+
+    def forward(self, x, lengths=None) -> tuple[np.ndarray, np.ndarray]:
+        """x: ids (T, B) or features (T, B, input_size) -> out (T, B, D*H), last (B, D*H)."""
+        if self.embed is not None:
+            x = np.asarray(x)
+            if x.ndim != 2:
+                raise ValueError(f"x has shape {x.shape}, expected token ids of shape (T, B)")
+            x = self.embed.forward(x)
+        out, h_n = self.rnn.forward(x, lengths=lengths)
+        lstm = isinstance(h_n, tuple)
+        h = h_n[0] if lstm else h_n  # (L*D, B, H)
+        D = self.directions
+        last = np.concatenate([h[len(h) - D + k] for k in range(D)], axis=1)
+        self.tape = (h.shape, lstm)
+        return out, last
+
+    def backward(self, dout, dlast=None):
+        """dout (T, B, D*H) or None, dlast (B, D*H) or None -> dx (None for token ids)."""
+        if self.tape is None:
+            raise ValueError("backward() needs a forward() first")
+        shape, lstm = self.tape
+        dh_n = np.zeros(shape, self.dtype)
+        if dlast is not None:
+            H, D = self.config.hidden, self.directions
+            for k in range(D):
+                dh_n[len(dh_n) - D + k] = dlast[:, k * H:(k + 1) * H]
+        dx, _ = self.rnn.backward(dout, (dh_n, np.zeros_like(dh_n)) if lstm else dh_n)
+        if self.embed is not None:
+            self.embed.backward(dx)
+            return None
+        return dx

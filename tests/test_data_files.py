@@ -1,0 +1,97 @@
+"""File loaders for the experiments: labelled sentences, MNIST IDX files, ../shared/data lookup.
+Every malformed input is a DataError naming the file (and the line, for text)."""
+
+import gzip
+
+import numpy as np
+import pytest
+
+from rnnlab.data import shared
+from rnnlab.data.mnist import load_mnist, write_idx
+from rnnlab.data.sentiment import WordVocab, load_labelled, tokenize
+from rnnlab.data.text import DataError
+
+
+def test_tokenize_keeps_punctuation_and_negations():
+    assert tokenize("Not bad, GOOD! Isn't it?") == ["not", "bad", ",", "good", "!", "isn't", "it", "?"]
+
+
+def test_load_labelled_reads_a_tsv_and_sorts_integer_labels_numerically(tmp_path):
+    f = tmp_path / "x.tsv"
+    f.write_text("great film\t10\n\nawful\t2\nfine, with a\ttab\t10\n")
+    data = load_labelled(f)
+    assert data.classes == ["2", "10"]
+    assert data.texts == ["great film", "awful", "fine, with a\ttab"]
+    assert data.labels.tolist() == [1, 0, 1]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("good\t1\nno tab here\n", "line 2: no tab"),
+    ("good\t1\n\t0\n", "line 2: the text before the tab is empty"),
+    ("good\t1\nbad\t \n", "line 2: the label after the last tab is missing"),
+    ("good\t1\nbad\t1\n", "a classifier needs two or more"),
+])
+def test_load_labelled_names_file_and_line(tmp_path, content, message):
+    f = tmp_path / "bad.tsv"
+    f.write_text(content)
+    with pytest.raises(DataError, match=message) as err:
+        load_labelled(f)
+    assert "bad.tsv" in str(err.value)
+
+
+def test_load_labelled_reports_non_utf8_with_its_line(tmp_path):
+    f = tmp_path / "latin.tsv"
+    f.write_bytes(b"good\t1\ncaf\xe9\t0\n")
+    with pytest.raises(DataError, match="line 2: not UTF-8"):
+        load_labelled(f)
+
+
+def test_load_labelled_missing_path_says_what_to_pass(tmp_path):
+    with pytest.raises(DataError, match="no such file or folder"):
+        load_labelled(tmp_path / "nope.tsv")
+
+
+def test_word_vocab_pads_with_zero_and_maps_unknown_words_to_one():
+    vocab = WordVocab.from_texts(["a good film", "a bad one"])
+    ids, lengths = vocab.encode(["good film", "unseen words here"])
+    assert lengths.tolist() == [2, 3] and ids.shape == (3, 2)
+    assert ids[2, 0] == WordVocab.PAD and (ids[:, 1] == WordVocab.UNK).all()
+    bag = vocab.bag_of_words(["film good", "good film"])
+    np.testing.assert_array_equal(bag[0], bag[1])  # order forgotten
+
+
+def _mnist_folder(tmp_path, n=20):
+    rng = np.random.default_rng(0)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, size=(n, 28, 28)))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, size=n))
+    return tmp_path
+
+
+def test_mnist_round_trips_through_idx_files(tmp_path):
+    images, labels = load_mnist(_mnist_folder(tmp_path))
+    assert images.shape == (20, 28, 28) and images.dtype == np.uint8 and labels.shape == (20,)
+
+
+def test_mnist_truncated_file_is_named(tmp_path):
+    folder = _mnist_folder(tmp_path)
+    path = folder / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes())[:-5]))
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz.*truncated"):
+        load_mnist(folder)
+
+
+def test_mnist_wrong_magic_and_missing_files_are_named(tmp_path):
+    folder = _mnist_folder(tmp_path)
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes((folder / "t10k-images-idx3-ubyte.gz").read_bytes())
+    with pytest.raises(DataError, match="magic number 0x00000803, expected 0x00000801"):
+        load_mnist(folder)
+    (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError, match="has no t10k-labels-idx1-ubyte"):
+        load_mnist(folder)
+
+
+def test_absent_shared_data_says_which_option_to_pass(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(shared, "_CHECKOUT", tmp_path / "checkout")
+    with pytest.raises(DataError, match="pass --tsv FILE"):
+        shared.shared_data("sentiment_labelled_sentences", "--tsv FILE", "a tab-separated file")
