@@ -108,8 +108,10 @@ class SequenceRun:
         """BPTT through all steps. dY (H, T, B): gradient w.r.t. this direction's outputs;
         dstate: (H, B) gradients w.r.t. the final state, updated in place (the caller gives
         copies). Fills the per-step gate gradients and returns the gradient w.r.t. state0."""
-        if not hasattr(self, "dZ"):
-            self.dZ = np.empty_like(self.Zx)  # gradients w.r.t. the gate pre-activations
+        if not hasattr(self, "dZ"):  # gradients w.r.t. the gate pre-activations
+            # The input projections are spent once forward is done: their buffer takes dZ, which
+            # keeps a training step's peak memory one (G*H, T, B) array lower.
+            self.dZ, self.Zx = self.Zx, None
         self.dstate = dstate
         dh = dstate[0]
         for t, prev, cur in reversed(self._steps()):

@@ -163,9 +163,9 @@ class GRURun(SequenceRun):
         dh += tmp  # (4) (1)
 
     def backward(self, dY, dstate):
-        self.dz = np.empty((3 * self.H, self.B), self.Zx.dtype)  # one step's gradients
+        self.dz = np.empty((3 * self.H, self.B), self.S.dtype)  # one step's gradients
         if self.after:
-            self.dZN = np.empty((self.H, self.T, self.B), self.Zx.dtype)  # dn_pre of every step
+            self.dZN = np.empty((self.H, self.T, self.B), self.S.dtype)  # dn_pre of every step
         return super().backward(dY, dstate)
 
     def input_grad_blocks(self):

@@ -123,7 +123,7 @@ class LSTMRun(SequenceRun):
         np.matmul(self.w_hh.T, dz, out=dh)  # (1)
 
     def backward(self, dY, dstate):
-        self.deriv = np.empty((4 * self.H, self.B), self.Zx.dtype)  # activation derivatives
+        self.deriv = np.empty((4 * self.H, self.B), self.S.dtype)  # activation derivatives
         return super().backward(dY, dstate)
 
     def extra_grads(self) -> None:
