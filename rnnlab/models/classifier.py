@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..nn import Linear, MeanPool, Module
-from .encoder import EncoderConfig, SequenceEncoder
+from .encoder import EncoderConfig, SequenceEncoder, predict_in_batches
 
 POOLS = ("last", "mean")
 
@@ -67,11 +67,4 @@ class SequenceClassifier(Module):
 
     def predict(self, x, lengths=None, batch: int = 512) -> np.ndarray:
         """Scores in eval mode, `batch` sequences at a time (x is time-major)."""
-        was = self.training
-        self.eval()
-        try:
-            parts = [self.forward(x[:, k:k + batch], None if lengths is None else lengths[k:k + batch])
-                     for k in range(0, x.shape[1], batch)]
-        finally:
-            self.train(was)
-        return np.concatenate(parts)
+        return predict_in_batches(self, x, lengths, batch, axis=0)

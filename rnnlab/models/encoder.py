@@ -105,3 +105,16 @@ class SequenceEncoder(Module):
             self.embed.backward(dx)
             return None
         return dx
+
+
+def predict_in_batches(model: Module, x, lengths, batch: int, axis: int) -> np.ndarray:
+    """model.forward in eval mode over `batch` sequences at a time (x time-major, sequences on
+    axis 1), the results joined along `axis` (0 for per-sequence scores, 1 for per-step ones)."""
+    was = model.training
+    model.eval()
+    try:
+        parts = [model.forward(x[:, k:k + batch], None if lengths is None else lengths[k:k + batch])
+                 for k in range(0, x.shape[1], batch)]
+    finally:
+        model.train(was)
+    return np.concatenate(parts, axis=axis)

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..nn import Linear, Module
-from .encoder import EncoderConfig, SequenceEncoder
+from .encoder import EncoderConfig, SequenceEncoder, predict_in_batches
 
 
 @dataclass
@@ -56,11 +56,4 @@ class SequenceTagger(Module):
 
     def predict(self, x, lengths=None, batch: int = 512) -> np.ndarray:
         """Scores in eval mode, `batch` sequences at a time."""
-        was = self.training
-        self.eval()
-        try:
-            parts = [self.forward(x[:, k:k + batch], None if lengths is None else lengths[k:k + batch])
-                     for k in range(0, x.shape[1], batch)]
-        finally:
-            self.train(was)
-        return np.concatenate(parts, axis=1)
+        return predict_in_batches(self, x, lengths, batch, axis=1)
