@@ -81,9 +81,13 @@ QUICK_ROUNDS = 3
 # one ran before timing it (see interleave()).
 SETTLE_S = 0.2
 
-TARGETS_LINE = ("Targets (issue 2): GRU and RNN training >= 1.5x; "
-                "LSTM training >= 1.0x at H >= 256; "
-                "generation >= 4x nn.LSTM per token")
+TARGETS_LINE = ("Targets (issue 5): training >= 1.3x and inference >= 1.0x torch.nn for every cell, H "
+                "and thread count; generation (the stepper, B=1, H=256) >= 5x nn.LSTM / nn.GRU per "
+                "token and >= 2x nn.LSTMCell / nn.GRUCell; at H >= 512 >= 75% of the float32 GEMM "
+                "peak measured in the same run; peak memory of a training step <= torch's")
+GEN_TARGETS = {"tl": 5.0, "tc": 2.0}  # stepper vs torch layer per token, vs torch cell
+EFFICIENCY_TARGET, EFFICIENCY_MIN_H = 0.75, 512
+GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 
 
 def loadavg1() -> float | None:
@@ -290,12 +294,26 @@ def target_mark(ratio: float | None, target: float | None, q25: float | None,
     return mark
 
 
-def training_target(cell: str, H: int) -> float | None:
-    if cell in ("GRU", "RNN"):
-        return 1.5
-    if cell == "LSTM" and H >= 256:
-        return 1.0
-    return None
+def layer_target(mode: str) -> float:
+    return 1.3 if mode == "training" else 1.0
+
+
+def gemm_flops(mode: str, cell: str, H: int) -> float:
+    """The GEMM work of one pass (D = H): the input projection and the recurrent matmuls forward;
+    training adds the recurrent matmuls backward, dW_ih, dW_hh and dX: 6 units of 2*G*H*H*T*B."""
+    units = 6 if mode == "training" else 2
+    return units * 2.0 * GATES[cell] * H * H * T * B
+
+
+def gemm_peak(threads: int, n: int = 2048, repeats: int = 7) -> float:
+    """The machine's float32 GEMM rate (FLOP/s) through NumPy's BLAS: median of n^3 products."""
+    rs = np.random.default_rng(0)
+    a, b = rs.standard_normal((n, n)).astype(np.float32), rs.standard_normal((n, n)).astype(np.float32)
+    out = np.empty((n, n), np.float32)
+    with Threads(threads):
+        np.matmul(a, b, out=out)
+        times = [timed(lambda: np.matmul(a, b, out=out)) for _ in range(repeats)]
+    return 2.0 * n ** 3 / float(np.median(times))
 
 
 # --------------------------------------------------------------------------
@@ -443,6 +461,13 @@ def bench_generation(family: str, H: int, steps: int, threads_list, opts,
             _, hx = rl.forward(xl[i], hx)
         return hx[0][0] if is_lstm else hx[0]
 
+    def gen_rs(n=steps):
+        stepper = rl.stepper()  # made per run, as generation does (it freezes the weights)
+        hx = None
+        for i in range(n):
+            _, hx = stepper.step(xc[i], hx)
+        return hx[0][0] if is_lstm else hx[0]
+
     def gen_rc(n=steps):
         if is_lstm:
             h, c = zr, zr
@@ -484,7 +509,8 @@ def bench_generation(family: str, H: int, steps: int, threads_list, opts,
             with Threads(1):
                 ncheck = min(steps, 50)
                 ref = gen_tl(ncheck)
-                diffs = {"rnnlab layer": maxdiff(gen_rl(ncheck), ref),
+                diffs = {"rnnlab stepper": maxdiff(gen_rs(ncheck), ref),
+                         "rnnlab layer": maxdiff(gen_rl(ncheck), ref),
                          "rnnlab cell": maxdiff(gen_rc(ncheck), ref),
                          "torch cell": maxdiff(gen_tc(ncheck), ref),
                          "torch layer, oneDNN off": maxdiff(gen_tn(ncheck), ref)}
@@ -509,23 +535,26 @@ def bench_generation(family: str, H: int, steps: int, threads_list, opts,
         t_start = time.perf_counter()
         try:
             with Threads(n):
-                (a, b, c, d, e), rounds = interleave([gen_rl, gen_rc, gen_tl, gen_tc, gen_tn],
+                (s_, a, b, c, d, e), rounds = interleave([gen_rs, gen_rl, gen_rc, gen_tl, gen_tc, gen_tn],
                                                      TARGET_S["generation"] * opts.scale,
                                                      opts.rounds, opts.settle if n > 1 else 0.0)
         except Exception as exc:
             record_error(results, key, tag, exc)
             continue
         rates = {k: steps / v.median for k, v in
-                 (("rl", a), ("rc", b), ("tl", c), ("tc", d), ("tn", e))}
-        ra, rb = c.block_medians / a.block_medians, c.block_medians / b.block_medians
-        res = dict(status="ok", note=note, rounds=rounds, load=loadavg1(), **rates,
-                   rl_q=(float(np.percentile(ra, 25)), float(np.percentile(ra, 75))),
-                   rc_q=(float(np.percentile(rb, 25)), float(np.percentile(rb, 75))))
+                 (("rs", s_), ("rl", a), ("rc", b), ("tl", c), ("tc", d), ("tn", e))}
+        quartiles = {f"{ours}_{theirs}_q": (float(np.percentile(q, 25)), float(np.percentile(q, 75)))
+                     for ours, mine in (("rs", s_), ("rl", a), ("rc", b))
+                     for theirs, other in (("tl", c), ("tc", d))
+                     for q in [other.block_medians / mine.block_medians]}
+        res = dict(status="ok", note=note, rounds=rounds, load=loadavg1(), **rates, **quartiles)
         results[key] = res
-        log(f"{tag}: rnnlab layer {rates['rl']:,.0f}, rnnlab cell {rates['rc']:,.0f}, "
+        log(f"{tag}: rnnlab stepper {rates['rs']:,.0f}, "
+            f"rnnlab layer {rates['rl']:,.0f}, rnnlab cell {rates['rc']:,.0f}, "
             f"torch layer {rates['tl']:,.0f}, torch cell {rates['tc']:,.0f}, "
             f"torch layer oneDNN off {rates['tn']:,.0f} tok/s; "
-            f"rnnlab cell / torch layer {rates['rc'] / rates['tl']:.2f}x "
+            f"stepper / torch layer {rates['rs'] / rates['tl']:.2f}x, / torch cell "
+            f"{rates['rs'] / rates['tc']:.2f}x "
             f"({rounds} rounds, {time.perf_counter() - t_start:.1f} s, load {fmt_load(res['load'])})")
     gc.collect()
 
@@ -588,6 +617,16 @@ def env_description() -> str:
                                "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS"))
 
 
+def engine_path() -> str:
+    from rnnlab.nn import kernels
+
+    if kernels.compiled_active():
+        import numba
+
+        return f"compiled kernels (numba {numba.__version__})"
+    return "NumPy reference path" + ("" if kernels.compiled_available() else " (numba not installed)")
+
+
 def usable_cpus() -> int:
     """CPUs this process may run on (its affinity mask where the OS has one)."""
     try:
@@ -618,6 +657,7 @@ def environment(argv_line: str, quick: bool, loadavg_start: str, settle: float) 
         f"numpy {np.__version__}, torch {torch.__version__}, rnnlab {rnnlab.__version__} "
         f"(git {_git_rev()})",
         f"- NumPy BLAS (threadpoolctl, at start): {blas_s}",
+        f"- rnnlab gate arithmetic: {engine_path()}",
         f"- torch backend: {_torch_backend()}",
         f"- Environment: {env}",
         f"- Shapes: training/inference T={T}, B={B}, D=H, float32, 1 layer, unidirectional; "
@@ -636,29 +676,35 @@ def environment(argv_line: str, quick: bool, loadavg_start: str, settle: float) 
     ]
 
 
-def layer_table(mode: str, results: dict, cells, sizes, threads_list) -> list[str]:
+def layer_table(mode: str, results: dict, cells, sizes, threads_list, peaks: dict) -> list[str]:
     lines = [
-        "| cell | H | threads | rnnlab tok/s | torch tok/s | ratio | ratio IQR | rounds | load | target |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| cell | H | threads | rnnlab tok/s | torch tok/s | ratio | ratio IQR | rounds | load | target "
+        "| rnnlab GEMM GFLOP/s | % of GEMM peak |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|",
     ]
     notes = []
+    target = layer_target(mode)
     for cell in cells:
         for H in sizes:
             for n in threads_list:
                 r = results.get((mode, cell, H, n))
                 if r is None:
                     continue
-                target = training_target(cell, H) if mode == "training" else None
                 if r["status"] != "ok":
                     lines.append(f"| {cell} | {H} | {n} | {r['status']} | — | — | — | — | — | "
-                                 f"{target_mark(None, target, None, None)} |")
+                                 f"{target_mark(None, target, None, None)} | — | — |")
                     notes.append(f"- {cell} H={H} threads={n}: {r['note']}")
                     continue
+                rate = gemm_flops(mode, cell, H) * r["rnnlab"] / (T * B)  # FLOP/s of GEMM work
+                share = rate / peaks[n]
+                eff = f"{100 * share:.0f}%"
+                if H >= EFFICIENCY_MIN_H:
+                    eff += f" {'MEETS' if share >= EFFICIENCY_TARGET else 'MISSES'} >= {EFFICIENCY_TARGET:.0%}"
                 lines.append(
                     f"| {cell} | {H} | {n} | {fmt_rate(r['rnnlab'])} | {fmt_rate(r['torch'])} | "
                     f"{fmt_ratio(r['ratio'])} | {r['q25']:.2f}-{r['q75']:.2f} | {r['rounds']} | "
                     f"{fmt_load(r['load'])} | "
-                    f"{target_mark(r['ratio'], target, r['q25'], r['q75'])} |")
+                    f"{target_mark(r['ratio'], target, r['q25'], r['q75'])} | {rate / 1e9:.1f} | {eff} |")
                 if r.get("note"):
                     notes.append(f"- {cell} H={H} threads={n}: {r['note']}")
     if notes:
@@ -668,72 +714,155 @@ def layer_table(mode: str, results: dict, cells, sizes, threads_list) -> list[st
 
 def generation_table(results: dict, H: int, steps: int, threads_list) -> list[str]:
     lines = [
-        f"B=1, H={H}, D=H, {steps} tokens one at a time, state carried; forward only "
-        "(torch under inference_mode). ratio = rnnlab tok/s / torch nn.LSTM (nn.GRU) "
-        "per-token tok/s (torch defaults); the target applies to the LSTM rows only (it names "
-        "nn.LSTM). Also shown: torch's cell (nn.LSTMCell / nn.GRUCell) per token, and the torch "
-        "layer per token with oneDNN off (`torch.backends.mkldnn.flags(enabled=False)`): by "
-        "default torch runs nn.LSTM/nn.GRU on CPU through oneDNN, which is slow for one-token "
-        "calls, so that column is the fairer layer baseline.",
+        f"B=1, H={H}, D=H, {steps} tokens one at a time, state carried; forward only (torch under "
+        "inference_mode). rnnlab's generation path is the stepper (`layer.stepper()`: frozen "
+        "weights, one fused GEMV per layer and step; made inside each timed run); for "
+        "information also rnnlab's layer forward with T=1 and its cell's forward per token. torch: "
+        "nn.LSTM/nn.GRU called per token (its defaults: oneDNN, slow for one-token calls), "
+        "nn.LSTMCell/nn.GRUCell per token, and the layer with oneDNN off "
+        "(`torch.backends.mkldnn.flags(enabled=False)`). Targets apply to the stepper rows.",
         "",
-        "| cell | H | threads | rnnlab tok/s | torch tok/s | ratio | ratio IQR "
-        "| torch cell tok/s | ratio vs torch cell | torch oneDNN off tok/s | ratio vs oneDNN off "
-        "| rounds | load | target |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| rnnlab | H | threads | rnnlab tok/s | torch layer tok/s | ratio | IQR | torch cell tok/s "
+        "| ratio | IQR | torch oneDNN off tok/s | ratio | rounds | load | target |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     notes = []
     for family in ("LSTM", "GRU"):
-        tl_name = f"nn.{family}"
         for n in threads_list:
             r = results.get(("generation", family, H, n))
             if r is None:
                 continue
-            for variant, label in (("rl", f"rnnlab {family} (T=1 per call)"),
-                                   ("rc", f"rnnlab {family}Cell")):
-                label = f"{label} vs {tl_name} per token"
-                target = 4.0 if family == "LSTM" else None
+            for variant, label in (("rs", f"{family}.stepper()"), ("rl", f"{family} forward, T=1"),
+                                   ("rc", f"{family}Cell forward")):
+                targeted = variant == "rs"
                 if r["status"] != "ok":
-                    lines.append(f"| {label} | {H} | {n} | {r['status']} | — | — | — | — | — | — | — | — "
-                                 f"| — | "
-                                 f"{target_mark(None, target, None, None)} |")
+                    lines.append(f"| {label} | {H} | {n} | {r['status']} |" + " — |" * 10 +
+                                 (" NOT MEASURED |" if targeted else " |"))
                     notes.append(f"- {family} threads={n}: {r['note']}")
                     continue
-                ratio = r[variant] / r["tl"]
-                q25, q75 = r[f"{variant}_q"]
+                ratios = {k: r[variant] / r[k] for k in ("tl", "tc", "tn")}
+                marks = "; ".join(target_mark(ratios[k], GEN_TARGETS[k], *r[f"{variant}_{k}_q"]) +
+                                  (" vs layer" if k == "tl" else " vs cell") for k in ("tl", "tc"))
+                (l25, l75), (c25, c75) = r[f"{variant}_tl_q"], r[f"{variant}_tc_q"]
                 lines.append(
                     f"| {label} | {H} | {n} | {fmt_rate(r[variant])} | {fmt_rate(r['tl'])} | "
-                    f"{fmt_ratio(ratio)} | {q25:.2f}-{q75:.2f} | {fmt_rate(r['tc'])} | "
-                    f"{fmt_ratio(r[variant] / r['tc'])} | {fmt_rate(r['tn'])} | "
-                    f"{fmt_ratio(r[variant] / r['tn'])} | {r['rounds']} | {fmt_load(r['load'])} | "
-                    f"{target_mark(ratio, target, q25, q75)} |")
+                    f"{fmt_ratio(ratios['tl'])} | {l25:.2f}-{l75:.2f} | {fmt_rate(r['tc'])} | "
+                    f"{fmt_ratio(ratios['tc'])} | {c25:.2f}-{c75:.2f} | {fmt_rate(r['tn'])} | "
+                    f"{fmt_ratio(ratios['tn'])} | {r['rounds']} | {fmt_load(r['load'])} | "
+                    f"{marks if targeted else 'information'} |")
     if notes:
         lines += ["", *sorted(set(notes))]
     return lines
 
 
-def summary(results: dict) -> list[str]:
-    met = missed = unmeasured = 0
+def summary(results: dict, peaks: dict, memory: dict) -> list[str]:
+    checks = []  # (met or None when not measured)
     for (mode, cell, H, n), r in results.items():
-        if mode != "training" and not (mode == "generation" and cell == "LSTM"):
+        ok = r["status"] == "ok"
+        if mode in ("training", "inference"):
+            checks.append(r["ratio"] >= layer_target(mode) if ok else None)
+            if H >= EFFICIENCY_MIN_H:
+                share = gemm_flops(mode, cell, H) * r["rnnlab"] / (T * B) / peaks[n] if ok else None
+                checks.append(None if share is None else share >= EFFICIENCY_TARGET)
+        elif mode == "generation":
+            for k, target in GEN_TARGETS.items():
+                checks.append(r["rs"] / r[k] >= target if ok else None)
+    for r in memory.values():
+        checks.append(r["rnnlab"] <= r["torch"] if r.get("ok") else None)
+    met, missed = checks.count(True), checks.count(False)
+    return [f"Target rows: {met} meet, {missed} miss, {checks.count(None)} not measured "
+            "(ratio of medians; see the IQR columns for how noisy each is)."]
+
+
+# --------------------------------------------------------------------------
+# Peak memory of a training step (each measurement in a fresh process)
+# --------------------------------------------------------------------------
+
+def _status_bytes(field: str) -> int:
+    """VmRSS (resident now) or VmHWM (its high-water mark) of this process, in bytes."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise OSError(f"no {field} in /proc/self/status")
+
+
+def memory_probe(library: str, cell: str, H: int) -> None:
+    """Child process: warm up on a tiny model of the same kind (numba's kernels load, oneDNN's
+    libraries initialise; neither is the step's memory, and a warm-up on the measured model itself
+    would leave its buffers in the allocator's free lists, hiding the step's peak), build the
+    measured model and batch, reset the kernel's high-water mark of resident memory (writing 5 to
+    /proc/self/clear_refs, Linux >= 4.0), run one training step and print the high-water mark
+    minus the resident memory before the step, in bytes."""
+    threadpool_limits(1)
+    torch.set_num_threads(1)
+
+    def make_step(size: int):
+        rs = np.random.default_rng(0)
+        x = rs.standard_normal((T, B, size)).astype(np.float32)
+        dout = rs.standard_normal((T, B, size)).astype(np.float32)
+        if library == "rnnlab":
+            m = rnnlab_class(cell)(size, size, dtype=np.float32, rng=rs)
+
+            def step():
+                m.zero_grad()
+                m.forward(x)
+                m.backward(dout)
+            return step
+        m = torch_class(cell)(size, size)
+        xt, dt = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dout)
+
+        def step():
+            m.zero_grad()
+            xt.grad = None
+            out, _ = m(xt)
+            out.backward(dt)
+        return step
+
+    make_step(8)()
+    step = make_step(H)
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before = _status_bytes("VmRSS")
+    step()
+    print(_status_bytes("VmHWM") - before)
+
+
+def bench_memory(sizes) -> dict:
+    results = {}
+    for cell in CELLS:
+        for H in sizes:
+            row = {"ok": True}
+            for library in ("rnnlab", "torch"):
+                out = subprocess.run([sys.executable, __file__, "--memory-probe", library, cell, str(H)],
+                                     capture_output=True, text=True, timeout=300)
+                try:
+                    row[library] = int(out.stdout.split()[-1])
+                except (ValueError, IndexError):
+                    row = {"ok": False, "note": " ".join(out.stderr.strip().splitlines()[-1:])}
+                    break
+            results[(cell, H)] = row
+            log(f"[memory] {cell} H={H}: {row}")
+    return results
+
+
+def memory_table(memory: dict) -> list[str]:
+    lines = [f"One training step (forward + backward, dx included), T={T}, B={B}, D=H, float32, 1 "
+             "thread, in a fresh process per library and size: the kernel's high-water mark of "
+             "resident memory (VmHWM, reset just before) during the step minus the resident memory "
+             "just before it (model and batch built; the libraries warmed up on a model with H=8).",
+             "",
+             "| cell | H | rnnlab MiB | torch MiB | rnnlab / torch | target |",
+             "|---|---:|---:|---:|---:|---|"]
+    for (cell, H), r in memory.items():
+        if not r.get("ok"):
+            lines.append(f"| {cell} | {H} | — | — | — | NOT MEASURED ({r['note']}) |")
             continue
-        if mode == "training":
-            target = training_target(cell, H)
-            if target is None:
-                continue
-            vals = [r.get("ratio")] if r["status"] == "ok" else [None]
-        else:
-            target = 4.0
-            vals = ([r["rl"] / r["tl"], r["rc"] / r["tl"]] if r["status"] == "ok"
-                    else [None, None])
-        for v in vals:
-            if v is None:
-                unmeasured += 1
-            elif v >= target:
-                met += 1
-            else:
-                missed += 1
-    return [f"Target rows: {met} meet, {missed} miss, {unmeasured} not measured "
-            "(ratio of medians; see the IQR column for how noisy each is)."]
+        ratio = r["rnnlab"] / max(r["torch"], 1)
+        lines.append(f"| {cell} | {H} | {r['rnnlab'] / 2**20:.1f} | {r['torch'] / 2**20:.1f} | {ratio:.2f} | "
+                     f"{'MEETS' if r['rnnlab'] <= r['torch'] else 'MISSES'} <= torch |")
+    return lines
 
 
 # --------------------------------------------------------------------------
@@ -750,10 +879,19 @@ def main(argv=None) -> int:
                     help="multiply the per-config time budget (default 1.0 ~ 10-15 min)")
     ap.add_argument("--rounds", type=int, default=None,
                     help="fixed number of rounds per config (default: from the time budget)")
+    ap.add_argument("--memory-probe", nargs=3, metavar=("LIBRARY", "CELL", "H"), help=argparse.SUPPRESS)
     ap.add_argument("--settle", type=float, default=SETTLE_S,
                     help="with 2 threads, seconds of untimed runs after switching library "
                          f"(default {SETTLE_S})")
     args = ap.parse_args(argv)
+    if os.environ.get("RNNLAB_COMPILED") == "0":  # as the command line: the NumPy reference path
+        from rnnlab.nn import kernels
+
+        kernels.use_compiled(False)
+    if args.memory_probe:  # the child process of bench_memory()
+        library, cell, H = args.memory_probe
+        memory_probe(library, cell, int(H))
+        return 0
 
     argv_line = shlex.join([sys.executable] + sys.argv) if argv is None else \
         shlex.join([sys.executable, __file__, *argv])
@@ -783,6 +921,9 @@ def main(argv=None) -> int:
             bench_layer(cell, H, THREADS, modes, opts, results, counter)
     for family in ("LSTM", "GRU"):
         bench_generation(family, gen_h, GEN_STEPS, THREADS, opts, results, counter)
+    peaks = {n: gemm_peak(n) for n in THREADS}
+    log("float32 GEMM peak (2048^3): " + ", ".join(f"{n} thread(s) {p / 1e9:.1f} GFLOP/s" for n, p in peaks.items()))
+    memory = bench_memory(sizes)
 
     elapsed = time.perf_counter() - t0
     try:
@@ -795,21 +936,31 @@ def main(argv=None) -> int:
         "Both compute dx: torch's params and x require grad, `out.backward(dout)`, "
         "`zero_grad()` each iteration; rnnlab: `zero_grad(); forward(x); backward(dout)`.",
         "",
-        *layer_table("training", results, CELLS, sizes, THREADS),
+        "GEMM GFLOP/s counts only the GEMM work a step must do (6 units of 2·G·H·H·T·B in "
+        "training, 2 in inference; G = 1, 4, 3 gate blocks for RNN, LSTM, GRU) divided by rnnlab's "
+        "median time; the peak is NumPy's float32 GEMM on 2048x2048 matrices in this run: "
+        + ", ".join(f"{p / 1e9:.1f} GFLOP/s on {n} thread{'s' if n > 1 else ''}" for n, p in peaks.items())
+        + ".",
+        "",
+        *layer_table("training", results, CELLS, sizes, THREADS, peaks),
         "",
         "## Inference (forward only)",
         "",
-        *layer_table("inference", results, CELLS, sizes, THREADS),
+        *layer_table("inference", results, CELLS, sizes, THREADS, peaks),
         "",
         "## Generation (one token at a time)",
         "",
         *generation_table(results, gen_h, GEN_STEPS, THREADS),
         "",
+        "## Peak memory of a training step",
+        "",
+        *memory_table(memory),
+        "",
         "## Summary",
         "",
         TARGETS_LINE,
         "",
-        *summary(results),
+        *summary(results, peaks, memory),
         "",
         f"Total wall time {elapsed / 60:.1f} min; load average at end: {loadavg_end}.",
         "",

@@ -166,6 +166,9 @@ class RnnlabRun:
                         eps=args.eps)
         self.clip = args.clip
 
+    def set_lr(self, lr: float) -> None:
+        self.opt.lr = lr
+
     def step(self, k: int) -> float:
         self.opt.zero_grad()
         loss = self.task.train_step(k, None)
@@ -196,6 +199,10 @@ class TorchRun:
         self.opt = torch.optim.Adam(self.params, lr=args.lr, betas=(args.beta1, args.beta2), eps=args.eps)
         self.clip = args.clip
         self.state = None
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.opt.param_groups:
+            group["lr"] = lr
 
     def step(self, k: int) -> float:
         if k % self.stream.windows_per_epoch == 0:
@@ -323,9 +330,15 @@ class Curve:
     load_end: str = ""
 
 
-def timed_training(name: str, run, budget_s: float, eval_every_s: float) -> Curve:
+def annealed_lr(lr: float, train_s: float, budget_s: float) -> float:
+    """Cosine decay over the wall-clock budget: lr at 0 s, 0 at budget_s (--anneal)."""
+    return 0.5 * lr * (1 + math.cos(math.pi * min(train_s / budget_s, 1.0)))
+
+
+def timed_training(name: str, run, budget_s: float, eval_every_s: float, anneal_lr: float | None = None) -> Curve:
     """Train until `budget_s` seconds of training time have passed (the step that crosses the
-    line finishes); evaluate at 0 and every `eval_every_s` seconds of training time, untimed."""
+    line finishes); evaluate at 0 and every `eval_every_s` seconds of training time, untimed.
+    With anneal_lr, each step's learning rate is annealed_lr(anneal_lr, training time so far)."""
     c = Curve(name, load_start=loadavg())
 
     def evaluate():
@@ -341,6 +354,8 @@ def timed_training(name: str, run, budget_s: float, eval_every_s: float) -> Curv
     next_eval = eval_every_s
     perf = time.perf_counter
     while c.train_s < budget_s:
+        if anneal_lr is not None:
+            run.set_lr(annealed_lr(anneal_lr, c.train_s, budget_s))
         t0 = perf()
         c.last_loss = run.step(c.steps)
         c.train_s += perf() - t0
@@ -451,6 +466,9 @@ def parse(argv):
     ap.add_argument("--beta1", type=float, default=0.9, help="Adam beta1 (default 0.9)")
     ap.add_argument("--beta2", type=float, default=0.999, help="Adam beta2 (default 0.999)")
     ap.add_argument("--eps", type=float, default=1e-8, help="Adam eps (default 1e-8)")
+    ap.add_argument("--anneal", action="store_true", help="decay the learning rate to 0 over the "
+                    "budget (cosine in training time, the same curve for both libraries): the final "
+                    "loss then reflects the steps taken, not where a constant-lr plateau's noise was")
     ap.add_argument("--clip", type=float, default=5.0, help="global gradient-norm clip, 0 for none (default 5)")
     ap.add_argument("--val-fraction", type=float, default=0.05, help="share held out (default 0.05)")
     ap.add_argument("--eval-every", type=float, default=15.0,
@@ -536,7 +554,8 @@ def main(argv=None) -> int:
                 run = (RnnlabRun if name == "rnnlab" else TorchRun)(cfg, weights, vocab, train_ids,
                                                                     val_ids, args)
                 log(f"{name}: training for {budget_s:g} s")
-                curves.append(timed_training(name, run, budget_s, args.eval_every))
+                curves.append(timed_training(name, run, budget_s, args.eval_every,
+                                             args.lr if args.anneal else None))
                 del run
             curves.sort(key=lambda c: c.library != "rnnlab")  # rnnlab first in tables
 
@@ -564,7 +583,9 @@ def main(argv=None) -> int:
         f"characters), state carried, as `CharLMTask.evaluate`; at 0 s and every "
         f"{args.eval_every:g} s of training time; evaluation time is not counted in the budget. "
         f"Budget {budget_s:g} s of training per library, runs one after the other "
-        f"({args.first} first), the step that crosses the budget finishes.",
+        f"({args.first} first), the step that crosses the budget finishes. Learning rate: "
+        + (f"{args.lr:g} decayed to 0 by a cosine in training time over the budget (--anneal), the "
+           "same curve for both" if args.anneal else f"constant {args.lr:g}") + ".",
         "",
         "## Same model? One step from the same weights on the same window",
         "",
