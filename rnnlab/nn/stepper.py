@@ -131,7 +131,11 @@ class Stepper:
         return out
 
     def step(self, x, state=None):
-        x = as_float_array("x", x, self.dtype, (1, 2))
+        x = np.asarray(x)
+        if x.dtype != self.dtype or x.ndim not in (1, 2):
+            as_float_array("x", x, self.dtype, (1, 2))  # raises, naming the problem
+        # No scan for NaN here, unlike forward: this runs once per token, and a NaN in x only
+        # reaches what this step returns (the stepper's weights never change).
         batched = x.ndim == 2
         x2 = x if batched else x[None]
         if x2.shape[1] != self.D:
