@@ -1,13 +1,14 @@
 """The command line: the one place that parses argv and decides what is printed.
 
-    rnnlab train   train a character-level language model (on a built-in corpus by default)
-    rnnlab sample  write text with a trained model
-    rnnlab resume  continue an interrupted run exactly
-    rnnlab eval    loss and bits per character of a trained model on any text
-    rnnlab info    version, NumPy/BLAS configuration, optional extras
+    rnnlab train       train a character-level language model (on a built-in corpus by default)
+    rnnlab sample      write text with a trained model
+    rnnlab resume      continue an interrupted run exactly
+    rnnlab eval        loss and bits per character of a trained model on any text
+    rnnlab info        version, NumPy/BLAS configuration, optional extras, engine path
     rnnlab export      write a trained model for onnxruntime (ONNX) or PyTorch
-    rnnlab diagnose    gradient flow, Jacobians, gates and memory of a trained char-LM
     rnnlab experiment  the lectures' experiments (rnnlab experiment --list)
+    rnnlab translate   use a trained seq2seq model of `rnnlab experiment dates|translate|reverse`
+    rnnlab diagnose    gradient flow, Jacobians, gates and memory of a trained char-LM
     rnnlab study       gradient flow of five RNNs on the adding problem; recursions; NOR circuits
     rnnlab demo        an LSTM learns to echo its input (the engine alone)
 
@@ -51,7 +52,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="rnnlab", description=__doc__.split("\n\n")[0] + ".",
+    parser = _Parser(prog="rnnlab", description="rnnlab: a workbench for recurrent neural networks "
+                     "(an engine in NumPy with hand-derived backpropagation through time).",
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="Run `rnnlab COMMAND --help` for each command's options.")
     parser.add_argument("--version", action="version", version=f"rnnlab {__version__}")
@@ -165,13 +167,39 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     exp.add_argument("--cells", nargs="+", metavar="CELL", help="adding, copy: which of rnn irnn lstm gru (default all)")
     exp.add_argument("--lengths", nargs="+", type=_positive(int), metavar="T", help="adding, copy: sequence lengths (default 100 200)")
-    exp.add_argument("--minutes", type=_positive(float), help="adding, copy, row-mnist: the training budget per model")
+    exp.add_argument("--minutes", type=_positive(float), help="adding, copy, row-mnist, music, dates, translate, reverse: "
+                     "the training budget per model")
     exp.add_argument("--tsv", metavar="FILE", help="sentiment: a file of text<TAB>label lines, or a folder of "
                      "*_labelled.txt (default ../shared/data/sentiment_labelled_sentences)")
-    exp.add_argument("--data", metavar="DIR", help="row-mnist: the folder with the MNIST IDX files "
-                     "(default ../shared/data/mnist)")
+    exp.add_argument("--data", metavar="DIR", help="music: the JSB chorales JSON file or its folder (default "
+                     "../shared/data/jsb_chorales); row-mnist: the folder with the MNIST IDX files "
+                     "(default ../shared/data/mnist); translate: the English-French pairs, fra-eng.zip or "
+                     "fra.txt (default ../shared/data/fra-eng.zip)")
     exp.add_argument("--sklearn-digits", action="store_true", help="row-mnist: scikit-learn's 8x8 digits instead")
+    exp.add_argument("--csv", metavar="FILE", help="forecast: a CSV file with a header row, one row per time step "
+                     "(default: the yearly sunspot numbers statsmodels ships, the series extra)")
+    exp.add_argument("--column", metavar="NAME", help="forecast: the column of --csv to forecast")
+    exp.add_argument("--series", choices=["sunspots"], help="forecast: a built-in series (default sunspots)")
+    exp.add_argument("--season", type=_positive(int), metavar="M", help="forecast: the cycle length in steps for "
+                     "the seasonal-naive baseline (default: the series' own, or estimated)")
+    exp.add_argument("--horizon", type=_positive(int), metavar="K", help="forecast: steps ahead (default one cycle)")
     exp.add_argument("--no-progress", action="store_true", help="no progress bars")
+    exp.add_argument("--sampling", choices=["constant", "linear", "inverse_sigmoid"],
+                     help="dates, translate, reverse: the teacher-forcing ratio schedule (default constant: "
+                     "always the true previous token; linear, inverse_sigmoid: scheduled sampling)")
+
+    tr = command("translate", help="translate text with a trained seq2seq model",
+                 description="Translate each TEXT (or each line of stdin when no TEXT is given, or TEXT is -) "
+                 "with a seq2seq model trained by `rnnlab experiment dates|translate|reverse`: RUN_DIR is the "
+                 "model's folder (e.g. runs/dates-.../attention; its best checkpoint) or the experiment's "
+                 "folder (its attention model). Prints one output line per input.")
+    tr.add_argument("run", metavar="RUN_DIR", help="the model's run folder, a checkpoint folder or the experiment's folder")
+    tr.add_argument("text", nargs="*", metavar="TEXT", help="text to translate (none or -: lines from stdin)")
+    tr.add_argument("--beam", type=_positive(int), help="beam search of this width (default: greedy)")
+    tr.add_argument("--alpha", type=float, default=1.0, help="beam search length normalisation: log p / "
+                    "length**ALPHA (default 1.0; 0 favours short outputs)")
+    tr.add_argument("--max-len", type=_positive(int), default=50, help="most output tokens (default 50)")
+    tr.add_argument("--attention", action="store_true", help="also print each output token's most attended source token")
 
     diag = command("diagnose", help="gradient flow, Jacobians, gates and memory of a trained char-LM",
                    description="Diagnose a trained character language model on windows of a text: the "
@@ -430,7 +458,7 @@ def _info(args) -> int:
                       f"{lib['num_threads']} threads")
     except ImportError:
         print("BLAS: threadpoolctl not installed, cannot tell")
-    for extra in ("torch", "onnx", "onnxruntime", "matplotlib", "safetensors", "numba"):
+    for extra in ("torch", "onnx", "onnxruntime", "matplotlib", "safetensors", "numba", "statsmodels"):
         print(f"{extra}: {'found' if importlib.util.find_spec(extra) else 'not installed'}")
     print(f"engine: {_engine_path()}")
     return 0
@@ -479,7 +507,9 @@ def _experiment(args) -> int:
         return 0
     out = Path(args.out or Path("runs") / f"{args.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     options = {"cells": args.cells, "lengths": args.lengths, "minutes": args.minutes, "tsv": args.tsv,
-               "data": args.data, "sklearn_digits": args.sklearn_digits}
+               "data": args.data, "sklearn_digits": args.sklearn_digits, "sampling": args.sampling,
+               "csv": args.csv, "column": args.column, "series": args.series, "season": args.season,
+               "horizon": args.horizon}
     summary = run_experiment(args.name, out, quick=args.quick, seed=args.seed, say=lambda line: print(line, flush=True),
                              progress=not args.no_progress, **options)
     met = summary.get("target_met")
@@ -579,9 +609,28 @@ def _run_study(args) -> int:
     return 0
 
 
+def _translate(args) -> int:
+    from .experiments.seq2seq import load_translator
+
+    translator = load_translator(args.run)
+    texts = args.text if args.text and args.text != ["-"] else [line.rstrip("\n") for line in sys.stdin]
+    texts = [t for t in texts if t.strip()]
+    if not texts:
+        raise ValueError("nothing to translate: give TEXT or lines on stdin")
+    results, unknown = translator(texts, beam=args.beam or 0, max_len=args.max_len, alpha=args.alpha)
+    if unknown:
+        print(f"note: not in the model's vocabulary, read as <unk>: {' '.join(unknown)}", file=sys.stderr)
+    for text, src, out, weights in results:
+        print(text, flush=True)
+        if args.attention and weights is not None:
+            for token, row in zip(out + ["<eos>"], weights):
+                print(f"  {token!r} <- {src[int(row.argmax())]!r} ({row.max():.2f})")
+    return 0
+
+
 COMMANDS = {"train": _train, "resume": _resume, "sample": _sample, "eval": _eval, "info": _info,
             "export": _export, "demo": _demo, "experiment": _experiment, "diagnose": _diagnose,
-            "study": _study}
+            "study": _study, "translate": _translate}
 
 
 def main(argv: list[str] | None = None) -> int:

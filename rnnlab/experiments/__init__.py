@@ -13,12 +13,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import adding, binary_addition, parity, row_mnist, sentiment, tagging
+from . import adding, binary_addition, parity, row_mnist, sentiment, seq2seq, tagging
+from . import forecast, music
 from .common import Experiment, RunFolder
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     binary_addition.EXPERIMENT, parity.EXPERIMENT, adding.ADDING, adding.COPY, adding.CLIPPING,
-    sentiment.EXPERIMENT, tagging.EXPERIMENT, row_mnist.EXPERIMENT)}
+    sentiment.EXPERIMENT, tagging.EXPERIMENT, row_mnist.EXPERIMENT,
+    seq2seq.DATES, seq2seq.TRANSLATE, seq2seq.REVERSE, forecast.EXPERIMENT, music.EXPERIMENT)}
 
 
 @dataclass
