@@ -31,7 +31,7 @@ from ..models.metrics import corpus_bleu, exact_match, token_accuracy
 from ..models.seq2seq import Seq2Seq, Seq2SeqConfig, scheduled_inputs, teacher_forcing_ratio
 from ..nn import cross_entropy
 from ..train.checkpoint import load_checkpoint, load_weights_into
-from .common import Experiment, Fit, fit
+from .common import Experiment, Fit, SupervisedTask, fit
 
 VARIANTS = ("no-attention", "attention")
 
@@ -45,7 +45,7 @@ def join_tokens(tokens: list[str], unit: str) -> str:
     return "".join(tokens) if unit == "chars" else " ".join(tokens)
 
 
-class Seq2SeqTask:
+class Seq2SeqTask(SupervisedTask):
     """A Task for rnnlab.train.Trainer: batches of (source, target) token lists from `sample(rng,
     n)`, cross-entropy masked over the padded targets, teacher forcing with a scheduled-sampling
     ratio (`sampling`: a teacher_forcing_ratio schedule over `total` steps), evaluate() -> score
@@ -54,10 +54,10 @@ class Seq2SeqTask:
     def __init__(self, model: Seq2Seq, src_vocab: TokenVocab, tgt_vocab: TokenVocab, sample, evaluate,
                  unit: str, batch: int, total: int, sampling: str = "constant", sampling_end: float = 0.75,
                  config: dict | None = None):
-        self.model, self.src_vocab, self.tgt_vocab = model, src_vocab, tgt_vocab
-        self.sample, self._evaluate, self.unit, self.batch = sample, evaluate, unit, batch
+        super().__init__(model, batch=None, loss=None, evaluate=evaluate, config=config)
+        self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
+        self.sample, self.unit, self.batch = sample, unit, batch
         self.total, self.sampling, self.sampling_end = total, sampling, sampling_end
-        self._config = config or {}
 
     def train_step(self, step: int, rng: np.random.Generator) -> float:
         src_seqs, tgt_seqs = self.sample(rng, self.batch)
@@ -71,28 +71,11 @@ class Seq2SeqTask:
         self.model.backward(dlogits)
         return loss
 
-    def evaluate(self) -> float:
-        was = self.model.training
-        self.model.eval()
-        try:
-            return float(self._evaluate())
-        finally:
-            self.model.train(was)
-
-    def steps_per_epoch(self):
-        return None
-
     def config(self) -> dict:
         return {"seq2seq": {"model": self.model.config.to_json(), "src_vocab": self.src_vocab.to_json(),
                             "tgt_vocab": self.tgt_vocab.to_json(), "unit": self.unit},
                 "batch": self.batch, "sampling": self.sampling, "sampling_end": self.sampling_end,
                 **self._config}
-
-    def carried_state(self) -> dict:
-        return {}
-
-    def load_carried_state(self, arrays) -> None:
-        pass
 
 
 def decode(model: Seq2Seq, src_vocab: TokenVocab, tgt_vocab: TokenVocab, src_seqs, *, beam: int = 0,
