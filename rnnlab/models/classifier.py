@@ -10,32 +10,24 @@ problem (one regression output) and direct multi-step forecasting (one output pe
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..nn import Linear, MeanPool, Module
-from .encoder import EncoderConfig, SequenceEncoder, predict_in_batches
+from .encoder import HeadConfig, SequenceEncoder, predict_in_batches
 
 POOLS = ("last", "mean")
 
 
 @dataclass
-class ClassifierConfig:
-    outputs: int  # classes (logits) or regression outputs
-    encoder: EncoderConfig = field(default_factory=lambda: EncoderConfig(input_size=1))
+class ClassifierConfig(HeadConfig):
     pool: str = "last"  # "last": the final states of both directions; "mean": over valid steps
 
     def __post_init__(self):
-        if isinstance(self.encoder, dict):
-            self.encoder = EncoderConfig(**self.encoder)
+        super().__post_init__()
         if self.pool not in POOLS:
             raise ValueError(f"pool must be one of {', '.join(POOLS)}, got {self.pool!r}")
-        if isinstance(self.outputs, bool) or not isinstance(self.outputs, int) or self.outputs < 1:
-            raise ValueError(f"outputs must be a positive integer, got {self.outputs!r}")
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 class SequenceClassifier(Module):

@@ -15,7 +15,7 @@ weights initialised to the identity and biases to zero, so the state starts out 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -118,3 +118,20 @@ def predict_in_batches(model: Module, x, lengths, batch: int, axis: int) -> np.n
     finally:
         model.train(was)
     return np.concatenate(parts, axis=axis)
+
+
+@dataclass
+class HeadConfig:
+    """What a model with a linear head on the encoder is configured by (classifier, tagger)."""
+
+    outputs: int  # classes, tags or outputs (per sequence or per step)
+    encoder: EncoderConfig = field(default_factory=lambda: EncoderConfig(input_size=1))
+
+    def __post_init__(self):
+        if isinstance(self.encoder, dict):  # from JSON
+            self.encoder = EncoderConfig(**self.encoder)
+        if isinstance(self.outputs, bool) or not isinstance(self.outputs, int) or self.outputs < 1:
+            raise ValueError(f"outputs must be a positive integer, got {self.outputs!r}")
+
+    def to_json(self) -> dict:
+        return asdict(self)

@@ -9,27 +9,17 @@ addition, running parity, next-step music) must be.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..nn import Linear, Module
-from .encoder import EncoderConfig, SequenceEncoder, predict_in_batches
+from .encoder import HeadConfig, SequenceEncoder, predict_in_batches
 
 
 @dataclass
-class TaggerConfig:
-    outputs: int  # tags (logits) or outputs per step (e.g. 88 piano keys)
-    encoder: EncoderConfig = field(default_factory=lambda: EncoderConfig(input_size=1))
-
-    def __post_init__(self):
-        if isinstance(self.encoder, dict):
-            self.encoder = EncoderConfig(**self.encoder)
-        if isinstance(self.outputs, bool) or not isinstance(self.outputs, int) or self.outputs < 1:
-            raise ValueError(f"outputs must be a positive integer, got {self.outputs!r}")
-
-    def to_json(self) -> dict:
-        return asdict(self)
+class TaggerConfig(HeadConfig):
+    """outputs: tags (logits) or outputs per step (e.g. 88 piano keys)."""
 
 
 class SequenceTagger(Module):
