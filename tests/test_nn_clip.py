@@ -1,6 +1,7 @@
 """Gradient clipping: torch.nn.utils as the reference, non-finite norms, in place, arguments."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -117,6 +118,17 @@ def test_nonfinite_norm_without_error_scales_like_torch(torch, bad, max_norm):
     np.testing.assert_equal(total, float(ttotal))
     for (_, p), t in zip(params, tparams):
         np.testing.assert_array_equal(p.grad, t.grad.numpy())  # NaN equals NaN here
+
+
+@pytest.mark.parametrize("norm_type", [1.0, 2.0, 3.0])
+def test_a_norm_that_overflows_float32_is_inf_without_a_warning(norm_type):
+    """Finite float32 gradients whose norm exceeds float32's range: inf, the non-finite case the
+    callers handle, and no RuntimeWarning in the user's log."""
+    p = Param(np.full((4, 4), 3e38 if norm_type == 1.0 else 1e30, np.float32))
+    p.grad = p.data.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert clip_grad_norm_([("w", p)], 1.0, norm_type) == math.inf
 
 
 def test_clip_grad_norm_takes_named_params_a_single_param_and_nothing():

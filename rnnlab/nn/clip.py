@@ -39,14 +39,17 @@ def _norm_of(g: np.ndarray, norm_type: float) -> float:
     """Σ|g|^p for finite p (Σg² by one dot product for p = 2), max|g| for p = inf."""
     if g.size == 0:
         return 0.0
-    if norm_type == 2.0:
-        flat = g.reshape(-1)
-        return float(np.dot(flat, flat))
     if norm_type == math.inf:
         return float(np.maximum(g.max(), -g.min()))  # np.maximum keeps a NaN
-    if norm_type == 1.0:
-        return float(np.abs(g).sum())
-    return float((np.abs(g) ** norm_type).sum())
+    # A sum too large for the gradients' dtype is inf, as in torch: the caller's non-finite case
+    # (error_if_nonfinite, or the Trainer's skipped step), not a RuntimeWarning in the user's log.
+    with np.errstate(over="ignore"):
+        if norm_type == 2.0:
+            flat = g.reshape(-1)
+            return float(np.dot(flat, flat))
+        if norm_type == 1.0:
+            return float(np.abs(g).sum())
+        return float((np.abs(g) ** norm_type).sum())
 
 
 def clip_grad_norm_(params, max_norm: float, norm_type: float = 2.0,
