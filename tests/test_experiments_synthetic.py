@@ -3,6 +3,7 @@ learning: a result that an untrained model cannot reach."""
 
 import json
 
+import numpy as np
 import pytest
 
 from rnnlab.data.tasks import ADDING_BASELINE_MSE, copy_baseline
@@ -36,6 +37,23 @@ def test_adding_quick_beats_the_trivial_baseline(tmp_path):
     summary, _ = _run("adding", tmp_path)
     (result,) = summary["results"].values()
     assert result["mse"] < ADDING_BASELINE_MSE / 5
+
+
+def test_adding_test_counts_answers_off_by_004_or_more_as_hochreiter_and_schmidhuber_do():
+    from rnnlab.experiments.adding import adding_test
+
+    class Oracle:  # the true sum, off by 0.05 on every fourth sequence and by 0.039 elsewhere
+        def parameters(self):
+            return []
+
+        def predict(self, x):
+            truth = (x[..., 0] * x[..., 1]).sum(axis=0)
+            off = np.where(np.arange(len(truth)) % 4 == 0, 0.05, 0.039)
+            return (truth + off)[:, None]
+
+    result = adding_test(Oracle(), 30, 2560, seed=0)
+    assert result["wrong"] == 640 and result["sequences"] == 2560 and result["within_0.04"] == 0.75
+    assert result["max_error"] == pytest.approx(0.05, abs=1e-6)
 
 
 def test_copy_quick_beats_the_memoryless_baseline(tmp_path):

@@ -1,8 +1,10 @@
 """Long-term memory: the adding problem, the copy-memory task, and gradient clipping.
 
 adding (Hochreiter & Schmidhuber 1997; Le, Jaitly & Hinton 2015): T values and two markers; say
-the sum of the two marked values. Answering the mean, 1, scores MSE 1/6 ~ 0.167; H&S call it
-solved when every test error is below 0.04.
+the sum of the two marked values. Answering the mean, 1, scores MSE 1/6 ~ 0.167. H&S count a
+sequence as processed correctly when its absolute error is below 0.04 and stop training once
+every recent one is; here training stops once all 1000 validation sequences are (the model has
+then solved the task), and the test counts the wrong answers among 2560 new sequences as H&S did.
 
 copy (Arjovsky, Shah & Bengio 2016): ten symbols from 8, T - 1 blanks, a delimiter, then write the
 ten symbols back. Blanks until the delimiter and a uniform guess after score 10 ln 8 / (T + 20)
@@ -10,7 +12,8 @@ nats per step: a model below that has remembered something.
 
 Both compare a tanh RNN, an IRNN (ReLU, identity init), an LSTM and a GRU at T = 100 and 200,
 each with the same hidden size, Adam and gradient-norm clipping, for at most --minutes each
-(stopping early once solved).
+(stopping early once solved). The budget is wall-clock time, so the cheaper tanh RNN and IRNN
+take three to four times as many steps as the gated cells.
 
 clipping: the same tanh RNN on the adding problem at a learning rate where gradients explode,
 once without and once with gradient-norm clipping (Pascanu, Mikolov & Bengio 2013).
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import numpy as np
 
@@ -84,14 +88,15 @@ def train_adding(ctx, cell: str, T: int, hidden: int, how: Fit, folder: str, ini
                 from ..nn.init import orthogonal_
 
                 orthogonal_(p.data, rng, gain=init_scale)
-    val_x, val_y = adding_problem(500, T, np.random.default_rng(ctx.seed + 1))
+    val_x, val_y = adding_problem(1000, T, np.random.default_rng(ctx.seed + 1))
 
     def batch(step, rng):
         x, y = adding_problem(50, T, rng)
         return x, None, y[:, None]
 
-    def evaluate():
-        return mse(model.predict(val_x), val_y[:, None])[0]
+    def evaluate():  # the largest validation error: below 0.04, every sequence is right (H&S)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return float(np.abs(model.predict(val_x)[:, 0] - val_y).max())
 
     task = SupervisedTask(model, batch, lambda s, y: mse(s, y), evaluate,
                           {"model": model.config.to_json(), "T": T, "batch": 50})
@@ -103,13 +108,16 @@ def train_adding(ctx, cell: str, T: int, hidden: int, how: Fit, folder: str, ini
 def adding_test(model, T: int, n: int, seed: int) -> dict:
     x, y = adding_problem(n, T, np.random.default_rng(seed))
     if not all_finite(model):  # a diverged run: its weights overflowed
-        return {"mse": math.inf, "max_error": math.inf, "within_0.04": 0.0, "hs_solved": False}
+        return {"mse": math.inf, "max_error": math.inf, "within_0.04": 0.0, "wrong": n, "sequences": n}
     err = model.predict(x)[:, 0] - y
     with np.errstate(over="ignore"):  # a diverging run's huge errors square to inf: that is its MSE
         mse = float(np.mean(err ** 2))
-    return {"mse": mse, "max_error": float(np.abs(err).max()),
-            "within_0.04": float((np.abs(err) < ADDING_SOLVED_ERROR).mean()),
-            "hs_solved": bool((np.abs(err) < ADDING_SOLVED_ERROR).all())}
+    wrong = int((np.abs(err) >= ADDING_SOLVED_ERROR).sum())
+    return {"mse": mse, "max_error": float(np.abs(err).max()), "within_0.04": 1 - wrong / n, "wrong": wrong,
+            "sequences": n}
+
+
+HS_TEST_SEQUENCES = 2560  # the size of Hochreiter & Schmidhuber's test sets
 
 
 def run_adding(ctx):
@@ -119,37 +127,44 @@ def run_adding(ctx):
     hidden = 16 if ctx.quick else 64
     results, runs = {}, []
     lines = [f"Hidden size {hidden}, Adam, batch 50, gradient norm clipped to 1, at most {minutes:g} min "
-             "per model (stopping once the validation MSE is below 0.001); 1000 test sequences.", "",
-             "| T | model | steps | test MSE | errors < 0.04 | max error | solved (H&S: all < 0.04) |",
-             "|---|---|---|---|---|---|---|"]
+             "per model, stopping once solved: every one of 1000 validation sequences within 0.04 of its "
+             f"sum (H&S's criterion). Test: {HS_TEST_SEQUENCES} new sequences.", "",
+             "| T | model | solved | steps | minutes | test MSE | wrong (error >= 0.04) | max error |",
+             "|---|---|---|---|---|---|---|---|"]
     for T in lengths:
         for cell in cells:
             label = f"{CELL_LABELS[cell]} T={T}"
             ctx.say(f"adding problem: {label}")
             how = Fit(steps=500 if ctx.quick else None, minutes=None if ctx.quick else minutes,
                       lr=1e-2 if ctx.quick else LEARNING_RATES[cell], clip=1.0,
-                      eval_every=50 if ctx.quick else 200, target=None if ctx.quick else 1e-3,
+                      eval_every=50 if ctx.quick else 200, target=None if ctx.quick else ADDING_SOLVED_ERROR,
                       progress=ctx.progress, seed=ctx.seed)
+            started = time.perf_counter()
             model, result, run_dir = train_adding(ctx, cell, T, hidden, how, f"{cell}-T{T}")
-            test = adding_test(model, T, 1000, ctx.seed + 2)
-            results[label] = test | {"steps": result.steps, "stop_reason": result.stop_reason}
+            seconds = time.perf_counter() - started
+            test = adding_test(model, T, HS_TEST_SEQUENCES, ctx.seed + 2)
+            solved = result.stop_reason == "target_reached"
+            results[label] = test | {"steps": result.steps, "stop_reason": result.stop_reason, "solved": solved,
+                                     "seconds": seconds}
             runs.append((label, run_dir))
-            ctx.out.log(event="test", task="adding", cell=cell, T=T, steps=result.steps, **test)
-            ctx.say(f"  {result.steps} steps ({result.stop_reason}): test MSE {test['mse']:.4f} "
-                    f"(baseline {ADDING_BASELINE_MSE:.3f}), {100 * test['within_0.04']:.1f}% of errors < 0.04")
-            lines.append(f"| {T} | {CELL_LABELS[cell]} | {result.steps} | {test['mse']:.4f} | "
-                         f"{100 * test['within_0.04']:.1f}% | {test['max_error']:.3f} | "
-                         f"{'yes' if test['hs_solved'] else 'no'} |")
+            ctx.out.log(event="test", task="adding", cell=cell, T=T, steps=result.steps, solved=solved,
+                        seconds=seconds, **test)
+            ctx.say(f"  {'solved' if solved else 'not solved'} after {result.steps} steps ({seconds / 60:.1f} min): "
+                    f"test MSE {test['mse']:.4f} (baseline {ADDING_BASELINE_MSE:.3f}), "
+                    f"{test['wrong']} of {test['sequences']} wrong")
+            lines.append(f"| {T} | {CELL_LABELS[cell]} | {'yes' if solved else 'no'} | {result.steps} | "
+                         f"{seconds / 60:.1f} | {test['mse']:.4f} | {test['wrong']} of {test['sequences']} | "
+                         f"{test['max_error']:.3f} |")
     _curves_plot(ctx, "adding", runs, ADDING_BASELINE_MSE, "training MSE", "the adding problem")
     at100 = {c: results.get(f"{CELL_LABELS[c]} T=100") for c in CELL_LABELS}
     target_met = None
     if all(v is not None for v in at100.values()):
-        target_met = (all(at100[c]["mse"] < 0.01 for c in ("lstm", "gru", "irnn"))
-                      and at100["rnn"]["mse"] > 0.1)
+        target_met = all(at100[c]["solved"] for c in ("lstm", "gru", "irnn")) and not at100["rnn"]["solved"]
     summary = {"results": results, "baseline_mse": ADDING_BASELINE_MSE, "target_met": target_met,
-               "result": "; ".join(f"{k} MSE {v['mse']:.4f}" for k, v in results.items())}
-    lines += ["", f"Baseline (always answer 1): MSE {ADDING_BASELINE_MSE:.3f}. Target (LSTM, GRU and IRNN "
-              "below MSE 0.01 at T=100, tanh RNN not): "
+               "result": "; ".join(f"{k} {'solved' if v['solved'] else 'not solved'} in {v['steps']} steps, "
+                                   f"MSE {v['mse']:.4f}" for k, v in results.items())}
+    lines += ["", f"Baseline (always answer 1): MSE {ADDING_BASELINE_MSE:.3f}. Target (LSTM, GRU and IRNN solve "
+              f"T=100 within {minutes:g} min, the tanh RNN does not): "
               + ("not run (needs every cell at T=100)" if target_met is None else "met" if target_met else "not met") + "."]
     return summary, lines
 
@@ -254,7 +269,8 @@ def run_clipping(ctx):
 _MEMORY_OPTIONS = ("cells", "lengths", "minutes")
 ADDING = Experiment(
     name="adding", title="the adding problem at T = 100, 200: tanh RNN, IRNN, LSTM, GRU",
-    anchor="Le et al. 2015 / H&S 1997: LSTM, GRU and IRNN solve T=100, tanh RNN stays at the baseline MSE 0.167",
+    anchor="H&S 1997 / Le et al. 2015: LSTM, GRU and IRNN solve T=100 (every error < 0.04), the tanh RNN does not; "
+           "baseline MSE 0.167",
     options=_MEMORY_OPTIONS, run=run_adding)
 COPY = Experiment(
     name="copy", title="the copy-memory task at T = 100, 200: tanh RNN, IRNN, LSTM, GRU",
