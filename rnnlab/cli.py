@@ -44,6 +44,13 @@ def _positive(kind):
     return parse
 
 
+def _non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one line on stderr (with a pointer to --help) and exit code 2."""
 
@@ -171,6 +178,9 @@ def _parser() -> argparse.ArgumentParser:
                      "the training budget per model")
     exp.add_argument("--tsv", metavar="FILE", help="sentiment: a file of text<TAB>label lines, or a folder of "
                      "*_labelled.txt (default ../shared/data/sentiment_labelled_sentences)")
+    exp.add_argument("--contrast", type=_non_negative_int, metavar="N", help="sentiment: how many generated "
+                     "sentences whose word order sets the label to add for the second pair of models "
+                     "(default 2000; 0 trains on the sentences alone)")
     exp.add_argument("--data", metavar="DIR", help="music: the JSB chorales JSON file or its folder (default "
                      "../shared/data/jsb_chorales); row-mnist: the folder with the MNIST IDX files "
                      "(default ../shared/data/mnist); translate: the English-French pairs, fra-eng.zip or "
@@ -507,7 +517,7 @@ def _experiment(args) -> int:
         return 0
     out = Path(args.out or Path("runs") / f"{args.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     options = {"cells": args.cells, "lengths": args.lengths, "minutes": args.minutes, "tsv": args.tsv,
-               "data": args.data, "sklearn_digits": args.sklearn_digits, "sampling": args.sampling,
+               "contrast": args.contrast, "data": args.data, "sklearn_digits": args.sklearn_digits, "sampling": args.sampling,
                "csv": args.csv, "column": args.column, "series": args.series, "season": args.season,
                "horizon": args.horizon}
     summary = run_experiment(args.name, out, quick=args.quick, seed=args.seed, say=lambda line: print(line, flush=True),

@@ -8,7 +8,8 @@ import pytest
 
 from rnnlab.data import shared
 from rnnlab.data.mnist import load_mnist, write_idx
-from rnnlab.data.sentiment import WordVocab, load_labelled, tokenize
+from rnnlab.data.sentiment import (FUNCTION_WORDS, WordVocab, contrast_sentences, load_labelled, polar_words,
+                                   tokenize)
 from rnnlab.data.text import DataError
 
 
@@ -65,6 +66,44 @@ def _mnist_folder(tmp_path, n=20):
     write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, size=(n, 28, 28)))
     write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, size=n))
     return tmp_path
+
+
+def test_polar_words_reads_polarity_from_the_labels_and_skips_function_and_excluded_words():
+    texts = ["superb view", "superb meal", "superb not", "dreadful meal", "dreadful view", "dreadful not",
+             "food not dreadful superb"]
+    labels = [1, 1, 1, 0, 0, 0, 1]
+    positive, negative = polar_words(texts, labels, min_count=2, agreement=0.75)
+    # superb: 4 of 4 positive; dreadful: 3 of 4 negative; view, meal: 1 of 2 either way; food: once;
+    # "not" (2 of 4 either way) is a function word in any case
+    assert positive == ["superb"] and negative == ["dreadful"]
+    assert "not" in FUNCTION_WORDS
+    assert polar_words(texts, labels, exclude={"superb"}, min_count=2, agreement=0.75) == ([], ["dreadful"])
+
+
+def _reference_label(tokens, positive):
+    """The label by the rule the generator states, read back from its tokens: the polar word after
+    "but" counts; else the one not preceded by a negator."""
+    polar = [k for k, w in enumerate(tokens) if w in ("nice", "poor")]
+    if "but" in tokens:
+        after = [k for k in polar if k > tokens.index("but")]
+        return int(tokens[after[0]] in positive)
+    negated = {k for k in polar if tokens[k - 1] in ("not", "never")}
+    (counts,) = [k for k in polar if k not in negated]
+    return int(tokens[counts] in positive)
+
+
+def test_contrast_sentences_label_by_order_and_share_bags_with_their_mirror():
+    texts, labels = contrast_sentences(["nice"], ["poor"], 400, np.random.default_rng(0))
+    assert len(texts) == 400 and labels.dtype == np.int64 and 0.35 < labels.mean() < 0.65
+    for text, label in zip(texts, labels):
+        tokens = tokenize(text)
+        assert tokens.count("nice") == 1 and tokens.count("poor") == 1, text
+        assert label == _reference_label(tokens, {"nice"}), text
+    # swapping the two polar words keeps the bag of words and flips the label: order decides
+    mirrored = [" ".join("poor" if w == "nice" else "nice" if w == "poor" else w for w in tokenize(t)) for t in texts]
+    assert all(_reference_label(tokenize(m), {"nice"}) == 1 - label for m, label in zip(mirrored, labels))
+    with pytest.raises(ValueError, match="positive and one negative"):
+        contrast_sentences([], ["poor"], 3, np.random.default_rng(0))
 
 
 def test_mnist_round_trips_through_idx_files(tmp_path):

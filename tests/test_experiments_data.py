@@ -14,7 +14,7 @@ def _sentiment_file(tmp_path, n=400):
     lines = []
     for k in range(n):
         label = k % 2
-        words = list(rng.choice(filler, size=4)) + [("great" if label else "awful")]
+        words = list(rng.choice(filler, size=4)) + [("superb" if label else "dreadful")]
         rng.shuffle(words)
         lines.append(f"{' '.join(words)}\t{label}")
     path = tmp_path / "reviews.tsv"
@@ -28,6 +28,12 @@ def test_sentiment_quick_learns_from_a_tsv_file(tmp_path):
     assert acc["bag-of-words"] > 0.9 and acc["bilstm"] > 0.75  # chance: 0.5
     # labels 0/1: the order pairs are scored, and bag-of-words can get at most one of each pair
     assert summary["order_pairs"]["bag-of-words"]["pairs"] == 0.0
+    # "superb" and "dreadful" are polar in the file and not in the pairs: the second pair of models
+    # also trained on sentences built from them, which still leave bag-of-words one per pair at most
+    assert summary["contrast_sentences"] == 400
+    assert summary["results"]["contrast"]["bag-of-words"]["pairs"]["pairs"] == 0.0
+    assert run_experiment("sentiment", tmp_path / "plain", quick=True, tsv=str(_sentiment_file(tmp_path)),
+                          contrast=0)["contrast_sentences"] == 0
 
 
 def test_row_mnist_quick_learns_from_idx_files(tmp_path):

@@ -119,3 +119,79 @@ class WordVocab:
         for b, t in enumerate(texts):
             bag[b, [self.index.get(w, self.UNK) for w in tokenize(t)]] = 1
         return bag
+
+
+# --- sentences whose label is set by word order ------------------------------------------------
+# Words that turn or weigh the meaning of others instead of carrying a sentiment of their own: never
+# taken as the polar words of generated sentences (contrast_sentences adds its own "not", "but").
+FUNCTION_WORDS = frozenset({
+    "not", "never", "no", "nor", "neither", "nothing", "none", "without", "but", "however", "though",
+    "although", "unless", "unfortunately", "don't", "didn't", "doesn't", "isn't", "wasn't", "aren't",
+    "weren't", "won't", "can't", "couldn't", "wouldn't", "shouldn't"})
+CONTRAST_NOUNS = ("sound", "battery", "staff", "plot", "screen", "acting", "music", "place", "story", "design")
+_FRAMES = ("", "that was ", "this is ", "they were ", "everything was ", "the {noun} was ", "the {noun} is ")
+_NEGATORS = ("not", "never")
+
+
+def polar_words(texts, labels, exclude=(), min_count: int = 3, agreement: float = 0.8) -> tuple[list[str], list[str]]:
+    """(positive, negative): the words (alphabetic, three letters or more, not FUNCTION_WORDS nor
+    `exclude`) in at least min_count of the texts, at least `agreement` of those labelled 1
+    (positive) or 0 (negative). The polarity is the data's: "jabra" is positive in the UCI reviews."""
+    skip = FUNCTION_WORDS | set(exclude)
+    seen: dict[str, list[int]] = {}
+    for text, label in zip(texts, labels):
+        for w in set(tokenize(text)):
+            if w.isalpha() and len(w) >= 3 and w not in skip:
+                seen.setdefault(w, [0, 0])[int(label)] += 1
+    positive, negative = [], []
+    for w, (neg, pos) in sorted(seen.items()):
+        if neg + pos >= min_count:
+            if pos >= agreement * (neg + pos):
+                positive.append(w)
+            elif neg >= agreement * (neg + pos):
+                negative.append(w)
+    return positive, negative
+
+
+def contrast_sentences(positive, negative, n: int, rng: np.random.Generator) -> tuple[list[str], np.ndarray]:
+    """n sentences each holding one positive and one negative word, labelled by the word that counts
+    (1 positive, 0 negative), so that only their order and the words around them decide:
+
+        not A, B              -> B    ("not poor, nice": positive)
+        THE X WAS not A, B    -> B
+        A, not B              -> A    ("bland, never delicious": negative)
+        not A but B           -> B
+        THE X WAS A, but B    -> B
+        A X but B Y           -> B    ("nice sound but poor battery": negative)
+
+    A bag of words cannot separate "not poor, nice" from "not nice, poor"; a reader of the order can.
+    """
+    if not positive or not negative:
+        raise ValueError("contrast_sentences needs at least one positive and one negative word")
+    texts, labels = [], []
+
+    def frame():
+        return _FRAMES[rng.integers(len(_FRAMES))].format(noun=CONTRAST_NOUNS[rng.integers(len(CONTRAST_NOUNS))])
+
+    for _ in range(n):
+        words = [positive[rng.integers(len(positive))], negative[rng.integers(len(negative))]]
+        first_positive = bool(rng.integers(2))
+        a, b = words if first_positive else words[::-1]
+        neg = _NEGATORS[rng.integers(len(_NEGATORS))]
+        form = int(rng.integers(6))
+        if form == 0:
+            text, counts_first = f"{neg} {a}, {b}", False
+        elif form == 1:
+            text, counts_first = f"{frame()}{neg} {a}, {frame()}{b}", False
+        elif form == 2:
+            text, counts_first = f"{frame()}{a}, {neg} {b}", True
+        elif form == 3:
+            text, counts_first = f"{frame()}{neg} {a} but {b}", False
+        elif form == 4:
+            text, counts_first = f"{frame()}{a}, but {frame()}{b}", False
+        else:
+            nouns = rng.choice(len(CONTRAST_NOUNS), size=2, replace=False)
+            text, counts_first = f"{a} {CONTRAST_NOUNS[nouns[0]]} but {b} {CONTRAST_NOUNS[nouns[1]]}", False
+        texts.append(text)
+        labels.append(int(first_positive == counts_first))
+    return texts, np.array(labels, np.int64)
