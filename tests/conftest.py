@@ -43,3 +43,24 @@ def onnx():
             pytest.fail(f"RNNLAB_REQUIRE_ONNX=1 but onnx/onnxruntime is not importable: {exc!r}")
         pytest.skip(f"onnx/onnxruntime is not importable: {exc!r}")
     return onnx_module
+
+
+@pytest.fixture
+def run_quick(tmp_path):
+    """run_quick(NAME, **options) -> (summary, run folder): `rnnlab experiment NAME --quick --seed 0`
+    into tmp_path/NAME, after checking the files every run folder holds and that summary.json and
+    summary.md say what the call returned."""
+    import json
+
+    from rnnlab.experiments import run_experiment
+
+    def run(name, **options):
+        out = tmp_path / name
+        summary = run_experiment(name, out, quick=True, seed=0, **options)
+        for file in ("config.json", "metrics.jsonl", "summary.json", "summary.md"):
+            assert (out / file).is_file(), file
+        assert json.loads((out / "summary.json").read_text())["result"] == summary["result"]
+        assert f"rnnlab experiment {name} --quick" in (out / "summary.md").read_text()
+        return summary, out
+
+    return run

@@ -1,30 +1,22 @@
 """The seq2seq experiments (dates, reverse, translate) in --quick mode: each writes its run
 folder and shows learning, attention ahead of the bottleneck; `rnnlab translate` uses the models."""
 
-import json
-
 import numpy as np
 import pytest
 
 from rnnlab import cli
-from rnnlab.experiments import run_experiment
 from rnnlab.experiments.seq2seq import load_translator
 
 
-def _run(name, tmp_path, **options):
-    out = tmp_path / name
-    summary = run_experiment(name, out, quick=True, seed=0, **options)
-    for file in ("config.json", "metrics.jsonl", "summary.json", "summary.md"):
-        assert (out / file).is_file(), file
-    assert json.loads((out / "summary.json").read_text())["result"] == summary["result"]
-    assert f"rnnlab experiment {name} --quick" in (out / "summary.md").read_text()
+def _run(run_quick, name, **options):
+    summary, out = run_quick(name, **options)
     for variant in ("attention", "no-attention"):
         assert (out / variant / "best" / "state.json").is_file()
     return summary, out
 
 
-def test_dates_quick_attention_reads_dates_the_bottleneck_cannot(tmp_path, capsys):
-    summary, out = _run("dates", tmp_path)
+def test_dates_quick_attention_reads_dates_the_bottleneck_cannot(run_quick, capsys):
+    summary, out = _run(run_quick, "dates")
     att, plain = summary["models"]["attention"], summary["models"]["no-attention"]
     # an untrained model gets no date right; the digits of a year are 1 in 10 each
     assert att["exact_match"] > 0.3 and att["token_accuracy"] > plain["token_accuracy"] + 0.15
@@ -35,8 +27,8 @@ def test_dates_quick_attention_reads_dates_the_bottleneck_cannot(tmp_path, capsy
     assert unknown == [] and results[0][3].shape[1] == len("3 March 2021")  # attention over the characters
 
 
-def test_reverse_quick_attention_holds_up_with_length(tmp_path):
-    summary, _ = _run("reverse", tmp_path, sampling="linear")
+def test_reverse_quick_attention_holds_up_with_length(run_quick):
+    summary, _ = _run(run_quick, "reverse", sampling="linear")
     att = summary["models"]["attention"]["by_length"]
     plain = summary["models"]["no-attention"]["by_length"]
     assert att[8]["token_accuracy"] > 0.9 and att[8]["token_accuracy"] > plain[8]["token_accuracy"] + 0.1
@@ -56,8 +48,8 @@ def _pairs_file(path, n=3000):
     return path
 
 
-def test_translate_quick_scores_bleu_on_held_out_sentences(tmp_path, capsys, monkeypatch):
-    summary, out = _run("translate", tmp_path, data=str(_pairs_file(tmp_path / "pairs.txt")))
+def test_translate_quick_scores_bleu_on_held_out_sentences(run_quick, tmp_path, capsys, monkeypatch):
+    summary, out = _run(run_quick, "translate", data=str(_pairs_file(tmp_path / "pairs.txt")))
     att, plain = summary["models"]["attention"], summary["models"]["no-attention"]
     assert att["bleu"] > 50 and att["bleu"] > plain["bleu"]
     assert set(att["by_length"]) <= {"1-4", "5-6", "7-8", "9-10"} and summary["examples"]

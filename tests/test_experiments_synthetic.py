@@ -1,8 +1,6 @@
 """Each synthetic experiment's --quick mode runs in seconds, writes its run folder and shows
 learning: a result that an untrained model cannot reach."""
 
-import json
-
 import numpy as np
 import pytest
 
@@ -10,31 +8,21 @@ from rnnlab.data.tasks import ADDING_BASELINE_MSE, copy_baseline
 from rnnlab.experiments import EXPERIMENTS, run_experiment
 
 
-def _run(name, tmp_path, **options):
-    out = tmp_path / name
-    summary = run_experiment(name, out, quick=True, seed=0, **options)
-    for file in ("config.json", "metrics.jsonl", "summary.json", "summary.md"):
-        assert (out / file).is_file(), file
-    assert json.loads((out / "summary.json").read_text())["result"] == summary["result"]
-    assert f"rnnlab experiment {name} --quick" in (out / "summary.md").read_text()
-    return summary, out
-
-
-def test_binary_addition_quick_adds_long_numbers_it_never_saw(tmp_path):
-    summary, out = _run("binary-addition", tmp_path)
+def test_binary_addition_quick_adds_long_numbers_it_never_saw(run_quick):
+    summary, out = run_quick("binary-addition")
     # chance of guessing all 9 bits of an 8-bit sum is 2**-9; of a 256-bit sum, nil
     assert summary["exact_match"][8] > 0.9 and summary["exact_match"][64] > 0.5
     assert (out / "rnn" / "metrics.jsonl").is_file() and (out / "rnn" / "best").is_dir()
 
 
-def test_parity_quick_generalises_past_its_training_length_while_the_mlp_cannot(tmp_path):
-    summary, _ = _run("parity", tmp_path)
+def test_parity_quick_generalises_past_its_training_length_while_the_mlp_cannot(run_quick):
+    summary, _ = run_quick("parity")
     assert summary["gru_final_parity"][100] > 0.9  # chance: 0.5
     assert summary["mlp"][8] == 1.0 and summary["mlp"][9] == 0.5  # the ninth bit flips half the answers
 
 
-def test_adding_quick_beats_the_trivial_baseline(tmp_path):
-    summary, _ = _run("adding", tmp_path)
+def test_adding_quick_beats_the_trivial_baseline(run_quick):
+    summary, _ = run_quick("adding")
     (result,) = summary["results"].values()
     assert result["mse"] < ADDING_BASELINE_MSE / 5
 
@@ -56,21 +44,21 @@ def test_adding_test_counts_answers_off_by_004_or_more_as_hochreiter_and_schmidh
     assert result["max_error"] == pytest.approx(0.05, abs=1e-6)
 
 
-def test_copy_quick_beats_the_memoryless_baseline(tmp_path):
-    summary, _ = _run("copy", tmp_path)
+def test_copy_quick_beats_the_memoryless_baseline(run_quick):
+    summary, _ = run_quick("copy")
     (result,) = summary["results"].values()
     assert result["cross_entropy"] < 0.95 * copy_baseline(5) and result["recalled"] > 1 / 8 + 0.05
 
 
-def test_clipping_quick_unclipped_run_diverges_and_clipped_run_learns(tmp_path):
-    summary, out = _run("clipping", tmp_path)
+def test_clipping_quick_unclipped_run_diverges_and_clipped_run_learns(run_quick):
+    summary, out = run_quick("clipping")
     free, clipped = summary["outcomes"]["no clipping"], summary["outcomes"]["clipped to 1"]
     assert free["stop_reason"] == "diverged" and free["skipped"] > 0
     assert clipped["stop_reason"] == "max_steps" and clipped["mse"] < ADDING_BASELINE_MSE
 
 
-def test_tagging_quick_bidirectional_tags_what_left_to_right_cannot(tmp_path):
-    summary, _ = _run("tagging", tmp_path)
+def test_tagging_quick_bidirectional_tags_what_left_to_right_cannot(run_quick):
+    summary, _ = run_quick("tagging")
     taggers = summary["taggers"]
     assert taggers["bidirectional"]["ambiguous"] > 0.9
     assert taggers["left-to-right"]["ambiguous"] < 0.75  # it must guess before the next word
