@@ -67,9 +67,9 @@ T, B = 100, 32
 GEN_H, GEN_STEPS = 256, 1000
 ATOL = 1e-4
 
-WARMUP = 2          # warm-up repetitions of each library, not timed
-MIN_ROUNDS = 5      # timed rounds of [rnnlab, torch], at least
-MAX_ROUNDS = 300    # ... and at most (small H gets more rounds)
+WARMUP = 2  # warm-up repetitions of each library, not timed
+MIN_ROUNDS = 5  # timed rounds of [rnnlab, torch], at least
+MAX_ROUNDS = 300  # ... and at most (small H gets more rounds)
 # Wall-clock seconds of timed rounds to aim for per configuration in the full
 # run (24 training + 24 inference + 4 generation configs).  Small H hits
 # MAX_ROUNDS first; measured on the 2-core box this comes to roughly 10-12
@@ -81,10 +81,12 @@ QUICK_ROUNDS = 3
 # one ran before timing it (see interleave()).
 SETTLE_S = 0.2
 
-TARGETS_LINE = ("Targets (issue 5): training >= 1.3x and inference >= 1.0x torch.nn for every cell, H "
-                "and thread count; generation (the stepper, B=1, H=256) >= 5x nn.LSTM / nn.GRU per "
-                "token and >= 2x nn.LSTMCell / nn.GRUCell; at H >= 512 >= 75% of the float32 GEMM "
-                "peak measured in the same run; peak memory of a training step <= torch's")
+TARGETS_LINE = (
+    "Targets (issue 5): training >= 1.3x and inference >= 1.0x torch.nn for every cell, H "
+    "and thread count; generation (the stepper, B=1, H=256) >= 5x nn.LSTM / nn.GRU per "
+    "token and >= 2x nn.LSTMCell / nn.GRUCell; at H >= 512 >= 75% of the float32 GEMM "
+    "peak measured in the same run; peak memory of a training step <= torch's"
+)
 GEN_TARGETS = {"tl": 5.0, "tc": 2.0}  # stepper vs torch layer per token, vs torch cell
 EFFICIENCY_TARGET, EFFICIENCY_MIN_H = 0.75, 512
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
@@ -110,6 +112,7 @@ def log(msg: str) -> None:
 # Thread control
 # --------------------------------------------------------------------------
 
+
 class Threads:
     """Limit NumPy's BLAS (threadpoolctl) and torch to n threads."""
 
@@ -125,9 +128,11 @@ class Threads:
         blas = [d for d in threadpool_info() if d.get("user_api") == "blas"]
         bad = [d for d in blas if d.get("num_threads") != self.n]
         if bad or torch.get_num_threads() != self.n:
-            raise RuntimeError(f"could not set threads to {self.n}: "
-                               f"blas={[d.get('num_threads') for d in blas]} "
-                               f"torch={torch.get_num_threads()}")
+            raise RuntimeError(
+                f"could not set threads to {self.n}: "
+                f"blas={[d.get('num_threads') for d in blas]} "
+                f"torch={torch.get_num_threads()}"
+            )
         return self
 
     def __exit__(self, *exc):
@@ -139,6 +144,7 @@ class Threads:
 # --------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------
+
 
 def torch_class(cell: str):
     return {"RNN": torch.nn.RNN, "LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU}[cell]
@@ -152,14 +158,21 @@ def make_pair(cell: str, D: int, H: int, seed: int):
     """A torch module and an rnnlab module with the same weights."""
     torch.manual_seed(seed)
     kw = {"nonlinearity": "tanh"} if cell == "RNN" else {}
-    tmod = torch_class(cell)(D, H, num_layers=1, bias=True, batch_first=False,
-                             dropout=0.0, bidirectional=False, **kw)
+    tmod = torch_class(cell)(D, H, num_layers=1, bias=True, batch_first=False, dropout=0.0, bidirectional=False, **kw)
     tmod = tmod.float()
-    rmod = rnnlab_class(cell)(D, H, num_layers=1, bias=True, batch_first=False,
-                              dropout=0.0, bidirectional=False, dtype=np.float32,
-                              rng=np.random.default_rng(seed), **kw)
-    rmod.load_state_dict({k: v.detach().numpy().copy()
-                          for k, v in tmod.state_dict().items()})
+    rmod = rnnlab_class(cell)(
+        D,
+        H,
+        num_layers=1,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        dtype=np.float32,
+        rng=np.random.default_rng(seed),
+        **kw,
+    )
+    rmod.load_state_dict({k: v.detach().numpy().copy() for k, v in tmod.state_dict().items()})
     return tmod, rmod
 
 
@@ -214,9 +227,9 @@ class Timings:
     """What interleave() measured for one function."""
 
     def __init__(self, times: list, blocks: list, k: int):
-        self.times = np.asarray(times)                            # every timed run
+        self.times = np.asarray(times)  # every timed run
         self.block_medians = np.asarray([np.median(b) for b in blocks])  # one per round
-        self.k = k                                                # timed runs per round
+        self.k = k  # timed runs per round
 
     @property
     def median(self) -> float:
@@ -281,8 +294,7 @@ def fmt_ratio(x: float | None) -> str:
     return "—" if x is None else f"{x:.2f}x"
 
 
-def target_mark(ratio: float | None, target: float | None, q25: float | None,
-                q75: float | None) -> str:
+def target_mark(ratio: float | None, target: float | None, q25: float | None, q75: float | None) -> str:
     if target is None:
         return "no target"
     if ratio is None:
@@ -313,15 +325,15 @@ def gemm_peak(threads: int, n: int = 2048, repeats: int = 7) -> float:
     with Threads(threads):
         np.matmul(a, b, out=out)
         times = [timed(lambda: np.matmul(a, b, out=out)) for _ in range(repeats)]
-    return 2.0 * n ** 3 / float(np.median(times))
+    return 2.0 * n**3 / float(np.median(times))
 
 
 # --------------------------------------------------------------------------
 # Training / inference
 # --------------------------------------------------------------------------
 
-def bench_layer(cell: str, H: int, threads_list, modes, opts,
-                results: dict, counter: dict) -> None:
+
+def bench_layer(cell: str, H: int, threads_list, modes, opts, results: dict, counter: dict) -> None:
     D = H
     seed = 1000 + 10 * SIZES.index(H) + CELLS.index(cell) if H in SIZES else 1000 + H
     rs = np.random.default_rng(seed)
@@ -369,7 +381,7 @@ def bench_layer(cell: str, H: int, threads_list, modes, opts,
                     rmod.forward(x_r)
                     rmod.backward(dout_r)
 
-                def run_t():
+                def run_t(x_tg=x_tg):
                     tmod.zero_grad()
                     x_tg.grad = None
                     out, _ = tmod(x_tg)
@@ -378,6 +390,7 @@ def bench_layer(cell: str, H: int, threads_list, modes, opts,
                 for p in tparams:
                     p.requires_grad_(True)
             else:
+
                 def run_r():
                     rmod.forward(x_r)
 
@@ -388,22 +401,32 @@ def bench_layer(cell: str, H: int, threads_list, modes, opts,
             t_start = time.perf_counter()
             try:
                 with Threads(n):
-                    (tr, tt), rounds = interleave([run_r, run_t], TARGET_S[mode] * opts.scale,
-                                                  opts.rounds, opts.settle if n > 1 else 0.0)
+                    (tr, tt), rounds = interleave(
+                        [run_r, run_t], TARGET_S[mode] * opts.scale, opts.rounds, opts.settle if n > 1 else 0.0
+                    )
             except Exception as exc:
                 record_error(results, key, tag, exc)
                 continue
-            per_round = tt.block_medians / tr.block_medians   # rnnlab tok/s / torch tok/s
+            per_round = tt.block_medians / tr.block_medians  # rnnlab tok/s / torch tok/s
             r_rate, t_rate = T * B / tr.median, T * B / tt.median
-            res = dict(status="ok", note=note, rnnlab=r_rate, torch=t_rate,
-                       ratio=r_rate / t_rate, q25=float(np.percentile(per_round, 25)),
-                       q75=float(np.percentile(per_round, 75)), rounds=rounds,
-                       load=loadavg1())
+            res = dict(
+                status="ok",
+                note=note,
+                rnnlab=r_rate,
+                torch=t_rate,
+                ratio=r_rate / t_rate,
+                q25=float(np.percentile(per_round, 25)),
+                q75=float(np.percentile(per_round, 75)),
+                rounds=rounds,
+                load=loadavg1(),
+            )
             results[key] = res
-            log(f"{tag}: rnnlab {r_rate:,.0f} tok/s, torch {t_rate:,.0f} tok/s, "
+            log(
+                f"{tag}: rnnlab {r_rate:,.0f} tok/s, torch {t_rate:,.0f} tok/s, "
                 f"ratio {res['ratio']:.2f}x (IQR {res['q25']:.2f}-{res['q75']:.2f}, "
                 f"{rounds} rounds x {tr.k}/{tt.k} timed runs, {time.perf_counter() - t_start:.1f} s, "
-                f"load {fmt_load(res['load'])})")
+                f"load {fmt_load(res['load'])})"
+            )
     gc.collect()
 
 
@@ -411,13 +434,13 @@ def bench_layer(cell: str, H: int, threads_list, modes, opts,
 # Generation
 # --------------------------------------------------------------------------
 
+
 def _cell_state_dict(layer_sd: dict) -> dict:
     """nn.LSTM/nn.GRU state dict (weight_ih_l0, ...) -> cell names (weight_ih, ...)."""
     return {k[:-3] if k.endswith("_l0") else k: v for k, v in layer_sd.items()}
 
 
-def bench_generation(family: str, H: int, steps: int, threads_list, opts,
-                     results: dict, counter: dict) -> None:
+def bench_generation(family: str, H: int, steps: int, threads_list, opts, results: dict, counter: dict) -> None:
     """family in {"LSTM", "GRU"}: rnnlab layer (T=1) / rnnlab cell / torch
     layer (T=1) / torch cell, one token at a time, B=1, D=H."""
     D = H
@@ -430,10 +453,10 @@ def bench_generation(family: str, H: int, steps: int, threads_list, opts,
     is_lstm = family == "LSTM"
 
     rs = np.random.default_rng(seed)
-    xs = rs.standard_normal((steps, 1, 1, D)).astype(np.float32)   # (steps, T=1, B=1, D)
+    xs = rs.standard_normal((steps, 1, 1, D)).astype(np.float32)  # (steps, T=1, B=1, D)
     xs_t = torch.from_numpy(xs.copy())
-    xc = [xs[i, 0].copy() for i in range(steps)]          # (1, D) for rnnlab cells
-    xl = [xs[i].copy() for i in range(steps)]             # (1, 1, D) for rnnlab layer
+    xc = [xs[i, 0].copy() for i in range(steps)]  # (1, D) for rnnlab cells
+    xl = [xs[i].copy() for i in range(steps)]  # (1, 1, D) for rnnlab layer
     xc_t = [xs_t[i, 0] for i in range(steps)]
     xl_t = [xs_t[i] for i in range(steps)]
     zr = np.zeros((1, H), np.float32)
@@ -509,24 +532,27 @@ def bench_generation(family: str, H: int, steps: int, threads_list, opts,
             with Threads(1):
                 ncheck = min(steps, 50)
                 ref = gen_tl(ncheck)
-                diffs = {"rnnlab stepper": maxdiff(gen_rs(ncheck), ref),
-                         "rnnlab layer": maxdiff(gen_rl(ncheck), ref),
-                         "rnnlab cell": maxdiff(gen_rc(ncheck), ref),
-                         "torch cell": maxdiff(gen_tc(ncheck), ref),
-                         "torch layer, oneDNN off": maxdiff(gen_tn(ncheck), ref)}
+                diffs = {
+                    "rnnlab stepper": maxdiff(gen_rs(ncheck), ref),
+                    "rnnlab layer": maxdiff(gen_rl(ncheck), ref),
+                    "rnnlab cell": maxdiff(gen_rc(ncheck), ref),
+                    "torch cell": maxdiff(gen_tc(ncheck), ref),
+                    "torch layer, oneDNN off": maxdiff(gen_tn(ncheck), ref),
+                }
             bad = {k: v for k, v in diffs.items() if not np.isfinite(v) or v > ATOL}
             if bad:
                 status = "MISMATCH"
-                note = "; ".join(f"{k} max|diff| = {v:.2e}" for k, v in bad.items()) + \
-                    f" > {ATOL:g} after {ncheck} steps; not timed"
+                note = (
+                    "; ".join(f"{k} max|diff| = {v:.2e}" for k, v in bad.items())
+                    + f" > {ATOL:g} after {ncheck} steps; not timed"
+                )
         except Exception as exc:
             status, note = "ERROR", f"{type(exc).__name__}: {exc}"
             log(traceback.format_exc())
 
     for n in threads_list:
         counter["generation"] += 1
-        tag = f"[generation {counter['generation']}/{counter['generation_total']}] " \
-              f"{family} H={H} threads={n}"
+        tag = f"[generation {counter['generation']}/{counter['generation_total']}] {family} H={H} threads={n}"
         key = ("generation", family, H, n)
         if status != "ok":
             results[key] = dict(status=status, note=note)
@@ -535,33 +561,40 @@ def bench_generation(family: str, H: int, steps: int, threads_list, opts,
         t_start = time.perf_counter()
         try:
             with Threads(n):
-                (s_, a, b, c, d, e), rounds = interleave([gen_rs, gen_rl, gen_rc, gen_tl, gen_tc, gen_tn],
-                                                     TARGET_S["generation"] * opts.scale,
-                                                     opts.rounds, opts.settle if n > 1 else 0.0)
+                (s_, a, b, c, d, e), rounds = interleave(
+                    [gen_rs, gen_rl, gen_rc, gen_tl, gen_tc, gen_tn],
+                    TARGET_S["generation"] * opts.scale,
+                    opts.rounds,
+                    opts.settle if n > 1 else 0.0,
+                )
         except Exception as exc:
             record_error(results, key, tag, exc)
             continue
-        rates = {k: steps / v.median for k, v in
-                 (("rs", s_), ("rl", a), ("rc", b), ("tl", c), ("tc", d), ("tn", e))}
-        quartiles = {f"{ours}_{theirs}_q": (float(np.percentile(q, 25)), float(np.percentile(q, 75)))
-                     for ours, mine in (("rs", s_), ("rl", a), ("rc", b))
-                     for theirs, other in (("tl", c), ("tc", d))
-                     for q in [other.block_medians / mine.block_medians]}
+        rates = {k: steps / v.median for k, v in (("rs", s_), ("rl", a), ("rc", b), ("tl", c), ("tc", d), ("tn", e))}
+        quartiles = {
+            f"{ours}_{theirs}_q": (float(np.percentile(q, 25)), float(np.percentile(q, 75)))
+            for ours, mine in (("rs", s_), ("rl", a), ("rc", b))
+            for theirs, other in (("tl", c), ("tc", d))
+            for q in [other.block_medians / mine.block_medians]
+        }
         res = dict(status="ok", note=note, rounds=rounds, load=loadavg1(), **rates, **quartiles)
         results[key] = res
-        log(f"{tag}: rnnlab stepper {rates['rs']:,.0f}, "
+        log(
+            f"{tag}: rnnlab stepper {rates['rs']:,.0f}, "
             f"rnnlab layer {rates['rl']:,.0f}, rnnlab cell {rates['rc']:,.0f}, "
             f"torch layer {rates['tl']:,.0f}, torch cell {rates['tc']:,.0f}, "
             f"torch layer oneDNN off {rates['tn']:,.0f} tok/s; "
             f"stepper / torch layer {rates['rs'] / rates['tl']:.2f}x, / torch cell "
             f"{rates['rs'] / rates['tc']:.2f}x "
-            f"({rounds} rounds, {time.perf_counter() - t_start:.1f} s, load {fmt_load(res['load'])})")
+            f"({rounds} rounds, {time.perf_counter() - t_start:.1f} s, load {fmt_load(res['load'])})"
+        )
     gc.collect()
 
 
 # --------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------
+
 
 def _cpu_model() -> str:
     try:
@@ -579,12 +612,14 @@ def _cpu_model() -> str:
 
 def _git_rev() -> str:
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
-                             capture_output=True, text=True, timeout=10)
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+        )
         if rev.returncode != 0:
             return "no commit"
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
         return rev.stdout.strip() + (" (working tree has uncommitted changes)" if dirty else "")
     except Exception:
         return "unknown"
@@ -592,29 +627,46 @@ def _git_rev() -> str:
 
 def _torch_backend() -> str:
     lines = torch.__config__.parallel_info().splitlines()
-    keep = [ln.strip() for ln in lines
-            if ln.strip().startswith(("ATen parallel backend", "Intel(R) oneAPI Math Kernel",
-                                      "Intel(R) MKL-DNN", "OpenBLAS"))]
-    keep.append(f"torch.backends.mkldnn.enabled={torch.backends.mkldnn.enabled} "
-                "(nn.LSTM/nn.GRU use oneDNN on CPU when enabled)")
+    keep = [
+        ln.strip()
+        for ln in lines
+        if ln.strip().startswith(
+            ("ATen parallel backend", "Intel(R) oneAPI Math Kernel", "Intel(R) MKL-DNN", "OpenBLAS")
+        )
+    ]
+    keep.append(
+        f"torch.backends.mkldnn.enabled={torch.backends.mkldnn.enabled} (nn.LSTM/nn.GRU use oneDNN on CPU when enabled)"
+    )
     return "; ".join(keep)
 
 
 def blas_description() -> str:
     """NumPy's BLAS as threadpoolctl sees it: library, version, kernel, threads."""
     blas = [d for d in threadpool_info() if d.get("user_api") == "blas"]
-    return "; ".join(
-        f"internal_api={d.get('internal_api')}, version={d.get('version')}, "
-        f"architecture (kernel)={d.get('architecture')}, num_threads={d.get('num_threads')}, "
-        f"threading_layer={d.get('threading_layer')}, file={Path(d.get('filepath', '')).name}"
-        for d in blas) or "none found"
+    return (
+        "; ".join(
+            f"internal_api={d.get('internal_api')}, version={d.get('version')}, "
+            f"architecture (kernel)={d.get('architecture')}, num_threads={d.get('num_threads')}, "
+            f"threading_layer={d.get('threading_layer')}, file={Path(d.get('filepath', '')).name}"
+            for d in blas
+        )
+        or "none found"
+    )
 
 
 def env_description() -> str:
     """The environment variables that change BLAS/OpenMP speed (reported, never set here)."""
-    return ", ".join(f"{k}={os.environ[k]!r}" if k in os.environ else f"{k} unset"
-                     for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
-                               "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS"))
+    return ", ".join(
+        f"{k}={os.environ[k]!r}" if k in os.environ else f"{k} unset"
+        for k in (
+            "OPENBLAS_CORETYPE",
+            "OPENBLAS_L2_SIZE",
+            "OPENBLAS_NUM_THREADS",
+            "OMP_NUM_THREADS",
+            "OMP_WAIT_POLICY",
+            "MKL_NUM_THREADS",
+        )
+    )
 
 
 def engine_path() -> str:
@@ -649,8 +701,7 @@ def environment(argv_line: str, quick: bool, loadavg_start: str, settle: float) 
         "# rnnlab engine benchmark vs torch.nn (CPU)",
         "",
         f"- Date: {_dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"- Command: `{argv_line}`" + (" (quick smoke run: H=64 only, 3 rounds; "
-                                        "not for conclusions)" if quick else ""),
+        f"- Command: `{argv_line}`" + (" (quick smoke run: H=64 only, 3 rounds; not for conclusions)" if quick else ""),
         f"- CPU: {_cpu_model()}; usable by this process: {affinity}",
         f"- Load average at start: {loadavg_start}",
         f"- Python {platform.python_version()} ({platform.python_implementation()}), "
@@ -667,7 +718,8 @@ def environment(argv_line: str, quick: bool, loadavg_start: str, settle: float) 
         f"{settle:g} s of untimed runs (the other library's spinning threads slow it down "
         f"otherwise) and then times k runs; median time of each library over all timed runs; "
         f"tok/s = tokens / median s; ratio = rnnlab tok/s / torch tok/s (> 1: rnnlab faster); "
-        f"ratio IQR = 25th-75th percentile of the per-round ratios; load = 1-minute load average when the config finished (this "
+        f"ratio IQR = 25th-75th percentile of the per-round ratios; "
+        f"load = 1-minute load average when the config finished (this "
         f"machine has {os.cpu_count()} CPUs: load above that means other work competed, and "
         f"2-thread rows suffer most). Forward outputs checked equal to {ATOL:g} before timing.",
         "",
@@ -691,8 +743,10 @@ def layer_table(mode: str, results: dict, cells, sizes, threads_list, peaks: dic
                 if r is None:
                     continue
                 if r["status"] != "ok":
-                    lines.append(f"| {cell} | {H} | {n} | {r['status']} | — | — | — | — | — | "
-                                 f"{target_mark(None, target, None, None)} | — | — |")
+                    lines.append(
+                        f"| {cell} | {H} | {n} | {r['status']} | — | — | — | — | — | "
+                        f"{target_mark(None, target, None, None)} | — | — |"
+                    )
                     notes.append(f"- {cell} H={H} threads={n}: {r['note']}")
                     continue
                 rate = gemm_flops(mode, cell, H) * r["rnnlab"] / (T * B)  # FLOP/s of GEMM work
@@ -704,7 +758,8 @@ def layer_table(mode: str, results: dict, cells, sizes, threads_list, peaks: dic
                     f"| {cell} | {H} | {n} | {fmt_rate(r['rnnlab'])} | {fmt_rate(r['torch'])} | "
                     f"{fmt_ratio(r['ratio'])} | {r['q25']:.2f}-{r['q75']:.2f} | {r['rounds']} | "
                     f"{fmt_load(r['load'])} | "
-                    f"{target_mark(r['ratio'], target, r['q25'], r['q75'])} | {rate / 1e9:.1f} | {eff} |")
+                    f"{target_mark(r['ratio'], target, r['q25'], r['q75'])} | {rate / 1e9:.1f} | {eff} |"
+                )
                 if r.get("note"):
                     notes.append(f"- {cell} H={H} threads={n}: {r['note']}")
     if notes:
@@ -732,24 +787,34 @@ def generation_table(results: dict, H: int, steps: int, threads_list) -> list[st
             r = results.get(("generation", family, H, n))
             if r is None:
                 continue
-            for variant, label in (("rs", f"{family}.stepper()"), ("rl", f"{family} forward, T=1"),
-                                   ("rc", f"{family}Cell forward")):
+            for variant, label in (
+                ("rs", f"{family}.stepper()"),
+                ("rl", f"{family} forward, T=1"),
+                ("rc", f"{family}Cell forward"),
+            ):
                 targeted = variant == "rs"
                 if r["status"] != "ok":
-                    lines.append(f"| {label} | {H} | {n} | {r['status']} |" + " — |" * 10 +
-                                 (" NOT MEASURED |" if targeted else " |"))
+                    lines.append(
+                        f"| {label} | {H} | {n} | {r['status']} |"
+                        + " — |" * 10
+                        + (" NOT MEASURED |" if targeted else " |")
+                    )
                     notes.append(f"- {family} threads={n}: {r['note']}")
                     continue
                 ratios = {k: r[variant] / r[k] for k in ("tl", "tc", "tn")}
-                marks = "; ".join(target_mark(ratios[k], GEN_TARGETS[k], *r[f"{variant}_{k}_q"]) +
-                                  (" vs layer" if k == "tl" else " vs cell") for k in ("tl", "tc"))
+                marks = "; ".join(
+                    target_mark(ratios[k], GEN_TARGETS[k], *r[f"{variant}_{k}_q"])
+                    + (" vs layer" if k == "tl" else " vs cell")
+                    for k in ("tl", "tc")
+                )
                 (l25, l75), (c25, c75) = r[f"{variant}_tl_q"], r[f"{variant}_tc_q"]
                 lines.append(
                     f"| {label} | {H} | {n} | {fmt_rate(r[variant])} | {fmt_rate(r['tl'])} | "
                     f"{fmt_ratio(ratios['tl'])} | {l25:.2f}-{l75:.2f} | {fmt_rate(r['tc'])} | "
                     f"{fmt_ratio(ratios['tc'])} | {c25:.2f}-{c75:.2f} | {fmt_rate(r['tn'])} | "
                     f"{fmt_ratio(ratios['tn'])} | {r['rounds']} | {fmt_load(r['load'])} | "
-                    f"{marks if targeted else 'information'} |")
+                    f"{marks if targeted else 'information'} |"
+                )
     if notes:
         lines += ["", *sorted(set(notes))]
     return lines
@@ -770,13 +835,16 @@ def summary(results: dict, peaks: dict, memory: dict) -> list[str]:
     for r in memory.values():
         checks.append(r["rnnlab"] <= r["torch"] if r.get("ok") else None)
     met, missed = checks.count(True), checks.count(False)
-    return [f"Target rows: {met} meet, {missed} miss, {checks.count(None)} not measured "
-            "(ratio of medians; see the IQR columns for how noisy each is)."]
+    return [
+        f"Target rows: {met} meet, {missed} miss, {checks.count(None)} not measured "
+        "(ratio of medians; see the IQR columns for how noisy each is)."
+    ]
 
 
 # --------------------------------------------------------------------------
 # Peak memory of a training step (each measurement in a fresh process)
 # --------------------------------------------------------------------------
+
 
 def _status_bytes(field: str) -> int:
     """VmRSS (resident now) or VmHWM (its high-water mark) of this process, in bytes."""
@@ -808,6 +876,7 @@ def memory_probe(library: str, cell: str, H: int) -> None:
                 m.zero_grad()
                 m.forward(x)
                 m.backward(dout)
+
             return step
         m = torch_class(cell)(size, size)
         xt, dt = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dout)
@@ -817,6 +886,7 @@ def memory_probe(library: str, cell: str, H: int) -> None:
             xt.grad = None
             out, _ = m(xt)
             out.backward(dt)
+
         return step
 
     make_step(8)()
@@ -835,8 +905,12 @@ def bench_memory(sizes) -> dict:
         for H in sizes:
             row = {"ok": True}
             for library in ("rnnlab", "torch"):
-                out = subprocess.run([sys.executable, __file__, "--memory-probe", library, cell, str(H)],
-                                     capture_output=True, text=True, timeout=300)
+                out = subprocess.run(
+                    [sys.executable, __file__, "--memory-probe", library, cell, str(H)],
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
+                )
                 try:
                     row[library] = int(out.stdout.split()[-1])
                 except (ValueError, IndexError):
@@ -848,20 +922,24 @@ def bench_memory(sizes) -> dict:
 
 
 def memory_table(memory: dict) -> list[str]:
-    lines = [f"One training step (forward + backward, dx included), T={T}, B={B}, D=H, float32, 1 "
-             "thread, in a fresh process per library and size: the kernel's high-water mark of "
-             "resident memory (VmHWM, reset just before) during the step minus the resident memory "
-             "just before it (model and batch built; the libraries warmed up on a model with H=8).",
-             "",
-             "| cell | H | rnnlab MiB | torch MiB | rnnlab / torch | target |",
-             "|---|---:|---:|---:|---:|---|"]
+    lines = [
+        f"One training step (forward + backward, dx included), T={T}, B={B}, D=H, float32, 1 "
+        "thread, in a fresh process per library and size: the kernel's high-water mark of "
+        "resident memory (VmHWM, reset just before) during the step minus the resident memory "
+        "just before it (model and batch built; the libraries warmed up on a model with H=8).",
+        "",
+        "| cell | H | rnnlab MiB | torch MiB | rnnlab / torch | target |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
     for (cell, H), r in memory.items():
         if not r.get("ok"):
             lines.append(f"| {cell} | {H} | — | — | — | NOT MEASURED ({r['note']}) |")
             continue
         ratio = r["rnnlab"] / max(r["torch"], 1)
-        lines.append(f"| {cell} | {H} | {r['rnnlab'] / 2**20:.1f} | {r['torch'] / 2**20:.1f} | {ratio:.2f} | "
-                     f"{'MEETS' if r['rnnlab'] <= r['torch'] else 'MISSES'} <= torch |")
+        lines.append(
+            f"| {cell} | {H} | {r['rnnlab'] / 2**20:.1f} | {r['torch'] / 2**20:.1f} | {ratio:.2f} | "
+            f"{'MEETS' if r['rnnlab'] <= r['torch'] else 'MISSES'} <= torch |"
+        )
     return lines
 
 
@@ -869,20 +947,26 @@ def memory_table(memory: dict) -> list[str]:
 # Main
 # --------------------------------------------------------------------------
 
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true",
-                    help="smoke test: H=64 only, 3 rounds (generation too)")
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--quick", action="store_true", help="smoke test: H=64 only, 3 rounds (generation too)")
     ap.add_argument("--out", type=Path, default=None, help="also write the Markdown report here")
-    ap.add_argument("--scale", type=float, default=1.0,
-                    help="multiply the per-config time budget (default 1.0 ~ 10-15 min)")
-    ap.add_argument("--rounds", type=int, default=None,
-                    help="fixed number of rounds per config (default: from the time budget)")
+    ap.add_argument(
+        "--scale", type=float, default=1.0, help="multiply the per-config time budget (default 1.0 ~ 10-15 min)"
+    )
+    ap.add_argument(
+        "--rounds", type=int, default=None, help="fixed number of rounds per config (default: from the time budget)"
+    )
     ap.add_argument("--memory-probe", nargs=3, metavar=("LIBRARY", "CELL", "H"), help=argparse.SUPPRESS)
-    ap.add_argument("--settle", type=float, default=SETTLE_S,
-                    help="with 2 threads, seconds of untimed runs after switching library "
-                         f"(default {SETTLE_S})")
+    ap.add_argument(
+        "--settle",
+        type=float,
+        default=SETTLE_S,
+        help=f"with 2 threads, seconds of untimed runs after switching library (default {SETTLE_S})",
+    )
     args = ap.parse_args(argv)
     if os.environ.get("RNNLAB_COMPILED") == "0":  # as the command line: the NumPy reference path
         from rnnlab.nn import kernels
@@ -893,8 +977,9 @@ def main(argv=None) -> int:
         memory_probe(library, cell, int(H))
         return 0
 
-    argv_line = shlex.join([sys.executable] + sys.argv) if argv is None else \
-        shlex.join([sys.executable, __file__, *argv])
+    argv_line = (
+        shlex.join([sys.executable] + sys.argv) if argv is None else shlex.join([sys.executable, __file__, *argv])
+    )
     try:
         loadavg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
@@ -903,18 +988,23 @@ def main(argv=None) -> int:
 
     sizes = (64,) if args.quick else SIZES
     gen_h = 64 if args.quick else GEN_H
-    opts = argparse.Namespace(rounds=QUICK_ROUNDS if args.quick else args.rounds,
-                              scale=args.scale, settle=args.settle)
+    opts = argparse.Namespace(rounds=QUICK_ROUNDS if args.quick else args.rounds, scale=args.scale, settle=args.settle)
     modes = ("training", "inference")
-    counter = {"training": 0, "inference": 0, "generation": 0,
-               "training_total": len(CELLS) * len(sizes) * len(THREADS),
-               "inference_total": len(CELLS) * len(sizes) * len(THREADS),
-               "generation_total": 2 * len(THREADS)}
+    counter = {
+        "training": 0,
+        "inference": 0,
+        "generation": 0,
+        "training_total": len(CELLS) * len(sizes) * len(THREADS),
+        "inference_total": len(CELLS) * len(sizes) * len(THREADS),
+        "generation_total": 2 * len(THREADS),
+    }
     results: dict = {}
     t0 = time.perf_counter()
-    log(f"bench_engine: {'quick' if args.quick else 'full'} run, "
+    log(
+        f"bench_engine: {'quick' if args.quick else 'full'} run, "
         f"{counter['training_total']} training + {counter['inference_total']} inference + "
-        f"{counter['generation_total']} generation configs")
+        f"{counter['generation_total']} generation configs"
+    )
 
     for cell in CELLS:
         for H in sizes:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import math
-import os
 import platform
 import shlex
 import sys
@@ -48,9 +47,17 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from bench_engine import (  # noqa: E402  (bench/ is put on sys.path just above)
+    Threads,
+    _cpu_model,
+    _git_rev,
+    _torch_backend,
+    blas_description,  # noqa: E402
+    env_description,
+    usable_cpus,
+)
+
 import rnnlab  # noqa: E402
-from bench_engine import (Threads, _cpu_model, _git_rev, _torch_backend, blas_description,  # noqa: E402
-                          env_description, usable_cpus)
 from rnnlab.data.text import BatchStream, DataError, Vocab, builtin_corpus, load_text, split  # noqa: E402
 from rnnlab.models.charlm import CharLM, CharLMConfig, CharLMTask  # noqa: E402
 from rnnlab.nn.clip import clip_grad_norm_  # noqa: E402
@@ -66,8 +73,8 @@ LN2 = math.log(2)
 # rounding noise in both libraries (|g| ~ 1e-9) can move by very different fractions of lr: the
 # update check therefore allows a few elements to differ and reports how many.
 LOSS_TOL = 1e-5
-GRAD_TOL = 1e-4          # max |g_rnnlab - g_torch| / max |g_torch|, per parameter
-UPDATE_TOL = 1e-3        # |Δw_rnnlab - Δw_torch| / lr counted as "differs" above this
+GRAD_TOL = 1e-4  # max |g_rnnlab - g_torch| / max |g_torch|, per parameter
+UPDATE_TOL = 1e-3  # |Δw_rnnlab - Δw_torch| / lr counted as "differs" above this
 UPDATE_MAX_SHARE = 1e-3  # ... and at most this share of all elements may differ
 
 
@@ -93,6 +100,7 @@ def loadavg() -> str:
 # The torch twin of rnnlab's CharLM
 # --------------------------------------------------------------------------
 
+
 class TorchCharLM(torch.nn.Module):
     """nn.Embedding -> nn.LSTM/GRU/RNN (time-major) -> nn.Linear, with CharLM's parameter names
     (embed.weight, rnn.weight_ih_l0, ..., head.weight, head.bias)."""
@@ -115,8 +123,10 @@ def torch_model(cfg: CharLMConfig, weights: dict[str, np.ndarray], dtype=torch.f
     m = TorchCharLM(cfg).to(dtype)
     sd = m.state_dict()
     if set(sd) != set(weights):
-        raise KeyError(f"parameter names differ: torch only {sorted(set(sd) - set(weights))}, "
-                       f"rnnlab only {sorted(set(weights) - set(sd))}")
+        raise KeyError(
+            f"parameter names differ: torch only {sorted(set(sd) - set(weights))}, "
+            f"rnnlab only {sorted(set(weights) - set(sd))}"
+        )
     m.load_state_dict({k: torch.from_numpy(np.array(v)).to(dtype) for k, v in weights.items()})
     return m
 
@@ -130,8 +140,10 @@ def rnnlab_model(cfg: CharLMConfig, weights: dict[str, np.ndarray]) -> CharLM:
 def streams(train_ids, val_ids, batch: int, seq_len: int) -> tuple[BatchStream, BatchStream]:
     """The training and validation streams exactly as CharLMTask builds them (the equivalence
     check confirms that they give the same windows as the task's)."""
-    return (BatchStream(train_ids, batch, seq_len),
-            BatchStream(val_ids, min(batch, max(1, len(val_ids) // (seq_len + 1))), seq_len))
+    return (
+        BatchStream(train_ids, batch, seq_len),
+        BatchStream(val_ids, min(batch, max(1, len(val_ids) // (seq_len + 1))), seq_len),
+    )
 
 
 def _same_windows(a: BatchStream, b: BatchStream) -> bool:
@@ -153,17 +165,18 @@ def _detach(state):
 # One training step in each library (the timed loops call exactly these)
 # --------------------------------------------------------------------------
 
+
 class RnnlabRun:
     """CharLMTask.train_step + clip_grad_norm_ + Adam.step: the Trainer's step without its
     logging, checkpoints and divergence guard."""
 
     def __init__(self, cfg, weights, vocab, train_ids, val_ids, args):
         self.model = rnnlab_model(cfg, weights)
-        self.task = CharLMTask(self.model, vocab, train_ids, val_ids, args.batch, args.seq_len,
-                               max_eval_windows=args.eval_windows)
+        self.task = CharLMTask(
+            self.model, vocab, train_ids, val_ids, args.batch, args.seq_len, max_eval_windows=args.eval_windows
+        )
         self.params = [p for _, p in self.model.named_parameters()]
-        self.opt = Adam(self.model.named_parameters(), lr=args.lr, betas=(args.beta1, args.beta2),
-                        eps=args.eps)
+        self.opt = Adam(self.model.named_parameters(), lr=args.lr, betas=(args.beta1, args.beta2), eps=args.eps)
         self.clip = args.clip
 
     def set_lr(self, lr: float) -> None:
@@ -226,8 +239,7 @@ class TorchRun:
                 for k in range(min(self.val_stream.windows_per_epoch, self.max_eval_windows)):
                     x, y = self.val_stream.window(k)
                     logits, state = self.model(_t(x), state)
-                    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                                             _t(y).reshape(-1))
+                    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), _t(y).reshape(-1))
                     total += float(loss) * y.size
                     count += y.size
         finally:
@@ -244,6 +256,7 @@ class TorchRun:
 # --------------------------------------------------------------------------
 # The equivalence check
 # --------------------------------------------------------------------------
+
 
 def _step_capturing_grads(run, k: int):
     """Run one step of `run`, returning (loss, gradients before clipping)."""
@@ -277,8 +290,9 @@ def equivalence_check(cfg, weights, vocab, train_ids, val_ids, args, dtype: str,
     cfg_d = CharLMConfig(**{**cfg.__dict__, "dtype": dtype})
     w = {k: v.astype(dtype) for k, v in weights.items()}
     r = RnnlabRun(cfg_d, w, vocab, train_ids, val_ids, args)
-    t = TorchRun(cfg_d, w, vocab, train_ids, val_ids, args,
-                 dtype=torch.float32 if dtype == "float32" else torch.float64)
+    t = TorchRun(
+        cfg_d, w, vocab, train_ids, val_ids, args, dtype=torch.float32 if dtype == "float32" else torch.float64
+    )
     rows = []
     ok = _same_windows(r.task.stream, t.stream) and _same_windows(r.task.val_stream, t.val_stream)
     if not ok:
@@ -288,8 +302,10 @@ def equivalence_check(cfg, weights, vocab, train_ids, val_ids, args, dtype: str,
         lr_loss, lr_g = _step_capturing_grads(r, k)
         t_loss, t_g = _step_capturing_grads(t, k)
         rw, tw = r.weights(), t.weights()
-        grad_rel = max(float(np.max(np.abs(lr_g[n].astype(np.float64) - t_g[n])))
-                       / max(1e-30, float(np.max(np.abs(t_g[n])))) for n in t_g)
+        grad_rel = max(
+            float(np.max(np.abs(lr_g[n].astype(np.float64) - t_g[n]))) / max(1e-30, float(np.max(np.abs(t_g[n]))))
+            for n in t_g
+        )
         w_diff = max(float(np.max(np.abs(rw[n].astype(np.float64) - tw[n]))) for n in tw)
         # the updates of this step, rnnlab's minus torch's, in units of lr
         du = np.concatenate([((rw[n] - before_r[n]) - (tw[n] - before_t[n])).ravel() for n in tw]) / args.lr
@@ -298,14 +314,15 @@ def equivalence_check(cfg, weights, vocab, train_ids, val_ids, args, dtype: str,
         norm_r = math.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in lr_g.values()))
         norm_t = math.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in t_g.values()))
         if dtype == "float32":
-            good = (abs(lr_loss - t_loss) <= LOSS_TOL and grad_rel <= GRAD_TOL
-                    and n_diff <= UPDATE_MAX_SHARE * du.size)
+            good = abs(lr_loss - t_loss) <= LOSS_TOL and grad_rel <= GRAD_TOL and n_diff <= UPDATE_MAX_SHARE * du.size
         else:
             good = abs(lr_loss - t_loss) <= 1e-10 and grad_rel <= 1e-8 and du_max <= 1e-6
         ok &= good
-        rows.append(f"| {dtype} | {k} | {lr_loss:.7f} | {t_loss:.7f} | {abs(lr_loss - t_loss):.1e} | "
-                    f"{norm_r:.5f} / {norm_t:.5f} | {grad_rel:.1e} | {w_diff:.1e} | {du_max:.1e} | "
-                    f"{n_diff} of {du.size:,} | {'ok' if good else '**FAIL**'} |")
+        rows.append(
+            f"| {dtype} | {k} | {lr_loss:.7f} | {t_loss:.7f} | {abs(lr_loss - t_loss):.1e} | "
+            f"{norm_r:.5f} / {norm_t:.5f} | {grad_rel:.1e} | {w_diff:.1e} | {du_max:.1e} | "
+            f"{n_diff} of {du.size:,} | {'ok' if good else '**FAIL**'} |"
+        )
         before_r = {n: v.astype(np.float64) for n, v in rw.items()}
         before_t = {n: v.astype(np.float64) for n, v in tw.items()}
     v_r, v_t = r.evaluate(), t.evaluate()
@@ -316,6 +333,7 @@ def equivalence_check(cfg, weights, vocab, train_ids, val_ids, args, dtype: str,
 # --------------------------------------------------------------------------
 # The timed runs
 # --------------------------------------------------------------------------
+
 
 @dataclass
 class Curve:
@@ -347,8 +365,7 @@ def timed_training(name: str, run, budget_s: float, eval_every_s: float, anneal_
         c.eval_s += time.perf_counter() - t0
         c.evals += 1
         c.points.append((c.train_s, c.steps, v))
-        log(f"{name}: {c.train_s:6.1f} s, step {c.steps:5d}: validation {v:.4f} nats/char "
-            f"({v / LN2:.3f} bits)")
+        log(f"{name}: {c.train_s:6.1f} s, step {c.steps:5d}: validation {v:.4f} nats/char ({v / LN2:.3f} bits)")
 
     evaluate()
     next_eval = eval_every_s
@@ -377,6 +394,7 @@ def timed_training(name: str, run, budget_s: float, eval_every_s: float, anneal_
 # Report
 # --------------------------------------------------------------------------
 
+
 def environment(argv_line: str, args, source: str, threads: int, load_start: str) -> list[str]:
     blas_s, env = blas_description(), env_description()
     affinity = usable_cpus()
@@ -384,8 +402,8 @@ def environment(argv_line: str, args, source: str, threads: int, load_start: str
         "# Char-LM training: rnnlab vs PyTorch, same wall-clock budget (CPU)",
         "",
         f"- Date: {_dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"- Command: `{argv_line}`" + (" (quick smoke run: tiny model, 10 s each; not for "
-                                        "conclusions)" if args.quick else ""),
+        f"- Command: `{argv_line}`"
+        + (" (quick smoke run: tiny model, 10 s each; not for conclusions)" if args.quick else ""),
         f"- CPU: {_cpu_model()}; usable by this process: {affinity}",
         f"- Load average at start: {load_start}",
         f"- Python {platform.python_version()} ({platform.python_implementation()}), "
@@ -401,8 +419,7 @@ def environment(argv_line: str, args, source: str, threads: int, load_start: str
 
 
 def fmt_curve_table(curves: list[Curve]) -> list[str]:
-    lines = ["| library | train s | steps | validation nats/char | bits/char |",
-             "|---|---:|---:|---:|---:|"]
+    lines = ["| library | train s | steps | validation nats/char | bits/char |", "|---|---:|---:|---:|---:|"]
     for c in curves:
         for s, k, v in c.points:
             lines.append(f"| {c.library} | {s:.1f} | {k} | {v:.4f} | {v / LN2:.4f} |")
@@ -411,6 +428,7 @@ def fmt_curve_table(curves: list[Curve]) -> list[str]:
 
 def plot(curves: list[Curve], path: Path, title: str, budget_s: float) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -418,8 +436,7 @@ def plot(curves: list[Curve], path: Path, title: str, budget_s: float) -> None:
     for c, style in zip(curves, ("-o", "-s")):
         xs = [p[0] for p in c.points]
         ys = [p[2] for p in c.points]
-        ax.plot(xs, ys, style, markersize=3,
-                label=f"{c.library}: {c.steps} steps, final {ys[-1]:.3f} nats/char")
+        ax.plot(xs, ys, style, markersize=3, label=f"{c.library}: {c.steps} steps, final {ys[-1]:.3f} nats/char")
     ax.set_xlabel("training wall-clock seconds (evaluation time excluded)")
     ax.set_ylabel("validation loss (nats/char)")
     sec = ax.secondary_yaxis("right", functions=(lambda x: x / LN2, lambda b: b * LN2))
@@ -431,8 +448,14 @@ def plot(curves: list[Curve], path: Path, title: str, budget_s: float) -> None:
     ax.axvline(budget_s, color="gray", linestyle=":", linewidth=1, label=f"budget ({budget_s:g} s)")
     first = curves[0].points[0][2]
     if first > ax.get_ylim()[1]:
-        ax.annotate(f"at 0 s (same weights): {first:.3f} nats/char, off the top", xy=(0.01, 0.98),
-                    xycoords="axes fraction", va="top", fontsize=8, color="gray")
+        ax.annotate(
+            f"at 0 s (same weights): {first:.3f} nats/char, off the top",
+            xy=(0.01, 0.98),
+            xycoords="axes fraction",
+            va="top",
+            fontsize=8,
+            color="gray",
+        )
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right")
     ax.set_title(title, fontsize=9)
@@ -446,13 +469,19 @@ def plot(curves: list[Curve], path: Path, title: str, budget_s: float) -> None:
 # Main
 # --------------------------------------------------------------------------
 
+
 def parse(argv):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog=__doc__.split("\n\n", 1)[1])
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
     src = ap.add_mutually_exclusive_group()
-    src.add_argument("--data", metavar="FILE", help=f"text file to train on (default {DEFAULT_DATA}, "
-                                                    "the shared tiny Shakespeare, when present)")
+    src.add_argument(
+        "--data",
+        metavar="FILE",
+        help=f"text file to train on (default {DEFAULT_DATA}, the shared tiny Shakespeare, when present)",
+    )
     src.add_argument("--corpus", metavar="NAME", help="a built-in corpus instead: python-docs or python-source")
     ap.add_argument("--minutes", type=float, default=5.0, help="training time per library (default 5)")
     ap.add_argument("--threads", type=int, default=2, help="threads for both libraries (default 2)")
@@ -466,23 +495,34 @@ def parse(argv):
     ap.add_argument("--beta1", type=float, default=0.9, help="Adam beta1 (default 0.9)")
     ap.add_argument("--beta2", type=float, default=0.999, help="Adam beta2 (default 0.999)")
     ap.add_argument("--eps", type=float, default=1e-8, help="Adam eps (default 1e-8)")
-    ap.add_argument("--anneal", action="store_true", help="decay the learning rate to 0 over the "
-                    "budget (cosine in training time, the same curve for both libraries): the final "
-                    "loss then reflects the steps taken, not where a constant-lr plateau's noise was")
+    ap.add_argument(
+        "--anneal",
+        action="store_true",
+        help="decay the learning rate to 0 over the "
+        "budget (cosine in training time, the same curve for both libraries): the final "
+        "loss then reflects the steps taken, not where a constant-lr plateau's noise was",
+    )
     ap.add_argument("--clip", type=float, default=5.0, help="global gradient-norm clip, 0 for none (default 5)")
     ap.add_argument("--val-fraction", type=float, default=0.05, help="share held out (default 0.05)")
-    ap.add_argument("--eval-every", type=float, default=15.0,
-                    help="seconds of training time between evaluations (default 15)")
-    ap.add_argument("--eval-windows", type=int, default=50,
-                    help="validation windows per evaluation, at most (default 50)")
+    ap.add_argument(
+        "--eval-every", type=float, default=15.0, help="seconds of training time between evaluations (default 15)"
+    )
+    ap.add_argument(
+        "--eval-windows", type=int, default=50, help="validation windows per evaluation, at most (default 50)"
+    )
     ap.add_argument("--seed", type=int, default=0, help="seed of the initial weights (default 0)")
-    ap.add_argument("--first", choices=["rnnlab", "torch"], default="rnnlab",
-                    help="which library trains first (default rnnlab)")
+    ap.add_argument(
+        "--first", choices=["rnnlab", "torch"], default="rnnlab", help="which library trains first (default rnnlab)"
+    )
     ap.add_argument("--out", type=Path, help="write OUT.md (the report) and OUT.png (the curves)")
-    ap.add_argument("--check-only", action="store_true",
-                    help="only the equivalence check (a few seconds): no timed runs, no plot")
-    ap.add_argument("--quick", action="store_true",
-                    help="smoke test: H=64 x 2 layers, E=16, T=32, B=8, 10 s per library, eval every 2 s")
+    ap.add_argument(
+        "--check-only", action="store_true", help="only the equivalence check (a few seconds): no timed runs, no plot"
+    )
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: H=64 x 2 layers, E=16, T=32, B=8, 10 s per library, eval every 2 s",
+    )
     args = ap.parse_args(argv)
     if args.quick:
         args.minutes, args.hidden, args.layers, args.embedding = 10 / 60, 64, 2, 16
@@ -497,14 +537,17 @@ def parse(argv):
 
 def main(argv=None) -> int:
     args = parse(argv)
-    argv_line = shlex.join([sys.executable] + sys.argv) if argv is None else \
-        shlex.join([sys.executable, __file__, *argv])
+    argv_line = (
+        shlex.join([sys.executable] + sys.argv) if argv is None else shlex.join([sys.executable, __file__, *argv])
+    )
     try:
         import matplotlib  # noqa: F401  (fail now, not after ten minutes of training)
     except ImportError:
         if args.out is not None:
-            print("the plot needs matplotlib: .venv/bin/pip install matplotlib "
-                  "(or pip install -e '.[bench]')", file=sys.stderr)
+            print(
+                "the plot needs matplotlib: .venv/bin/pip install matplotlib (or pip install -e '.[bench]')",
+                file=sys.stderr,
+            )
             return 2
 
     # --- data: the same text, vocabulary and split for both ---------------------------------
@@ -514,8 +557,10 @@ def main(argv=None) -> int:
         else:
             path = Path(args.data) if args.data else DEFAULT_DATA
             if not args.data and not path.exists():
-                print(f"{path} is not there (the shared data folder is absent); pass --data FILE "
-                      "or --corpus python-docs", file=sys.stderr)
+                print(
+                    f"{path} is not there (the shared data folder is absent); pass --data FILE or --corpus python-docs",
+                    file=sys.stderr,
+                )
                 return 2
             text, source = load_text(path), str(path)
         vocab = Vocab.from_text(text)
@@ -525,12 +570,15 @@ def main(argv=None) -> int:
     except (DataError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    source_line = (f"{source}: {len(text):,} characters, {vocab.size} distinct; train "
-                   f"{len(train_ids):,}, validation {len(val_ids):,} (val fraction {args.val_fraction:g})")
+    source_line = (
+        f"{source}: {len(text):,} characters, {vocab.size} distinct; train "
+        f"{len(train_ids):,}, validation {len(val_ids):,} (val fraction {args.val_fraction:g})"
+    )
     log(source_line)
 
-    cfg = CharLMConfig(vocab_size=vocab.size, model=args.model, hidden=args.hidden, layers=args.layers,
-                       embedding=args.embedding)
+    cfg = CharLMConfig(
+        vocab_size=vocab.size, model=args.model, hidden=args.hidden, layers=args.layers, embedding=args.embedding
+    )
     weights = CharLM(cfg, np.random.default_rng(args.seed)).state_dict()
     torch.manual_seed(args.seed)
     n_params = sum(v.size for v in weights.values())
@@ -551,11 +599,9 @@ def main(argv=None) -> int:
             order = ["rnnlab", "torch"] if args.first == "rnnlab" else ["torch", "rnnlab"]
             for name in order:
                 time.sleep(1.0)  # let the other library's spinning threads go to sleep
-                run = (RnnlabRun if name == "rnnlab" else TorchRun)(cfg, weights, vocab, train_ids,
-                                                                    val_ids, args)
+                run = (RnnlabRun if name == "rnnlab" else TorchRun)(cfg, weights, vocab, train_ids, val_ids, args)
                 log(f"{name}: training for {budget_s:g} s")
-                curves.append(timed_training(name, run, budget_s, args.eval_every,
-                                             args.lr if args.anneal else None))
+                curves.append(timed_training(name, run, budget_s, args.eval_every, args.lr if args.anneal else None))
                 del run
             curves.sort(key=lambda c: c.library != "rnnlab")  # rnnlab first in tables
 
@@ -584,14 +630,18 @@ def main(argv=None) -> int:
         f"{args.eval_every:g} s of training time; evaluation time is not counted in the budget. "
         f"Budget {budget_s:g} s of training per library, runs one after the other "
         f"({args.first} first), the step that crosses the budget finishes. Learning rate: "
-        + (f"{args.lr:g} decayed to 0 by a cosine in training time over the budget (--anneal), the "
-           "same curve for both" if args.anneal else f"constant {args.lr:g}") + ".",
+        + (
+            f"{args.lr:g} decayed to 0 by a cosine in training time over the budget (--anneal), the same curve for both"
+            if args.anneal
+            else f"constant {args.lr:g}"
+        )
+        + ".",
         "",
         "## Same model? One step from the same weights on the same window",
         "",
         "Steps 0 and 1 (the second from the carried state) in both libraries; gradients "
         "before clipping. grad rel = max over parameters of max|g_rnnlab - g_torch| / max|g_torch|; "
-        "Δw diff / lr = max |update_rnnlab - update_torch| / lr; \"differ\" counts elements where "
+        'Δw diff / lr = max |update_rnnlab - update_torch| / lr; "differ" counts elements where '
         f"that exceeds {UPDATE_TOL:g} (Adam's first steps move every parameter by about ±lr, "
         "whatever the gradient's size, so an element whose gradient is rounding noise in both "
         "libraries can move differently). float32 passes with |loss diff| <= "
@@ -601,7 +651,8 @@ def main(argv=None) -> int:
         "| dtype | step | rnnlab loss | torch loss | abs diff | grad norm rnnlab / torch | grad rel "
         "| max |w diff| | Δw diff / lr | differ | check |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-        *rows32, *rows64,
+        *rows32,
+        *rows64,
         "",
         f"Validation loss after those steps: float32 rnnlab {val32[0]:.7f}, torch {val32[1]:.7f}; "
         f"float64 rnnlab {val64[0]:.12f}, torch {val64[1]:.12f}. "
@@ -610,19 +661,28 @@ def main(argv=None) -> int:
     ]
     if curves:
         r, t = curves[0], curves[1]
-        lines = ["| library | steps | characters/s | train s | eval s (evals) | final val nats/char "
-                 "| final bits/char | best val nats/char | best bits/char | last train loss | load at start / end |",
-                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+        lines = [
+            "| library | steps | characters/s | train s | eval s (evals) | final val nats/char "
+            "| final bits/char | best val nats/char | best bits/char | last train loss | load at start / end |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        ]
         for c in curves:
             final = c.points[-1][2]
             best = min(p[2] for p in c.points)
-            lines.append(f"| {c.library} | {c.steps:,} | {c.steps * chars_per_step / c.train_s:,.0f} | "
-                         f"{c.train_s:.1f} | {c.eval_s:.1f} ({c.evals}) | {final:.4f} | "
-                         f"{final / LN2:.4f} | {best:.4f} | {best / LN2:.4f} | {c.last_loss:.4f} | "
-                         f"{c.load_start} / {c.load_end} |")
+            lines.append(
+                f"| {c.library} | {c.steps:,} | {c.steps * chars_per_step / c.train_s:,.0f} | "
+                f"{c.train_s:.1f} | {c.eval_s:.1f} ({c.evals}) | {final:.4f} | "
+                f"{final / LN2:.4f} | {best:.4f} | {best / LN2:.4f} | {c.last_loss:.4f} | "
+                f"{c.load_start} / {c.load_end} |"
+            )
         rf, tf = r.points[-1][2], t.points[-1][2]
-        verdict = ("rnnlab's final validation loss is lower" if rf < tf else
-                   "equal" if rf == tf else "rnnlab's final validation loss is higher")
+        verdict = (
+            "rnnlab's final validation loss is lower"
+            if rf < tf
+            else "equal"
+            if rf == tf
+            else "rnnlab's final validation loss is higher"
+        )
         report += [
             "## Results",
             "",
@@ -635,30 +695,35 @@ def main(argv=None) -> int:
             f"**{'met' if rf <= tf else 'not met'}** in this run.)",
             "",
         ]
-        over = [f"{c.library} trained {c.train_s:.1f} s, {c.train_s / budget_s - 1:.0%} over the budget "
-                f"(the step that crossed it ran to its end; the mean step took "
-                f"{c.train_s / max(c.steps, 1) * 1e3:.0f} ms, so some step took far longer: other work "
-                "on the CPU?); compare the curves at equal times, not only the final values"
-                for c in curves if c.train_s > 1.05 * budget_s]
-        busy = [f"{c.library} ({c.load_end.split()[0]})" for c in curves
-                if _first(c.load_end) > args.threads + 0.75]
+        over = [
+            f"{c.library} trained {c.train_s:.1f} s, {c.train_s / budget_s - 1:.0%} over the budget "
+            f"(the step that crossed it ran to its end; the mean step took "
+            f"{c.train_s / max(c.steps, 1) * 1e3:.0f} ms, so some step took far longer: other work "
+            "on the CPU?); compare the curves at equal times, not only the final values"
+            for c in curves
+            if c.train_s > 1.05 * budget_s
+        ]
+        busy = [f"{c.library} ({c.load_end.split()[0]})" for c in curves if _first(c.load_end) > args.threads + 0.75]
         if busy:
-            over.append(f"the 1-minute load average at the end of a run exceeded the {args.threads} "
-                        f"thread(s) this benchmark uses by more than 0.75 for {', '.join(busy)}: other "
-                        "work probably competed for the CPU, which slows multi-threaded runs "
-                        "(torch's OpenMP most) far more than its share; rerun on an idle machine")
+            over.append(
+                f"the 1-minute load average at the end of a run exceeded the {args.threads} "
+                f"thread(s) this benchmark uses by more than 0.75 for {', '.join(busy)}: other "
+                "work probably competed for the CPU, which slows multi-threaded runs "
+                "(torch's OpenMP most) far more than its share; rerun on an idle machine"
+            )
         if over:
             report += ["Note: " + "; ".join(over) + ".", ""]
         if args.out is not None:
             png = args.out.with_suffix(".png")
-            title = (f"{args.model.upper()} {args.hidden}x{args.layers}, E={args.embedding}, "
-                     f"T={args.seq_len}, B={args.batch}, Adam {args.lr:g}, clip {args.clip:g}, "
-                     f"{args.threads} thread(s), {budget_s:g} s each")
+            title = (
+                f"{args.model.upper()} {args.hidden}x{args.layers}, E={args.embedding}, "
+                f"T={args.seq_len}, B={args.batch}, Adam {args.lr:g}, clip {args.clip:g}, "
+                f"{args.threads} thread(s), {budget_s:g} s each"
+            )
             plot(curves, png, title, budget_s)
             report += [f"![validation loss vs training seconds]({png.name})", ""]
         report += ["## Validation curves", "", *fmt_curve_table(curves), ""]
-    report += [f"Load average at end: {loadavg()}; total wall time "
-               f"{(time.perf_counter() - _T0) / 60:.1f} min.", ""]
+    report += [f"Load average at end: {loadavg()}; total wall time {(time.perf_counter() - _T0) / 60:.1f} min.", ""]
     text_out = "\n".join(report)
     print(text_out)
     if args.out is not None:

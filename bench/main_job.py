@@ -29,8 +29,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
-from bench_engine import Threads, _cpu_model, _git_rev, blas_description, env_description, engine_path  # noqa: E402
+from bench_engine import Threads, _cpu_model, _git_rev, blas_description, engine_path, env_description  # noqa: E402
 from charlm_vs_torch import RnnlabRun  # noqa: E402
+
 from rnnlab.cli import MAIN_DEFAULTS as D  # noqa: E402
 from rnnlab.data.text import Vocab, builtin_corpus, split  # noqa: E402
 from rnnlab.models.charlm import CharLM, CharLMConfig  # noqa: E402
@@ -51,16 +52,27 @@ def main(argv=None) -> int:
     vocab = Vocab.from_text(text)
     ids, _ = vocab.encode(text)
     train_ids, val_ids = split(ids, D["val_fraction"], source=D["corpus"])
-    cfg = CharLMConfig(vocab_size=vocab.size, model=D["model"], hidden=D["hidden"], layers=D["layers"],
-                       embedding=D["embedding"])
+    cfg = CharLMConfig(
+        vocab_size=vocab.size, model=D["model"], hidden=D["hidden"], layers=D["layers"], embedding=D["embedding"]
+    )
     weights = CharLM(cfg, np.random.default_rng(D["seed"])).state_dict()
-    run_args = argparse.Namespace(batch=D["batch"], seq_len=D["seq_len"], eval_windows=1, lr=D["lr"],
-                                  beta1=0.9, beta2=0.999, eps=1e-8, clip=D["clip"])
+    run_args = argparse.Namespace(
+        batch=D["batch"],
+        seq_len=D["seq_len"],
+        eval_windows=1,
+        lr=D["lr"],
+        beta1=0.9,
+        beta2=0.999,
+        eps=1e-8,
+        clip=D["clip"],
+    )
     chars = D["batch"] * D["seq_len"]
     rows = []
     for threads in (1, 2):
-        runs = {"reference (before)": RnnlabRun(cfg, weights, vocab, train_ids, val_ids, run_args),
-                "compiled (after)": RnnlabRun(cfg, weights, vocab, train_ids, val_ids, run_args)}
+        runs = {
+            "reference (before)": RnnlabRun(cfg, weights, vocab, train_ids, val_ids, run_args),
+            "compiled (after)": RnnlabRun(cfg, weights, vocab, train_ids, val_ids, run_args),
+        }
         times = {name: [] for name in runs}
         k = 0
         with Threads(threads):
@@ -79,8 +91,7 @@ def main(argv=None) -> int:
         before = float(np.median(times["reference (before)"]))
         for name, ts in times.items():
             median = float(np.median(ts))
-            rows.append(f"| {name} | {threads} | {median * 1e3:.1f} | {chars / median:,.0f} | "
-                        f"{before / median:.2f}x |")
+            rows.append(f"| {name} | {threads} | {median * 1e3:.1f} | {chars / median:,.0f} | {before / median:.2f}x |")
             print(f"{threads} thread(s), {name}: {median * 1e3:.1f} ms/step", file=sys.stderr)
 
     report = [

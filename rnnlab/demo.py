@@ -31,7 +31,7 @@ def echo_batch(rng: np.random.Generator, cfg: EchoConfig) -> tuple[np.ndarray, n
     """x (T, B, 1) of +-1, y (T, B, 1) with y[t] = x[t - delay] (and 0 before the delay)."""
     x = rng.choice(np.array([-1.0, 1.0], np.float32), size=(cfg.seq_len, cfg.batch, 1))
     y = np.zeros_like(x)
-    y[cfg.delay:] = x[:-cfg.delay]
+    y[cfg.delay :] = x[: -cfg.delay]
     return x, y
 
 

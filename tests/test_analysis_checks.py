@@ -16,10 +16,15 @@ def test_gradcheck_is_reachable_from_the_top_level():
     assert max(rnnlab.gradcheck(Linear(3, 2, dtype=np.float64, rng=rng), rng.standard_normal((5, 3))).values()) < 1e-6
 
 
-@pytest.mark.parametrize("layer", [
-    RNN(3, 4, 2, dtype=np.float64), LSTM(3, 4, peephole=True, dtype=np.float64),
-    GRU(3, 4, batch_first=True, dtype=np.float64), LSTM(3, 4, 2),
-])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        RNN(3, 4, 2, dtype=np.float64),
+        LSTM(3, 4, peephole=True, dtype=np.float64),
+        GRU(3, 4, batch_first=True, dtype=np.float64),
+        LSTM(3, 4, 2),
+    ],
+)
 def test_stepping_equals_the_whole_sequence(layer):
     x = np.random.default_rng(1).standard_normal((2, 6, 3) if layer.batch_first else (6, 2, 3)).astype(layer.dtype)
     check = rnnlab.check_stepping(layer, x)
@@ -55,4 +60,4 @@ def test_bidirectional_layers_and_other_objects_are_refused():
     with pytest.raises(TypeError, match="recurrent layer"):
         rnnlab.check_stepping(object(), np.zeros((3, 1, 1)))
     with pytest.raises(AttributeError):
-        rnnlab.no_such_thing
+        _ = rnnlab.no_such_thing

@@ -5,8 +5,16 @@ from itertools import product
 import numpy as np
 import pytest
 
-from rnnlab.analysis.circuits import (Circuit, combinational, compile_circuit, compile_clocked, counter,
-                                      flip_flop, rnn_weights, serial_adder)
+from rnnlab.analysis.circuits import (
+    Circuit,
+    combinational,
+    compile_circuit,
+    compile_clocked,
+    counter,
+    flip_flop,
+    rnn_weights,
+    serial_adder,
+)
 from rnnlab.nn import RNN
 
 TRUTH = {

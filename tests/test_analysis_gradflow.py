@@ -14,8 +14,14 @@ def linear_rnn(W: np.ndarray, input_size: int, rng) -> RNN:
     every pre-activation positive, so h_t = W h_{t-1} + U x_t + b exactly."""
     H = W.shape[0]
     rnn = RNN(input_size, H, nonlinearity="relu", dtype=np.float64, rng=rng)
-    rnn.load_state_dict({"weight_ih_l0": rng.uniform(0, 1, (H, input_size)), "weight_hh_l0": W,
-                         "bias_ih_l0": np.full(H, 0.1), "bias_hh_l0": np.full(H, 0.1)})
+    rnn.load_state_dict(
+        {
+            "weight_ih_l0": rng.uniform(0, 1, (H, input_size)),
+            "weight_hh_l0": W,
+            "bias_ih_l0": np.full(H, 0.1),
+            "bias_hh_l0": np.full(H, 0.1),
+        }
+    )
     return rnn
 
 
@@ -42,11 +48,14 @@ def test_decay_factor_of_a_scaled_permutation_is_its_scale():
     assert flow.summary()["l0"]["factor"] == pytest.approx(a, rel=1e-10)
 
 
-@pytest.mark.parametrize("make", [
-    lambda rng: RNN(3, 4, 2, dtype=np.float64, rng=rng),
-    lambda rng: LSTM(3, 4, 2, bidirectional=True, peephole=True, dtype=np.float64, rng=rng),
-    lambda rng: GRU(3, 4, 1, bidirectional=True, reset="before", dtype=np.float64, rng=rng),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda rng: RNN(3, 4, 2, dtype=np.float64, rng=rng),
+        lambda rng: LSTM(3, 4, 2, bidirectional=True, peephole=True, dtype=np.float64, rng=rng),
+        lambda rng: GRU(3, 4, 1, bidirectional=True, reset="before", dtype=np.float64, rng=rng),
+    ],
+)
 def test_unrolled_cells_match_the_layer_forward_and_backward(make):
     rng = np.random.default_rng(2)
     layer = make(rng)

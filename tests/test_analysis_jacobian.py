@@ -7,8 +7,14 @@ from rnnlab.analysis import product_norms, recurrent_eigenvalues, singular_value
 from rnnlab.analysis.unroll import layer_cells
 from rnnlab.nn import GRU, LSTM, RNN
 
-CASES = [(RNN, {}), (RNN, {"nonlinearity": "relu"}), (LSTM, {}), (LSTM, {"peephole": True}),
-         (GRU, {}), (GRU, {"reset": "before"})]
+CASES = [
+    (RNN, {}),
+    (RNN, {"nonlinearity": "relu"}),
+    (LSTM, {}),
+    (LSTM, {"peephole": True}),
+    (GRU, {}),
+    (GRU, {"reset": "before"}),
+]
 
 
 def numeric_jacobian(cell, x_t, state, H, full, eps=1e-6):
@@ -45,7 +51,7 @@ def test_step_jacobians_match_finite_differences(cls, options):
         inp = x if k == 0 else np.concatenate([rec["l0"]["h"], rec["l0_reverse"]["h"]], -1)
         for d in range(2):
             name, index = f"l{k}" + ("_reverse" if d else ""), 2 * k + d
-            for full in ((False, True) if lstm else (False,)):
+            for full in (False, True) if lstm else (False,):
                 J = step_jacobians(layer, x, hx, layer_index=k, direction=d, full=full)
                 assert J.shape == (T, B) + ((2 * H, 2 * H) if full else (H, H))
                 for t in range(T):
@@ -62,8 +68,9 @@ def test_elman_jacobian_in_the_linear_regime_is_w_hh():
     rng = np.random.default_rng(1)
     rnn = RNN(1, 3, nonlinearity="relu", dtype=np.float64, rng=rng)
     W = rng.uniform(0, 0.5, (3, 3))
-    rnn.load_state_dict({"weight_ih_l0": np.ones((3, 1)), "weight_hh_l0": W,
-                         "bias_ih_l0": np.ones(3), "bias_hh_l0": np.zeros(3)})
+    rnn.load_state_dict(
+        {"weight_ih_l0": np.ones((3, 1)), "weight_hh_l0": W, "bias_ih_l0": np.ones(3), "bias_hh_l0": np.zeros(3)}
+    )
     J = step_jacobians(rnn, rng.uniform(0, 1, (5, 2, 1)))
     np.testing.assert_array_equal(J, np.broadcast_to(W, J.shape))
 

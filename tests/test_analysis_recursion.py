@@ -3,8 +3,14 @@
 import numpy as np
 import pytest
 
-from rnnlab.analysis import (bibo_check, example_matrices, impulse_memory, scalar_fixed_points,
-                             scalar_recursion, vector_impulse_response)
+from rnnlab.analysis import (
+    bibo_check,
+    example_matrices,
+    impulse_memory,
+    scalar_fixed_points,
+    scalar_recursion,
+    vector_impulse_response,
+)
 from rnnlab.analysis.recursion import charlm_impulse_memory, rotation_matrix, scalar_study
 from rnnlab.models.charlm import CharLM, CharLMConfig
 

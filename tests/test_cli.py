@@ -41,9 +41,27 @@ SMALL = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\n
 
 
 def train_args(data, out, *extra):
-    return ["train", "--data", str(data), "--out", str(out), "--hidden", "16", "--layers", "1",
-            "--embedding", "8", "--seq-len", "10", "--batch", "4", "--eval-every", "5", "--no-progress",
-            *extra]
+    return [
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--hidden",
+        "16",
+        "--layers",
+        "1",
+        "--embedding",
+        "8",
+        "--seq-len",
+        "10",
+        "--batch",
+        "4",
+        "--eval-every",
+        "5",
+        "--no-progress",
+        *extra,
+    ]
 
 
 def test_train_sample_resume_eval_end_to_end(tmp_path, capsys):
@@ -113,5 +131,22 @@ def test_bad_inputs_are_one_line_errors_with_exit_code_2(tmp_path, capsys):
         assert cli.main(argv) == 2, what
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "error" in err and "Traceback" not in err, (what, err)
-    assert cli.main(train_args(latin, tmp_path / "r7", "--encoding", "latin-1", "--steps", "1",
-                               "--val-fraction", "0.4", "--seq-len", "2", "--batch", "1")) == 0
+    assert (
+        cli.main(
+            train_args(
+                latin,
+                tmp_path / "r7",
+                "--encoding",
+                "latin-1",
+                "--steps",
+                "1",
+                "--val-fraction",
+                "0.4",
+                "--seq-len",
+                "2",
+                "--batch",
+                "1",
+            )
+        )
+        == 0
+    )

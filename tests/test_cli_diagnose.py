@@ -22,9 +22,35 @@ def runs(tmp_path_factory):
 
 def tiny_run(folder, data, model):
     run = folder / f"run-{model}"
-    assert cli.main(["train", "--data", str(data), "--out", str(run), "--model", model, "--hidden", "8",
-                     "--layers", "2", "--embedding", "4", "--seq-len", "10", "--batch", "2", "--steps", "3",
-                     "--eval-every", "3", "--no-progress"]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                "--data",
+                str(data),
+                "--out",
+                str(run),
+                "--model",
+                model,
+                "--hidden",
+                "8",
+                "--layers",
+                "2",
+                "--embedding",
+                "4",
+                "--seq-len",
+                "10",
+                "--batch",
+                "2",
+                "--steps",
+                "3",
+                "--eval-every",
+                "3",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     return run
 
 
@@ -34,8 +60,13 @@ def test_diagnose_prints_a_summary_and_writes_pictures(runs, tmp_path, capsys, m
     capsys.readouterr()
     out = tmp_path / "diag"
     pictures = model == "lstm"  # drawing takes seconds: once is enough
-    assert cli.main(["diagnose", str(run), "--out", str(out), "--steps", "12", "--batch", "3"]
-                    + ([] if pictures else ["--no-pictures"])) == 0
+    assert (
+        cli.main(
+            ["diagnose", str(run), "--out", str(out), "--steps", "12", "--batch", "3"]
+            + ([] if pictures else ["--no-pictures"])
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "layer 0: gradient x" in printed and "layer 1: gradient x" in printed
     assert "spectral radius of W_hh" in printed and "memory:" in printed
@@ -59,8 +90,24 @@ def test_diagnose_errors_are_one_line(runs, tmp_path, capsys):
     assert err.count("\n") == 1 and "--steps" in err
     assert cli.main(["diagnose", str(run / "best"), "--steps", "5"]) == 2  # a checkpoint has no run.json
     assert "--data" in capsys.readouterr().err
-    assert cli.main(["diagnose", str(run / "best"), "--data", str(data), "--steps", "5", "--batch", "1",
-                     "--out", str(tmp_path / "d2"), "--no-pictures"]) == 0
+    assert (
+        cli.main(
+            [
+                "diagnose",
+                str(run / "best"),
+                "--data",
+                str(data),
+                "--steps",
+                "5",
+                "--batch",
+                "1",
+                "--out",
+                str(tmp_path / "d2"),
+                "--no-pictures",
+            ]
+        )
+        == 0
+    )
 
 
 def test_study_circuits_and_recursions(tmp_path, capsys):
@@ -76,8 +123,25 @@ def test_study_circuits_and_recursions(tmp_path, capsys):
 
 def test_study_gradflow_tiny(tmp_path, capsys):
     out = tmp_path / "g"
-    assert cli.main(["study", "gradflow", "--models", "tanh,lstm_f1", "--seq-len", "8", "--hidden", "4",
-                     "--train-steps", "3", "--out", str(out)]) == 0
+    assert (
+        cli.main(
+            [
+                "study",
+                "gradflow",
+                "--models",
+                "tanh,lstm_f1",
+                "--seq-len",
+                "8",
+                "--hidden",
+                "4",
+                "--train-steps",
+                "3",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "tanh RNN" in printed and "LSTM, forget bias 1" in printed and "per step back" in printed
     summary = json.loads((out / "summary.json").read_text())

@@ -17,9 +17,28 @@ def run_dir(tmp_path_factory):
     data = folder / "text.txt"
     data.write_text(TEXT)
     run = folder / "run"
-    argv = ["train", "--data", str(data), "--out", str(run), "--steps", "2", "--hidden", "8",
-            "--layers", "2", "--embedding", "4", "--seq-len", "8", "--batch", "2", "--eval-every", "2",
-            "--no-progress"]
+    argv = [
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--steps",
+        "2",
+        "--hidden",
+        "8",
+        "--layers",
+        "2",
+        "--embedding",
+        "4",
+        "--seq-len",
+        "8",
+        "--batch",
+        "2",
+        "--eval-every",
+        "2",
+        "--no-progress",
+    ]
     assert cli.main(argv) == 0
     return run
 

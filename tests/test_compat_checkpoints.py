@@ -16,8 +16,10 @@ OLD = Path(__file__).parent / "data" / "checkpoints-v0.1.0"
 IDS = np.array([[1, 2], [3, 4], [5, 6], [7, 8], [0, 9]])
 
 
-@pytest.mark.parametrize("folder", ["charlm-lstm/best", "charlm-lstm/checkpoint-00000004",
-                                    "charlm-gru/best", "charlm-gru/checkpoint-00000004"])
+@pytest.mark.parametrize(
+    "folder",
+    ["charlm-lstm/best", "charlm-lstm/checkpoint-00000004", "charlm-gru/best", "charlm-gru/checkpoint-00000004"],
+)
 def test_old_charlm_checkpoints_give_the_logits_they_gave(folder):
     ckpt = load_checkpoint(OLD / folder)
     model = CharLM(CharLMConfig(**ckpt.state["config"]["task"]["model"]))

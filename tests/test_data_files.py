@@ -8,8 +8,7 @@ import pytest
 
 from rnnlab.data import shared
 from rnnlab.data.mnist import load_mnist, write_idx
-from rnnlab.data.sentiment import (FUNCTION_WORDS, WordVocab, contrast_sentences, load_labelled, polar_words,
-                                   tokenize)
+from rnnlab.data.sentiment import FUNCTION_WORDS, WordVocab, contrast_sentences, load_labelled, polar_words, tokenize
 from rnnlab.data.text import DataError
 
 
@@ -26,12 +25,15 @@ def test_load_labelled_reads_a_tsv_and_sorts_integer_labels_numerically(tmp_path
     assert data.labels.tolist() == [1, 0, 1]
 
 
-@pytest.mark.parametrize("content, message", [
-    ("good\t1\nno tab here\n", "line 2: no tab"),
-    ("good\t1\n\t0\n", "line 2: the text before the tab is empty"),
-    ("good\t1\nbad\t \n", "line 2: the label after the last tab is missing"),
-    ("good\t1\nbad\t1\n", "a classifier needs two or more"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("good\t1\nno tab here\n", "line 2: no tab"),
+        ("good\t1\n\t0\n", "line 2: the text before the tab is empty"),
+        ("good\t1\nbad\t \n", "line 2: the label after the last tab is missing"),
+        ("good\t1\nbad\t1\n", "a classifier needs two or more"),
+    ],
+)
 def test_load_labelled_names_file_and_line(tmp_path, content, message):
     f = tmp_path / "bad.tsv"
     f.write_text(content)
@@ -69,8 +71,15 @@ def _mnist_folder(tmp_path, n=20):
 
 
 def test_polar_words_reads_polarity_from_the_labels_and_skips_function_and_excluded_words():
-    texts = ["superb view", "superb meal", "superb not", "dreadful meal", "dreadful view", "dreadful not",
-             "food not dreadful superb"]
+    texts = [
+        "superb view",
+        "superb meal",
+        "superb not",
+        "dreadful meal",
+        "dreadful view",
+        "dreadful not",
+        "food not dreadful superb",
+    ]
     labels = [1, 1, 1, 0, 0, 0, 1]
     positive, negative = polar_words(texts, labels, min_count=2, agreement=0.75)
     # superb: 4 of 4 positive; dreadful: 3 of 4 negative; view, meal: 1 of 2 either way; food: once;

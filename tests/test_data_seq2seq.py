@@ -7,8 +7,19 @@ import zipfile
 import numpy as np
 import pytest
 
-from rnnlab.data.seq2seq import (BOS, DATE_FORMATS, EOS, PAD, UNK, TokenVocab, date_split, dates,
-                                 load_pairs, reverse_pairs, tokenize_words)
+from rnnlab.data.seq2seq import (
+    BOS,
+    DATE_FORMATS,
+    EOS,
+    PAD,
+    UNK,
+    TokenVocab,
+    date_split,
+    dates,
+    load_pairs,
+    reverse_pairs,
+    tokenize_words,
+)
 from rnnlab.data.text import DataError
 
 

@@ -31,16 +31,27 @@ def test_csv_series_reads_the_named_column_in_file_order(tmp_path):
     assert load_csv_series(one_column)[0][-1] == 29.0  # the only column needs no name
 
 
-@pytest.mark.parametrize("text, column, message", [
-    ("year,level\n" + _rows(30), "sales", r"no column 'sales' in the header; the columns are 'year', 'level'"),
-    ("year,level\n" + _rows(30), None, r"has 2 columns \(year, level\); say which with --column"),
-    ("year,level\n" + _rows(5) + "5,abc\n" + _rows(30), "level", r"line 7: 'abc' in column 'level' is not a number"),
-    ("year,level\n" + _rows(3) + "3,\n" + _rows(30), "level", r"line 5: the value of column 'level' is missing"),
-    ("year,level\n" + _rows(3) + "3,nan\n" + _rows(30), "level", r"line 5: 'nan' in column 'level' is not a finite"),
-    ("year,level\n" + _rows(3) + "3\n" + _rows(30), "level", r"line 5: 1 field\(s\), too few"),
-    ("year,level\n" + _rows(10), "level", r"holds 10 value\(s\) .* at least 24"),
-    ("", "level", "is empty"),
-])
+@pytest.mark.parametrize(
+    "text, column, message",
+    [
+        ("year,level\n" + _rows(30), "sales", r"no column 'sales' in the header; the columns are 'year', 'level'"),
+        ("year,level\n" + _rows(30), None, r"has 2 columns \(year, level\); say which with --column"),
+        (
+            "year,level\n" + _rows(5) + "5,abc\n" + _rows(30),
+            "level",
+            r"line 7: 'abc' in column 'level' is not a number",
+        ),
+        ("year,level\n" + _rows(3) + "3,\n" + _rows(30), "level", r"line 5: the value of column 'level' is missing"),
+        (
+            "year,level\n" + _rows(3) + "3,nan\n" + _rows(30),
+            "level",
+            r"line 5: 'nan' in column 'level' is not a finite",
+        ),
+        ("year,level\n" + _rows(3) + "3\n" + _rows(30), "level", r"line 5: 1 field\(s\), too few"),
+        ("year,level\n" + _rows(10), "level", r"holds 10 value\(s\) .* at least 24"),
+        ("", "level", "is empty"),
+    ],
+)
 def test_bad_csv_files_name_the_file_and_the_line(tmp_path, text, column, message):
     path = _csv(tmp_path, text)
     with pytest.raises(DataError, match=message) as err:
@@ -60,7 +71,9 @@ def test_season_is_estimated_from_the_autocorrelation_even_under_a_trend():
     assert estimate_season(rng.standard_normal(300)) is None  # white noise has no cycle
 
 
-@pytest.mark.skipif(importlib.util.find_spec("statsmodels") is None, reason="statsmodels (the series extra) not installed")
+@pytest.mark.skipif(
+    importlib.util.find_spec("statsmodels") is None, reason="statsmodels (the series extra) not installed"
+)
 def test_builtin_sunspots_are_read_from_the_installed_package():
     values, stamps, cycle, what = builtin_series("sunspots")
     assert len(values) == 309 and stamps[0] == "1700" and stamps[-1] == "2008" and cycle == 11
@@ -92,11 +105,17 @@ def test_chorales_become_piano_rolls_per_split(tmp_path):
     assert load_chorales(path)["test"][0].tolist() == roll.tolist()
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"train": [[[60]]], "valid": [[[60]]]}, "keys 'train', 'valid' and 'test', found 'train', 'valid'"),
-    ({"train": [[[60]]], "valid": [[[60]]], "test": [[[60], [200]]]}, r"test\[0\] step 1: \[200\] is not a list of MIDI pitches"),
-    ({"train": [[[60]]], "valid": [], "test": [[[60]]]}, "'valid' must be a non-empty list"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"train": [[[60]]], "valid": [[[60]]]}, "keys 'train', 'valid' and 'test', found 'train', 'valid'"),
+        (
+            {"train": [[[60]]], "valid": [[[60]]], "test": [[[60], [200]]]},
+            r"test\[0\] step 1: \[200\] is not a list of MIDI pitches",
+        ),
+        ({"train": [[[60]]], "valid": [], "test": [[[60]]]}, "'valid' must be a non-empty list"),
+    ],
+)
 def test_bad_chorales_name_the_file_split_chorale_and_step(tmp_path, data, message):
     path = _chorales(tmp_path, data)
     with pytest.raises(DataError, match=message) as err:
@@ -146,8 +165,18 @@ def test_midi_file_holds_each_note_once_for_as_long_as_it_sounds(tmp_path):
     roll = to_roll([[60, 67], [60, 69], [], [72]])  # 60 held over two steps, a rest, then 72
     division, notes = _parse_notes(write_midi(tmp_path / "a.mid", roll, ticks_per_step=96).read_bytes())
     assert division == 96
-    assert sorted(notes) == sorted([(0, "on", 60), (0, "on", 67), (96, "off", 67), (96, "on", 69),
-                                    (192, "off", 60), (192, "off", 69), (288, "on", 72), (384, "off", 72)])
+    assert sorted(notes) == sorted(
+        [
+            (0, "on", 60),
+            (0, "on", 67),
+            (96, "off", 67),
+            (96, "on", 69),
+            (192, "off", 60),
+            (192, "off", 69),
+            (288, "on", 72),
+            (384, "off", 72),
+        ]
+    )
     assert [_varlen(n) for n in (0, 127, 128, 16383)] == [b"\x00", b"\x7f", b"\x81\x00", b"\xff\x7f"]
     with pytest.raises(ValueError, match=r"expected \(T, 88\)"):
         midi_bytes(np.zeros((4, 12)))

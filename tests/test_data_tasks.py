@@ -5,9 +5,19 @@ import math
 import numpy as np
 import pytest
 
-from rnnlab.data.tasks import (ADDING_BASELINE_MSE, COPY_LENGTH, TAG_AMBIGUOUS, TAG_SURNAMES, TAG_VOCAB,
-                               adding_problem, binary_addition, copy_baseline, copy_memory, name_tagging,
-                               running_parity)
+from rnnlab.data.tasks import (
+    ADDING_BASELINE_MSE,
+    COPY_LENGTH,
+    TAG_AMBIGUOUS,
+    TAG_SURNAMES,
+    TAG_VOCAB,
+    adding_problem,
+    binary_addition,
+    copy_baseline,
+    copy_memory,
+    name_tagging,
+    running_parity,
+)
 
 
 def _number(bits_lsb_first) -> int:
@@ -26,7 +36,7 @@ def test_running_parity_is_the_parity_of_the_prefix():
     x, y = running_parity(8, 30, np.random.default_rng(1))
     for b in range(8):
         for t in range(30):
-            assert y[t, b] == int(x[:t + 1, b, 0].sum()) % 2
+            assert y[t, b] == int(x[: t + 1, b, 0].sum()) % 2
 
 
 def test_adding_problem_marks_one_value_in_each_half_and_sums_them():
@@ -51,7 +61,7 @@ def test_copy_memory_asks_back_the_first_ten_symbols_after_the_delimiter():
     assert ids.shape == targets.shape == (T + 20, 5)
     assert (ids[T + COPY_LENGTH - 1] == 9).all()  # the delimiter
     np.testing.assert_array_equal(targets[-COPY_LENGTH:], ids[:COPY_LENGTH])
-    assert (targets[:-COPY_LENGTH] == 0).all() and (ids[COPY_LENGTH:T + COPY_LENGTH - 1] == 0).all()
+    assert (targets[:-COPY_LENGTH] == 0).all() and (ids[COPY_LENGTH : T + COPY_LENGTH - 1] == 0).all()
     assert copy_baseline(100) == pytest.approx(10 * math.log(8) / 120)
 
 
@@ -64,5 +74,5 @@ def test_name_tagging_tags_the_ambiguous_word_by_the_word_after_it():
         assert TAG_VOCAB[ids[k, b]] in TAG_AMBIGUOUS
         after_is_surname = TAG_VOCAB[ids[k + 1, b]] in TAG_SURNAMES
         assert tags[k, b] == tags[k + 1, b] == int(after_is_surname)
-        assert (ids[lengths[b]:, b] == 0).all() and (ids[:lengths[b], b] > 0).all()
+        assert (ids[lengths[b] :, b] == 0).all() and (ids[: lengths[b], b] > 0).all()
     assert 0.3 < tags[ambiguous].mean() < 0.7  # both readings occur

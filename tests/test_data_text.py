@@ -9,11 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from rnnlab.data import (CORPORA, BatchStream, DataError, Vocab, builtin_corpus, load_text,
-                         split)
-
+from rnnlab.data import CORPORA, BatchStream, DataError, Vocab, builtin_corpus, load_text, split
 
 # --- load_text ----------------------------------------------------------------------------------
+
 
 def test_invalid_utf8_error_names_file_byte_offset_and_line(tmp_path):
     f = tmp_path / "bad.txt"
@@ -59,6 +58,7 @@ def test_line_endings_and_bom_are_normalised(tmp_path):
 
 # --- built-in corpora ---------------------------------------------------------------------------
 
+
 def test_unknown_corpus_lists_the_choices():
     with pytest.raises(DataError) as err:
         builtin_corpus("shakespeare")
@@ -69,6 +69,7 @@ def test_unknown_corpus_lists_the_choices():
 
 def test_python_docs_is_the_reference_topics_and_nontrivial():
     from pydoc_data.topics import topics
+
     text = builtin_corpus("python-docs")
     assert len(text) > 300_000 and len(set(text)) > 80
     first = sorted(topics)[0]
@@ -87,6 +88,7 @@ def test_python_source_is_stdlib_code_capped_and_prefix_stable():
 def test_python_source_files_come_in_sorted_path_order_without_tests():
     import sysconfig
     from pathlib import Path
+
     root = Path(sysconfig.get_paths()["stdlib"])
     text = builtin_corpus("python-source")
     names = sorted(p.name for p in root.glob("*.py"))[:40]  # top-level files, all well inside 4 MB
@@ -100,18 +102,23 @@ def test_python_source_files_come_in_sorted_path_order_without_tests():
 
 
 def test_corpora_are_identical_across_processes():
-    code = ("import hashlib; from rnnlab.data import builtin_corpus as b; "
-            "print(hashlib.sha256((b('python-docs') + b('python-source', 300000)).encode())"
-            ".hexdigest())")
-    here = hashlib.sha256((builtin_corpus("python-docs")
-                           + builtin_corpus("python-source", 300_000)).encode()).hexdigest()
+    code = (
+        "import hashlib; from rnnlab.data import builtin_corpus as b; "
+        "print(hashlib.sha256((b('python-docs') + b('python-source', 300000)).encode())"
+        ".hexdigest())"
+    )
+    here = hashlib.sha256(
+        (builtin_corpus("python-docs") + builtin_corpus("python-source", 300_000)).encode()
+    ).hexdigest()
     env = dict(os.environ, PYTHONHASHSEED="12345")  # set order differs; the corpus must not
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    ).stdout.strip()
     assert out == here
 
 
 # --- Vocab --------------------------------------------------------------------------------------
+
 
 def test_vocab_round_trip_and_json():
     text = "hello, wörld!\n\tπ≈3.14 🙂"
@@ -135,15 +142,25 @@ def test_unknown_chars_get_id_zero_and_are_counted():
     assert v.encode_known("cab").tolist() == [2, 0, 1]
 
 
-@pytest.mark.parametrize("bad", [None, [], {"chars": "ab"}, {"kind": "char", "chars": 3},
-                                 {"kind": "char", "chars": ""}, {"kind": "char", "chars": "ba"},
-                                 {"kind": "char", "chars": "aab"}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        None,
+        [],
+        {"chars": "ab"},
+        {"kind": "char", "chars": 3},
+        {"kind": "char", "chars": ""},
+        {"kind": "char", "chars": "ba"},
+        {"kind": "char", "chars": "aab"},
+    ],
+)
 def test_malformed_vocab_json_is_a_data_error(bad):
     with pytest.raises(DataError, match="vocab.json"):
         Vocab.from_json(bad, source="vocab.json")
 
 
 # --- split --------------------------------------------------------------------------------------
+
 
 def test_split_is_a_contiguous_tail_of_the_right_size():
     ids = np.arange(1000, dtype=np.int32)
@@ -167,6 +184,7 @@ def test_split_of_too_short_text_says_the_minimum():
 
 # --- BatchStream --------------------------------------------------------------------------------
 
+
 def make_stream(n=1003, batch_size=4, seq_len=7):
     return np.arange(n, dtype=np.int32), BatchStream(np.arange(n), batch_size, seq_len)
 
@@ -180,7 +198,7 @@ def test_windows_are_time_major_and_y_is_x_shifted_by_one():
         assert x.shape == y.shape == (7, 4) and x.dtype == y.dtype == np.int32
         np.testing.assert_array_equal(x[1:], y[:-1])
         for b in range(4):  # stream b is the b-th contiguous quarter of the ids
-            np.testing.assert_array_equal(x[:, b], ids[b * n + k * 7: b * n + k * 7 + 7])
+            np.testing.assert_array_equal(x[:, b], ids[b * n + k * 7 : b * n + k * 7 + 7])
             np.testing.assert_array_equal(y[:, b], x[:, b] + 1)
 
 

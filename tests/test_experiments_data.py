@@ -32,8 +32,12 @@ def test_sentiment_quick_learns_from_a_tsv_file(tmp_path):
     # also trained on sentences built from them, which still leave bag-of-words one per pair at most
     assert summary["contrast_sentences"] == 400
     assert summary["results"]["contrast"]["bag-of-words"]["pairs"]["pairs"] == 0.0
-    assert run_experiment("sentiment", tmp_path / "plain", quick=True, tsv=str(_sentiment_file(tmp_path)),
-                          contrast=0)["contrast_sentences"] == 0
+    assert (
+        run_experiment("sentiment", tmp_path / "plain", quick=True, tsv=str(_sentiment_file(tmp_path)), contrast=0)[
+            "contrast_sentences"
+        ]
+        == 0
+    )
 
 
 def test_row_mnist_quick_learns_from_idx_files(tmp_path):
@@ -41,7 +45,7 @@ def test_row_mnist_quick_learns_from_idx_files(tmp_path):
     labels = rng.integers(0, 10, size=600)
     images = rng.integers(0, 60, size=(600, 28, 28))
     for k, label in enumerate(labels):  # the digit is which band of rows is bright
-        images[k, 2 * label + 4:2 * label + 6] = 250
+        images[k, 2 * label + 4 : 2 * label + 6] = 250
     write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", images)
     write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", labels)
     summary = run_experiment("row-mnist", tmp_path / "run", quick=True, data=str(tmp_path))
@@ -62,7 +66,11 @@ def test_cli_runs_an_experiment_into_its_run_folder(tmp_path, capsys):
 
 
 def test_cli_missing_data_file_is_one_line_naming_it(tmp_path, capsys):
-    assert cli.main(["experiment", "sentiment", "--quick", "--tsv", str(tmp_path / "none.tsv"),
-                     "--out", str(tmp_path / "run")]) == 2
+    assert (
+        cli.main(
+            ["experiment", "sentiment", "--quick", "--tsv", str(tmp_path / "none.tsv"), "--out", str(tmp_path / "run")]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "none.tsv" in err and "no such file" in err

@@ -31,9 +31,15 @@ def test_forecast_quick_beats_the_untrained_level_and_persistence(tmp_path):
 
 def test_forecast_cli_names_the_file_and_line_of_a_bad_value(tmp_path, capsys):
     path = tmp_path / "bad.csv"
-    path.write_text("t,y\n" + "".join(f"{k},{k}\n" for k in range(10)) + "10,?\n" + "".join(f"{k},{k}\n" for k in range(30)))
-    assert cli.main(["experiment", "forecast", "--quick", "--csv", str(path), "--column", "y",
-                     "--out", str(tmp_path / "run")]) == 2
+    path.write_text(
+        "t,y\n" + "".join(f"{k},{k}\n" for k in range(10)) + "10,?\n" + "".join(f"{k},{k}\n" for k in range(30))
+    )
+    assert (
+        cli.main(
+            ["experiment", "forecast", "--quick", "--csv", str(path), "--column", "y", "--out", str(tmp_path / "run")]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "bad.csv" in err and "line 12" in err and "not a number" in err
 
@@ -63,7 +69,11 @@ def test_music_quick_learns_what_follows_and_writes_a_sample(tmp_path):
 
 
 def test_music_without_the_data_says_which_option_to_pass(tmp_path, capsys):
-    assert cli.main(["experiment", "music", "--quick", "--data", str(tmp_path / "none.json"),
-                     "--out", str(tmp_path / "run")]) == 2
+    assert (
+        cli.main(
+            ["experiment", "music", "--quick", "--data", str(tmp_path / "none.json"), "--out", str(tmp_path / "run")]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "none.json" in err and "--data" in err

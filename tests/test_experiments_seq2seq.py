@@ -2,7 +2,6 @@
 folder and shows learning, attention ahead of the bottleneck; `rnnlab translate` uses the models."""
 
 import numpy as np
-import pytest
 
 from rnnlab import cli
 from rnnlab.experiments.seq2seq import load_translator
@@ -62,6 +61,10 @@ def test_translate_quick_scores_bleu_on_held_out_sentences(run_quick, tmp_path, 
 def test_translate_errors_are_one_line(tmp_path, capsys):
     assert cli.main(["translate", str(tmp_path / "missing"), "x"]) == 2
     assert "does not exist" in capsys.readouterr().err
-    assert cli.main(["experiment", "translate", "--quick", "--data", str(tmp_path / "none.zip"),
-                     "--out", str(tmp_path / "run")]) == 2
+    assert (
+        cli.main(
+            ["experiment", "translate", "--quick", "--data", str(tmp_path / "none.zip"), "--out", str(tmp_path / "run")]
+        )
+        == 2
+    )
     assert "none.zip: not found" in capsys.readouterr().err

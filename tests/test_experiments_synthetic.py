@@ -72,8 +72,9 @@ def test_an_option_the_experiment_does_not_take_is_refused(tmp_path):
 
 
 def test_every_experiment_names_its_anchor():
-    assert {"binary-addition", "parity", "adding", "copy", "clipping", "sentiment", "tagging",
-            "row-mnist"} <= set(EXPERIMENTS)
+    assert {"binary-addition", "parity", "adding", "copy", "clipping", "sentiment", "tagging", "row-mnist"} <= set(
+        EXPERIMENTS
+    )
     assert all(e.anchor and e.title for e in EXPERIMENTS.values())
 
 

@@ -12,8 +12,7 @@ import pytest
 
 from rnnlab.interop.onnx import export, run_onnxruntime, signature
 from rnnlab.models.charlm import CharLM, CharLMConfig
-from rnnlab.nn import (GRU, LSTM, RNN, Dropout, Embedding, LastStep, Linear, LSTMCell, MeanPool,
-                       Sequential)
+from rnnlab.nn import GRU, LSTM, RNN, Dropout, Embedding, LastStep, Linear, LSTMCell, MeanPool, Sequential
 
 T, B, D, H = 6, 4, 3, 5
 LENGTHS = np.array([6, 2, 1, 4])  # unsorted, the shortest possible and the full length
@@ -68,7 +67,7 @@ def test_recurrent_layer_on_onnxruntime_matches_rnnlab(onnx, cls, options, layer
     for name, expected in zip(("h_n", "c_n"), final):
         assert_close(got[name], expected, name)
     if with_lengths:  # rnnlab's padding: zero outputs past each sequence's length
-        assert not got["out"][LENGTHS[1]:, 1].any() and not got["out"][1:, 2].any()
+        assert not got["out"][LENGTHS[1] :, 1].any() and not got["out"][1:, 2].any()
     assert np.abs(out).max() > 0.1  # the comparison is not between two near-zero arrays
 
 
@@ -93,8 +92,7 @@ def test_batch_first_no_bias_and_float64_export(onnx):
     out, h_n = m.forward(x, lengths=LENGTHS)
     model = export(m, lengths=True)
     assert "x [B, T, 3] float32" in signature(model)  # onnxruntime's recurrent kernels are float32
-    got = run_onnxruntime(model, {"x": x.astype(np.float32), "h0": np.zeros((4, B, H), np.float32),
-                                  "lengths": LENGTHS})
+    got = run_onnxruntime(model, {"x": x.astype(np.float32), "h0": np.zeros((4, B, H), np.float32), "lengths": LENGTHS})
     assert_close(got["out"], out, "out")
     assert_close(got["h_n"], h_n, "h_n")
 
@@ -112,7 +110,9 @@ def test_charlm_step_graph_generates_as_rnnlab_does(onnx, kind, peephole, tmp_pa
     assert {p.key: p.value for p in model.metadata_props}["vocab"] == "abcdefghi"
 
     names = ["h_n", "c_n"] if kind == "lstm" else ["h_n"]
-    feeds = {"h0": np.zeros((2, B, H), np.float32)} | ({"c0": np.zeros((2, B, H), np.float32)} if kind == "lstm" else {})
+    feeds = {"h0": np.zeros((2, B, H), np.float32)} | (
+        {"c0": np.zeros((2, B, H), np.float32)} if kind == "lstm" else {}
+    )
     state = None
     for step in range(3):  # one character per row per step, the state fed back each time
         ids = rng.integers(0, 9, (1, B))
@@ -131,8 +131,13 @@ def test_charlm_step_graph_generates_as_rnnlab_does(onnx, kind, peephole, tmp_pa
 @pytest.mark.parametrize("with_lengths", [False, True])
 def test_classifier_sequential_matches_rnnlab(onnx, pool, batch_first, with_lengths):
     rng = np.random.default_rng(3)
-    clf = Sequential(Embedding(12, D, rng=rng), LSTM(D, H, bidirectional=True, batch_first=batch_first, rng=rng),
-                     Dropout(0.5, rng=rng), pool(batch_first=batch_first), Linear(2 * H, 3, rng=rng)).eval()
+    clf = Sequential(
+        Embedding(12, D, rng=rng),
+        LSTM(D, H, bidirectional=True, batch_first=batch_first, rng=rng),
+        Dropout(0.5, rng=rng),
+        pool(batch_first=batch_first),
+        Linear(2 * H, 3, rng=rng),
+    ).eval()
     ids = rng.integers(0, 12, (B, T) if batch_first else (T, B))
     lengths = LENGTHS if with_lengths else None
     y = clf.forward(ids, lengths=lengths)
@@ -146,8 +151,11 @@ def test_sequential_on_float_features_and_a_lone_linear(onnx):
     rng = np.random.default_rng(4)
     reg = Sequential(GRU(D, H, rng=rng), MeanPool(), Linear(H, 1, rng=rng))
     x = rng.standard_normal((T, B, D)).astype(np.float32)
-    assert_close(run_onnxruntime(export(reg, lengths=True), {"x": x, "lengths": LENGTHS})["y"],
-                 reg.forward(x, lengths=LENGTHS), "y")
+    assert_close(
+        run_onnxruntime(export(reg, lengths=True), {"x": x, "lengths": LENGTHS})["y"],
+        reg.forward(x, lengths=LENGTHS),
+        "y",
+    )
     lin = Linear(D, 2, rng=rng)
     assert_close(run_onnxruntime(export(lin), {"x": x})["y"], lin.forward(x), "Linear")
 

@@ -10,11 +10,15 @@ import sys
 import numpy as np
 import pytest
 
-from rnnlab.interop.torch import (from_torch, load_torch_checkpoint, read_torch_state_dict,
-                                  save_torch_state_dict, to_torch)
+from rnnlab.interop.torch import (
+    from_torch,
+    load_torch_checkpoint,
+    read_torch_state_dict,
+    save_torch_state_dict,
+    to_torch,
+)
 from rnnlab.models.charlm import CharLM, CharLMConfig
-from rnnlab.nn import (GRU, LSTM, RNN, Dropout, Embedding, GRUCell, LastStep, Linear, LSTMCell,
-                       RNNCell)
+from rnnlab.nn import GRU, LSTM, RNN, Dropout, Embedding, GRUCell, LastStep, Linear, LSTMCell, RNNCell
 from rnnlab.train.safetensors import CheckpointError
 
 T, B, D, H = 5, 3, 4, 6  # D != H so that a transposed weight cannot pass
@@ -51,17 +55,21 @@ def assert_same(actual, expected, tol, what):
 
 def _state(torch, cls, shape, rng, dtype):
     parts = [rng.standard_normal(shape).astype(dtype) for _ in range(2 if cls in (LSTM, LSTMCell) else 1)]
-    return (tuple(parts) if len(parts) == 2 else parts[0],
-            tuple(torch.from_numpy(p) for p in parts) if len(parts) == 2 else torch.from_numpy(parts[0]))
+    return (
+        tuple(parts) if len(parts) == 2 else parts[0],
+        tuple(torch.from_numpy(p) for p in parts) if len(parts) == 2 else torch.from_numpy(parts[0]),
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("cls, options, layers, bidirectional, bias, batch_first", LAYERS)
 def test_to_torch_gives_the_same_outputs_and_from_torch_the_same_weights(
-        torch, cls, options, layers, bidirectional, bias, batch_first, dtype):
+    torch, cls, options, layers, bidirectional, bias, batch_first, dtype
+):
     rng = np.random.default_rng(layers * 10 + bidirectional)
-    m = cls(D, H, layers, bias=bias, batch_first=batch_first, bidirectional=bidirectional,
-            dtype=dtype, rng=rng, **options)
+    m = cls(
+        D, H, layers, bias=bias, batch_first=batch_first, bidirectional=bidirectional, dtype=dtype, rng=rng, **options
+    )
     m.eval()
     tm = to_torch(m)
     assert isinstance(tm, getattr(torch.nn, cls.__name__)) and not tm.training
@@ -212,8 +220,7 @@ def test_bad_checkpoints_are_checkpoint_errors_naming_the_file(torch, tmp_path):
 def test_save_torch_state_dict_is_read_by_torch(torch, tmp_path):
     from safetensors.torch import load_file
 
-    lm = CharLM(CharLMConfig(vocab_size=7, model="gru", hidden=4, layers=1, embedding=3),
-                np.random.default_rng(7))
+    lm = CharLM(CharLMConfig(vocab_size=7, model="gru", hidden=4, layers=1, embedding=3), np.random.default_rng(7))
     tlm = to_torch(lm)
     for name in ("lm.safetensors", "lm.pt"):
         path = save_torch_state_dict(lm, tmp_path / name)

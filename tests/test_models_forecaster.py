@@ -60,8 +60,9 @@ def test_forecaster_says_what_is_wrong():
 
 
 def _poly(rng, hidden=4, keys=6):
-    return PolyphonicModel(TaggerConfig(outputs=keys, encoder=EncoderConfig(
-        input_size=keys, cell="lstm", hidden=hidden, dtype=F64)), rng)
+    return PolyphonicModel(
+        TaggerConfig(outputs=keys, encoder=EncoderConfig(input_size=keys, cell="lstm", hidden=hidden, dtype=F64)), rng
+    )
 
 
 def test_polyphonic_model_backward_matches_finite_differences():
@@ -76,7 +77,9 @@ def test_frame_nll_is_the_summed_binary_cross_entropy_per_valid_frame():
     rolls = (rng.random((7, 3, 6)) < 0.3).astype(np.uint8)
     lengths = np.array([7, 4, 2])
     mask = np.arange(7)[:, None] < lengths[None, :]
-    mean_per_key, _ = bce_with_logits(model.forward(shifted_inputs(rolls, np.float64), lengths), rolls.astype(float), mask=mask)
+    mean_per_key, _ = bce_with_logits(
+        model.forward(shifted_inputs(rolls, np.float64), lengths), rolls.astype(float), mask=mask
+    )
     assert model.frame_nll(rolls, lengths, batch=2) == pytest.approx(6 * mean_per_key, rel=1e-10)
 
 

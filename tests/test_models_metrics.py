@@ -27,8 +27,9 @@ def test_papineni_clipped_unigram_precision():
 
 def test_brevity_penalty_of_a_short_exact_prefix():
     # every n-gram of "the cat sat on" is in the reference: p_n = 1; c = 4, r = 6: BP = exp(1 - 6/4)
-    assert corpus_bleu(_split("the cat sat on"), _split("the cat sat on the mat")) == \
-        pytest.approx(100 * math.exp(-0.5))
+    assert corpus_bleu(_split("the cat sat on"), _split("the cat sat on the mat")) == pytest.approx(
+        100 * math.exp(-0.5)
+    )
 
 
 def test_counts_are_summed_over_the_corpus_before_dividing():
@@ -45,7 +46,10 @@ def test_closest_reference_length_and_max_count_over_references():
     refs = [_split("the cat", "the cat is here the cat")]  # lengths 2 and 6: |2-4| = |6-4|, the shorter wins
     stats = bleu_statistics(hyp, refs, max_n=2)
     assert stats["ref_len"] == 2
-    assert stats["matches"] == [4, 2]  # "the" x2 and "cat" x2 from the second ref; "the cat" x2 likewise; "cat the" none
+    assert stats["matches"] == [
+        4,
+        2,
+    ]  # "the" x2 and "cat" x2 from the second ref; "the cat" x2 likewise; "cat the" none
     assert stats["totals"] == [4, 3]
 
 

@@ -5,8 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from rnnlab.models.sampling import (Stepper, beam_search, generate, log_softmax, next_token,
-                                    token_probs)
+from rnnlab.models.sampling import Stepper, beam_search, generate, log_softmax, next_token, token_probs
 
 LOGITS = np.array([2.0, 1.0, 0.5, -0.5, -1.0, 0.2])  # unique maximum at id 0; sorted: 0,1,2,5,3,4
 
@@ -47,8 +46,10 @@ class MarkovStepper:
 
 def brute_force(stepper, prime, length):
     """Every continuation of `length` tokens scored by (5): the best sequence and its score."""
-    scored = [(sequence_score(stepper, prime, list(seq)), list(seq))
-              for seq in itertools.product(range(stepper.V), repeat=length)]
+    scored = [
+        (sequence_score(stepper, prime, list(seq)), list(seq))
+        for seq in itertools.product(range(stepper.V), repeat=length)
+    ]
     score, best = max(scored, key=lambda c: c[0])
     return best, score
 
@@ -70,10 +71,10 @@ def trap_table():
     step; token 1 (p ~ 0.3) leads to an almost certain next token. Greedy takes 0 and loses."""
     V = 3
     table = np.zeros((V + 1, V, V))
-    table[:, :, :] = 0.0                       # uniform everywhere by default
-    table[V, 2] = np.log([0.5, 0.3, 0.2])      # after the prime (prev = start, cur = 2)
-    table[2, 0] = 0.0                          # after 2,0: uniform (log 1/3 each)
-    table[2, 1] = np.log([0.98, 0.01, 0.01])   # after 2,1: token 0 almost surely
+    table[:, :, :] = 0.0  # uniform everywhere by default
+    table[V, 2] = np.log([0.5, 0.3, 0.2])  # after the prime (prev = start, cur = 2)
+    table[2, 0] = 0.0  # after 2,0: uniform (log 1/3 each)
+    table[2, 1] = np.log([0.98, 0.01, 0.01])  # after 2,1: token 0 almost surely
     return table
 
 
@@ -162,15 +163,18 @@ def test_minus_infinity_logits_are_never_chosen():
     assert set(draws(z, 500, temperature=3.0).tolist()) == {1, 3}
 
 
-@pytest.mark.parametrize("options, match", [
-    (dict(temperature=-0.1), "temperature"),
-    (dict(temperature=float("nan")), "temperature"),
-    (dict(temperature=True), "temperature"),
-    (dict(top_k=0), "top_k"),
-    (dict(top_k=2.5), "top_k"),
-    (dict(top_p=0.0), "top_p"),
-    (dict(top_p=1.5), "top_p"),
-])
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        (dict(temperature=-0.1), "temperature"),
+        (dict(temperature=float("nan")), "temperature"),
+        (dict(temperature=True), "temperature"),
+        (dict(top_k=0), "top_k"),
+        (dict(top_k=2.5), "top_k"),
+        (dict(top_p=0.0), "top_p"),
+        (dict(top_p=1.5), "top_p"),
+    ],
+)
 def test_bad_sampling_options_raise_naming_the_argument(options, match):
     with pytest.raises(ValueError, match=match):
         next_token(LOGITS, np.random.default_rng(0), **options)
@@ -180,9 +184,17 @@ def test_bad_sampling_options_raise_naming_the_argument(options, match):
         generate(MarkovStepper(trap_table()), [2], 3, np.random.default_rng(0), **options)
 
 
-@pytest.mark.parametrize("logits", [np.zeros((2, 3)), np.array([]), np.array([np.nan, 1.0]),
-                                    np.array([np.inf, 1.0]), np.array([-np.inf, -np.inf]),
-                                    np.array(["a", "b"])])
+@pytest.mark.parametrize(
+    "logits",
+    [
+        np.zeros((2, 3)),
+        np.array([]),
+        np.array([np.nan, 1.0]),
+        np.array([np.inf, 1.0]),
+        np.array([-np.inf, -np.inf]),
+        np.array(["a", "b"]),
+    ],
+)
 def test_bad_logits_raise(logits):
     with pytest.raises(ValueError, match="logits"):
         next_token(logits, np.random.default_rng(0))
@@ -199,11 +211,11 @@ def test_rng_must_be_a_generator():
 def test_generate_streams_lazily_feeds_the_prime_and_feeds_samples_back():
     stepper = MarkovStepper(trap_table())
     it = generate(stepper, [0, 2], 4, np.random.default_rng(0), greedy=True)
-    assert stepper.calls == 0                 # nothing runs until the first token is asked for
+    assert stepper.calls == 0  # nothing runs until the first token is asked for
     first = next(it)
-    assert stepper.calls == 2                 # the two prime tokens, one step each
+    assert stepper.calls == 2  # the two prime tokens, one step each
     rest = list(it)
-    assert stepper.calls == 2 + 3             # each yielded token but the last is fed back
+    assert stepper.calls == 2 + 3  # each yielded token but the last is fed back
     # greedy through the table by hand: after (0, 2) uniform -> 0; after (2, 0) uniform -> 0; ...
     assert [first] + rest == [0, 0, 0, 0]
 
@@ -220,16 +232,25 @@ def test_generate_conditions_on_what_it_sampled():
 
 def test_generate_with_seed_reproduces_and_length_zero_yields_nothing():
     table = np.random.default_rng(0).normal(size=(5, 4, 4))
-    run = lambda seed: list(generate(MarkovStepper(table), [1, 2], 30, np.random.default_rng(seed),
-                                     temperature=1.5, top_k=3))
+
+    def run(seed):
+        return list(generate(MarkovStepper(table), [1, 2], 30, np.random.default_rng(seed), temperature=1.5, top_k=3))
+
     assert run(4) == run(4) and run(4) != run(5)
     assert list(generate(MarkovStepper(table), [1], 0, np.random.default_rng(0))) == []
 
 
-@pytest.mark.parametrize("prime, length, match", [
-    ([], 3, "prime_ids"), ([[1, 2]], 3, "prime_ids"), ([1.5], 3, "prime_ids"), ([-1], 3, "prime_ids"),
-    ([1], -1, "length"), ([1], 2.0, "length"),
-])
+@pytest.mark.parametrize(
+    "prime, length, match",
+    [
+        ([], 3, "prime_ids"),
+        ([[1, 2]], 3, "prime_ids"),
+        ([1.5], 3, "prime_ids"),
+        ([-1], 3, "prime_ids"),
+        ([1], -1, "length"),
+        ([1], 2.0, "length"),
+    ],
+)
 def test_generate_bad_arguments_raise(prime, length, match):
     with pytest.raises(ValueError, match=match):
         generate(MarkovStepper(trap_table()), prime, length, np.random.default_rng(0))
@@ -264,9 +285,9 @@ class _ClampedStepper(MarkovStepper):
 def test_greedy_is_trapped_by_the_hand_built_table():
     stepper = MarkovStepper(trap_table())
     best, best_score = brute_force(stepper, [2], 2)
-    assert best == [1, 0]                        # log .3 + log .98 ~ -1.22
+    assert best == [1, 0]  # log .3 + log .98 ~ -1.22
     greedy = greedy_ids(stepper, [2], 2)
-    assert greedy[0] == 0 and greedy != best     # log .5 + log 1/3 ~ -1.79
+    assert greedy[0] == 0 and greedy != best  # log .5 + log 1/3 ~ -1.79
 
 
 def test_beam_search_finds_the_brute_force_best_where_greedy_does_not():
@@ -306,8 +327,9 @@ def reference_beam(stepper, prime, length, width):
     so it cannot share a bug in carrying, reordering or duplicating rows' states."""
     beams = [([], 0.0)]
     for _ in range(length):
-        cand = [(seq + [tok], sequence_score(stepper, prime, seq + [tok]))
-                for seq, _ in beams for tok in range(stepper.V)]
+        cand = [
+            (seq + [tok], sequence_score(stepper, prime, seq + [tok])) for seq, _ in beams for tok in range(stepper.V)
+        ]
         beams = sorted(cand, key=lambda c: -c[1])[:width]  # sorted is stable: same tie order
     return beams[0]
 
@@ -336,9 +358,15 @@ def test_length_norm_reports_the_mean_log_probability_and_keeps_the_ranking():
     assert beam_search(stepper, [2], 0, width=2) == ([], 0.0)
 
 
-@pytest.mark.parametrize("prime, length, width, match", [
-    ([2], 3, 0, "width"), ([2], 3, 1.5, "width"), ([], 3, 2, "prime_ids"), ([2], -2, 2, "length"),
-])
+@pytest.mark.parametrize(
+    "prime, length, width, match",
+    [
+        ([2], 3, 0, "width"),
+        ([2], 3, 1.5, "width"),
+        ([], 3, 2, "prime_ids"),
+        ([2], -2, 2, "length"),
+    ],
+)
 def test_beam_search_bad_arguments_raise(prime, length, width, match):
     with pytest.raises(ValueError, match=match):
         beam_search(MarkovStepper(trap_table()), prime, length, width)

@@ -6,8 +6,7 @@ a tiny task is learned."""
 import numpy as np
 import pytest
 
-from rnnlab.models.seq2seq import (BOS, EOS, Seq2Seq, Seq2SeqConfig, scheduled_inputs,
-                                   teacher_forcing_ratio)
+from rnnlab.models.seq2seq import BOS, EOS, Seq2Seq, Seq2SeqConfig, scheduled_inputs, teacher_forcing_ratio
 from rnnlab.nn import Adam, cross_entropy, gradcheck
 
 V_SRC, V_TGT = 7, 6
@@ -23,8 +22,9 @@ TOPOLOGIES = {
     "lstm direct, no attention": dict(cell="lstm"),
     "gru bidirectional, bridged, additive": dict(cell="gru", bidirectional=True, attention="additive"),
     "rnn encoder, lstm decoder, dot": dict(cell="rnn", decoder_cell="lstm", attention="dot"),
-    "lstm 2 layers -> gru, general": dict(cell="lstm", layers=2, decoder_cell="gru", decoder_hidden=3,
-                                          attention="general", bridge="always"),
+    "lstm 2 layers -> gru, general": dict(
+        cell="lstm", layers=2, decoder_cell="gru", decoder_hidden=3, attention="general", bridge="always"
+    ),
     "gru encoder, lstm decoder, direct": dict(cell="gru", decoder_cell="lstm"),
 }
 
@@ -55,21 +55,23 @@ def test_a_wrong_backward_fails_the_check():
 @pytest.mark.parametrize("attention", [None, "additive"])
 def test_greedy_steps_give_the_teacher_forced_layers_numbers(attention):
     rng = np.random.default_rng(2)
-    model = Seq2Seq(Seq2SeqConfig(V_SRC, V_TGT, embedding=4, hidden=5, bidirectional=True,
-                                  attention=attention, dtype="float64"), rng)
+    model = Seq2Seq(
+        Seq2SeqConfig(V_SRC, V_TGT, embedding=4, hidden=5, bidirectional=True, attention=attention, dtype="float64"),
+        rng,
+    )
     src, src_lengths, _, _ = _batch(rng)
     tokens, weights = model.greedy(src, src_lengths, max_len=6)
     for b, seq in enumerate(tokens):  # feed the greedy output back through the whole-sequence forward
         tgt_in = np.array([BOS] + seq)[:, None]
         S = src_lengths[b]
-        logits = model.forward(src[:S, b:b + 1], None, tgt_in)
+        logits = model.forward(src[:S, b : b + 1], None, tgt_in)
         predicted = logits[:, 0].argmax(-1)
-        assert list(predicted[:len(seq)]) == seq
+        assert list(predicted[: len(seq)]) == seq
         if len(seq) < 6:
             assert predicted[len(seq)] == EOS
         if attention:
             assert weights[b].shape == (min(len(seq) + 1, 6), S)  # one row per step, EOS's too
-            np.testing.assert_allclose(weights[b], model.weights[:len(weights[b]), 0], atol=1e-10)
+            np.testing.assert_allclose(weights[b], model.weights[: len(weights[b]), 0], atol=1e-10)
         else:
             assert weights[b] is None
 
@@ -85,7 +87,7 @@ def test_beam_of_width_one_is_greedy_and_wider_beams_score_at_least_as_well():
     def logp(b, seq):
         tgt_in = np.array([BOS] + seq)[:, None]
         tgt_out = np.array(seq + [EOS])
-        z = model.forward(src[:src_lengths[b], b:b + 1], None, tgt_in)[:, 0]
+        z = model.forward(src[: src_lengths[b], b : b + 1], None, tgt_in)[:, 0]
         z = z - z.max(-1, keepdims=True)
         lp = z - np.log(np.exp(z).sum(-1, keepdims=True))
         return lp[np.arange(len(tgt_out)), tgt_out].sum()
@@ -126,7 +128,7 @@ def test_learns_to_copy_a_short_sequence():
     rng = np.random.default_rng(5)
     model = Seq2Seq(Seq2SeqConfig(8, 8, embedding=8, hidden=24, attention="dot"), rng)
     opt = Adam(model.named_parameters(), lr=1e-2)
-    for step in range(150):
+    for _ in range(150):
         src = rng.integers(3, 8, (4, 32))
         tgt_in = np.vstack([np.full((1, 32), BOS), src])
         tgt_out = np.vstack([src, np.full((1, 32), EOS)])

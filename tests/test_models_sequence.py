@@ -16,8 +16,11 @@ F64 = "float64"
 @pytest.mark.parametrize("pool", ["last", "mean"])
 def test_classifier_backward_matches_finite_differences(cell, pool):
     rng = np.random.default_rng(0)
-    config = ClassifierConfig(outputs=3, pool=pool, encoder=EncoderConfig(
-        input_size=2, cell=cell, hidden=3, layers=2, bidirectional=True, dtype=F64))
+    config = ClassifierConfig(
+        outputs=3,
+        pool=pool,
+        encoder=EncoderConfig(input_size=2, cell=cell, hidden=3, layers=2, bidirectional=True, dtype=F64),
+    )
     model = SequenceClassifier(config, rng)
     x = rng.standard_normal((5, 4, 2))
     errors = gradcheck(model, x, lengths=np.array([5, 2, 4, 1]))
@@ -26,8 +29,13 @@ def test_classifier_backward_matches_finite_differences(cell, pool):
 
 def test_classifier_on_token_ids_backward_matches_finite_differences():
     rng = np.random.default_rng(1)
-    model = SequenceClassifier(ClassifierConfig(outputs=2, encoder=EncoderConfig(
-        vocab_size=7, embedding=3, cell="lstm", hidden=3, bidirectional=True, dtype=F64)), rng)
+    model = SequenceClassifier(
+        ClassifierConfig(
+            outputs=2,
+            encoder=EncoderConfig(vocab_size=7, embedding=3, cell="lstm", hidden=3, bidirectional=True, dtype=F64),
+        ),
+        rng,
+    )
     ids = rng.integers(0, 7, size=(6, 3))
     errors = gradcheck(model, ids, lengths=np.array([6, 3, 1]))
     assert "x" not in errors and max(errors.values()) < 1e-6, errors
@@ -36,8 +44,12 @@ def test_classifier_on_token_ids_backward_matches_finite_differences():
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_tagger_backward_matches_finite_differences(bidirectional):
     rng = np.random.default_rng(2)
-    model = SequenceTagger(TaggerConfig(outputs=4, encoder=EncoderConfig(
-        input_size=3, cell="gru", hidden=3, bidirectional=bidirectional, dtype=F64)), rng)
+    model = SequenceTagger(
+        TaggerConfig(
+            outputs=4, encoder=EncoderConfig(input_size=3, cell="gru", hidden=3, bidirectional=bidirectional, dtype=F64)
+        ),
+        rng,
+    )
     errors = gradcheck(model, rng.standard_normal((5, 2, 3)))
     assert max(errors.values()) < 1e-6, errors
 
@@ -51,8 +63,9 @@ def test_mlp_backward_matches_finite_differences():
 
 def test_the_checker_catches_a_wrong_encoder_gradient():
     rng = np.random.default_rng(4)
-    model = SequenceClassifier(ClassifierConfig(outputs=2, encoder=EncoderConfig(
-        input_size=2, cell="rnn", hidden=3, dtype=F64)), rng)
+    model = SequenceClassifier(
+        ClassifierConfig(outputs=2, encoder=EncoderConfig(input_size=2, cell="rnn", hidden=3, dtype=F64)), rng
+    )
     right = model.encoder.backward
     model.encoder.backward = lambda dout, dlast=None: right(dout, None if dlast is None else 2 * dlast)
     errors = gradcheck(model, rng.standard_normal((4, 2, 2)))
@@ -61,8 +74,12 @@ def test_the_checker_catches_a_wrong_encoder_gradient():
 
 def test_final_state_pooling_reads_both_directions_of_the_whole_sequence():
     rng = np.random.default_rng(5)
-    model = SequenceClassifier(ClassifierConfig(outputs=2, encoder=EncoderConfig(
-        input_size=1, cell="gru", hidden=2, bidirectional=True, dtype=F64)), rng)
+    model = SequenceClassifier(
+        ClassifierConfig(
+            outputs=2, encoder=EncoderConfig(input_size=1, cell="gru", hidden=2, bidirectional=True, dtype=F64)
+        ),
+        rng,
+    )
     x = rng.standard_normal((6, 1, 1))
     out, last = model.encoder.forward(x)
     np.testing.assert_allclose(last[:, :2], out[-1, :, :2])  # forward direction after the last step
@@ -77,4 +94,6 @@ def test_configs_say_what_is_wrong():
     with pytest.raises(ValueError, match="pool must be one of"):
         ClassifierConfig(outputs=2, pool="max")
     with pytest.raises(ValueError, match="token ids of shape"):
-        SequenceClassifier(ClassifierConfig(outputs=2, encoder=EncoderConfig(vocab_size=5))).forward(np.zeros((2, 3, 1), int))
+        SequenceClassifier(ClassifierConfig(outputs=2, encoder=EncoderConfig(vocab_size=5))).forward(
+            np.zeros((2, 3, 1), int)
+        )

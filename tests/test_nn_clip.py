@@ -25,8 +25,9 @@ def make_params(seed=0, scale=1.0, dtype=np.float64):
 def torch_copies(torch, params):
     tensors = []
     for _, p in params:
-        t = torch.zeros(p.data.shape, dtype=torch.float64 if p.data.dtype == np.float64 else torch.float32,
-                        requires_grad=True)
+        t = torch.zeros(
+            p.data.shape, dtype=torch.float64 if p.data.dtype == np.float64 else torch.float32, requires_grad=True
+        )
         t.grad = torch.from_numpy(p.grad.copy())
         tensors.append(t)
     return tensors
@@ -139,12 +140,15 @@ def test_clip_grad_norm_takes_named_params_a_single_param_and_nothing():
     assert clip_grad_norm_([], 1.0) == 0.0
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    ({"max_norm": -1.0}, ValueError, "max_norm"),
-    ({"max_norm": math.nan}, ValueError, "max_norm"),
-    ({"max_norm": 1.0, "norm_type": 0.0}, ValueError, "norm_type"),
-    ({"max_norm": "1"}, TypeError, "max_norm"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"max_norm": -1.0}, ValueError, "max_norm"),
+        ({"max_norm": math.nan}, ValueError, "max_norm"),
+        ({"max_norm": 1.0, "norm_type": 0.0}, ValueError, "norm_type"),
+        ({"max_norm": "1"}, TypeError, "max_norm"),
+    ],
+)
 def test_clip_grad_norm_rejects_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         clip_grad_norm_(make_params(), **kwargs)

@@ -47,14 +47,24 @@ def _assert_small(errors):
     assert errors[worst] < TOL, f"{worst}: relative error {errors[worst]:.2e} (all: {errors})"
 
 
-@pytest.mark.parametrize("topology", TOPOLOGIES, ids=lambda t: "L{}-{}-len{}-h0{}-bf{}".format(
-    t[0], "bi" if t[1] else "uni", "var" if t[2] else "full", int(t[3]), int(t[4])))
+@pytest.mark.parametrize(
+    "topology",
+    TOPOLOGIES,
+    ids=lambda t: "L{}-{}-len{}-h0{}-bf{}".format(
+        t[0], "bi" if t[1] else "uni", "var" if t[2] else "full", int(t[3]), int(t[4])
+    ),
+)
 @pytest.mark.parametrize("kind", list(LAYERS))
 def test_layer_backward_matches_finite_differences(kind, topology):
     layers, bidirectional, lengths, give_state, batch_first = topology
     rng = np.random.default_rng(0)
-    m = LAYERS[kind](num_layers=layers, bidirectional=bidirectional, batch_first=batch_first,
-                     dtype=np.float64, rng=np.random.default_rng(2))
+    m = LAYERS[kind](
+        num_layers=layers,
+        bidirectional=bidirectional,
+        batch_first=batch_first,
+        dtype=np.float64,
+        rng=np.random.default_rng(2),
+    )
     x = rng.standard_normal((B, T, D) if batch_first else (T, B, D))
     hx = _state(kind, (layers * (2 if bidirectional else 1), B, H), rng) if give_state else None
     _assert_small(gradcheck(m, x, hx, lengths=lengths))

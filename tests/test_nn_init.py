@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from rnnlab.nn import GRU, LSTM, RNN, GRUCell, LSTMCell
-from rnnlab.nn.init import (forget_gate_bias_, identity_, init_recurrent_, orthogonal_,
-                            xavier_uniform_)
+from rnnlab.nn.init import forget_gate_bias_, identity_, init_recurrent_, orthogonal_, xavier_uniform_
 
 
 def test_xavier_uniform_bound_and_variance_per_gate_block():
@@ -21,16 +20,16 @@ def test_orthogonal_blocks_have_unit_singular_values(shape):
     a = np.empty((4 * shape[0], shape[1]))
     orthogonal_(a, np.random.default_rng(1), gain=1.5, blocks=4)
     for k in range(4):
-        s = np.linalg.svd(a[k * shape[0]:(k + 1) * shape[0]], compute_uv=False)
+        s = np.linalg.svd(a[k * shape[0] : (k + 1) * shape[0]], compute_uv=False)
         np.testing.assert_allclose(s, 1.5, rtol=1e-12)
-    assert not np.allclose(a[:shape[0]], a[shape[0]:2 * shape[0]])  # blocks differ
+    assert not np.allclose(a[: shape[0]], a[shape[0] : 2 * shape[0]])  # blocks differ
 
 
 def test_identity_is_scale_times_eye_per_block():
     a = np.ones((3 * 5, 5))
     identity_(a, 0.5, blocks=3)
     for k in range(3):
-        np.testing.assert_array_equal(a[5 * k:5 * (k + 1)], 0.5 * np.eye(5))
+        np.testing.assert_array_equal(a[5 * k : 5 * (k + 1)], 0.5 * np.eye(5))
     with pytest.raises(ValueError, match="gate blocks"):
         identity_(np.ones((7, 5)), blocks=3)
 

@@ -11,10 +11,9 @@ import os
 
 import numpy as np
 import pytest
+from test_nn_recurrent import KINDS, make, state_like, states
 
 from rnnlab.nn import kernels
-
-from test_nn_recurrent import KINDS, make, state_like, states
 
 if not kernels.compiled_available():
     if os.environ.get("RNNLAB_REQUIRE_COMPILED") == "1":

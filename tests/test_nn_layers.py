@@ -134,8 +134,12 @@ def test_embedding_backward_equals_add_at_scatter_on_many_repeats(dtype):
     expected = np.zeros((37, 8))
     np.add.at(expected, ids.reshape(-1), dout.reshape(-1, 8).astype(np.float64))
     expected[5] = 0
-    np.testing.assert_allclose(m.weight.grad, expected, rtol=1e-5 if dtype == np.float32 else 1e-12,
-                               atol=1e-5 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(
+        m.weight.grad,
+        expected,
+        rtol=1e-5 if dtype == np.float32 else 1e-12,
+        atol=1e-5 if dtype == np.float32 else 1e-12,
+    )
 
 
 def test_embedding_matches_torch_outputs_and_gradients(torch):
@@ -230,8 +234,9 @@ def test_dropout_rejects_bad_p_and_inputs():
 # --- Sequential ---------------------------------------------------------------------------------
 def test_sequential_names_parameters_like_torch(torch):
     seq = Sequential(Linear(D, H), Dropout(0.1), LSTM(H, 2), Linear(2, 1, bias=False))
-    ref = torch.nn.Sequential(torch.nn.Linear(D, H), torch.nn.Dropout(0.1), torch.nn.LSTM(H, 2),
-                              torch.nn.Linear(2, 1, bias=False))
+    ref = torch.nn.Sequential(
+        torch.nn.Linear(D, H), torch.nn.Dropout(0.1), torch.nn.LSTM(H, 2), torch.nn.Linear(2, 1, bias=False)
+    )
     assert [n for n, _ in seq.named_parameters()] == list(ref.state_dict())
     seq.load_state_dict({k: v.numpy() for k, v in ref.state_dict().items()})
     np.testing.assert_array_equal(seq[0].weight.data, ref[0].weight.detach().numpy())
@@ -256,8 +261,9 @@ def test_sequential_with_lstm_matches_finite_differences(lengths):
 @pytest.mark.parametrize("pool", [LastStep, MeanPool])
 def test_many_to_one_classifier_from_ids_matches_finite_differences(pool):
     rng = np.random.default_rng(2)
-    seq = Sequential(Embedding(6, D, padding_idx=0, **F64, rng=rng), GRU(D, H, **F64, rng=rng),
-                     pool(), Linear(H, 2, **F64, rng=rng))
+    seq = Sequential(
+        Embedding(6, D, padding_idx=0, **F64, rng=rng), GRU(D, H, **F64, rng=rng), pool(), Linear(H, 2, **F64, rng=rng)
+    )
     ids = np.array([[1, 2, 3], [4, 5, 0], [5, 0, 0], [2, 0, 0]])
     # pad ids sit only at padded steps, which the GRU ignores: even the padding row's true gradient is 0
     _assert_small(gradcheck(seq, ids, lengths=np.array([4, 2, 1])))
@@ -343,9 +349,18 @@ def test_pooling_rejects_bad_shapes_and_lengths(kind):
 
 
 # --- all modules --------------------------------------------------------------------------------
-@pytest.mark.parametrize("make", [lambda: Linear(D, H), lambda: Embedding(4, D), lambda: Dropout(),
-                                  lambda: Sequential(Linear(D, H)), LastStep, MeanPool],
-                         ids=["Linear", "Embedding", "Dropout", "Sequential", "LastStep", "MeanPool"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Linear(D, H),
+        lambda: Embedding(4, D),
+        lambda: Dropout(),
+        lambda: Sequential(Linear(D, H)),
+        LastStep,
+        MeanPool,
+    ],
+    ids=["Linear", "Embedding", "Dropout", "Sequential", "LastStep", "MeanPool"],
+)
 def test_backward_before_forward_raises(make):
     with pytest.raises(ValueError, match="forward"):
         make().backward(np.zeros((B, H), np.float32))
@@ -354,8 +369,13 @@ def test_backward_before_forward_raises(make):
 def test_modules_run_in_float32_by_default_and_keep_float64():
     rng = np.random.default_rng(5)
     for dtype in (np.float32, np.float64):
-        seq = Sequential(Embedding(5, D, dtype=dtype, rng=rng), LSTM(D, H, dtype=dtype, rng=rng),
-                         Dropout(0.2, rng=rng), MeanPool(), Linear(H, 2, dtype=dtype, rng=rng))
+        seq = Sequential(
+            Embedding(5, D, dtype=dtype, rng=rng),
+            LSTM(D, H, dtype=dtype, rng=rng),
+            Dropout(0.2, rng=rng),
+            MeanPool(),
+            Linear(H, 2, dtype=dtype, rng=rng),
+        )
         y = seq.forward(rng.integers(0, 5, (T, B)), lengths=[4, 2, 3])
         assert y.shape == (B, 2) and y.dtype == dtype
         assert seq.backward(np.ones((B, 2), dtype)) is None

@@ -45,8 +45,12 @@ def test_central_difference_helper_rejects_a_wrong_gradient():
 def test_cross_entropy_gradient_matches_central_differences(variant):
     rng, logits, targets, mask = _data(1)
     targets[3, 2] = -100  # a padded step (length 1) for the mask, an ignored one for ignore_index
-    kw = {"plain": {}, "mask": {"mask": mask}, "ignore_index": {"ignore_index": -100},
-          "both": {"mask": mask, "ignore_index": -100}}.get(variant)
+    kw = {
+        "plain": {},
+        "mask": {"mask": mask},
+        "ignore_index": {"ignore_index": -100},
+        "both": {"mask": mask, "ignore_index": -100},
+    }.get(variant)
     if variant == "plain":
         targets[3, 2] = 0
     if variant == "2d":
@@ -91,8 +95,12 @@ def test_cross_entropy_matches_torch_with_ignore_index(torch, scale):
     targets[1, 0] = targets[3, 2] = -100
     F = torch.nn.functional
     theirs = _torch_value_and_grad(
-        torch, lambda z: F.cross_entropy(z.reshape(-1, C), torch.from_numpy(targets.reshape(-1)),
-                                         ignore_index=-100, reduction="mean"), logits)
+        torch,
+        lambda z: F.cross_entropy(
+            z.reshape(-1, C), torch.from_numpy(targets.reshape(-1)), ignore_index=-100, reduction="mean"
+        ),
+        logits,
+    )
     _assert_same(cross_entropy(logits, targets, ignore_index=-100), theirs)
 
 
@@ -101,7 +109,8 @@ def test_cross_entropy_mask_equals_torch_ignoring_the_masked_targets(torch):
     ignored = np.where(mask, targets, -100)
     F = torch.nn.functional
     theirs = _torch_value_and_grad(
-        torch, lambda z: F.cross_entropy(z.reshape(-1, C), torch.from_numpy(ignored.reshape(-1))), logits)
+        torch, lambda z: F.cross_entropy(z.reshape(-1, C), torch.from_numpy(ignored.reshape(-1))), logits
+    )
     _assert_same(cross_entropy(logits, targets, mask=mask), theirs)
 
 
@@ -117,8 +126,9 @@ def test_bce_with_logits_matches_torch_with_soft_targets(torch, scale):
     rng = np.random.default_rng(7)
     logits, targets = scale * rng.standard_normal((T, B, K)), rng.random((T, B, K))
     targets[0, 0] = [0, 1, 0, 1, 0, 1]
-    theirs = _torch_value_and_grad(torch, torch.nn.functional.binary_cross_entropy_with_logits,
-                                   logits, torch.from_numpy(targets))
+    theirs = _torch_value_and_grad(
+        torch, torch.nn.functional.binary_cross_entropy_with_logits, logits, torch.from_numpy(targets)
+    )
     ours = bce_with_logits(logits, targets)
     assert ours[0] == pytest.approx(theirs[0], rel=1e-13)
     np.testing.assert_allclose(ours[1], theirs[1], rtol=0, atol=1e-10)
@@ -132,8 +142,7 @@ def test_cross_entropy_is_finite_and_exact_at_logits_of_magnitude_1e4(dtype):
     # per row: 0, 2e4, ln 3
     assert loss == pytest.approx((0 + 2e4 + math.log(3)) / 3, rel=1e-6)
     assert grad.dtype == dtype and np.isfinite(grad).all()
-    np.testing.assert_allclose(grad, np.array([[0, 0, 0], [1, 0, -1], [1 / 3, -2 / 3, 1 / 3]]) / 3,
-                               atol=1e-7)
+    np.testing.assert_allclose(grad, np.array([[0, 0, 0], [1, 0, -1], [1 / 3, -2 / 3, 1 / 3]]) / 3, atol=1e-7)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -154,15 +163,22 @@ def test_mask_broadcasts_over_trailing_dims_and_accepts_0_1_numbers():
     assert loss == pytest.approx(sub_loss, rel=1e-12)
     assert np.all(grad[~mask] == 0)
     pred, target = rng.standard_normal((T, B, K)), rng.standard_normal((T, B, K))
-    assert mse(pred, target, mask=np.array([[1, 0, 0]]))[0] == pytest.approx(  # size-1 dim broadcasts
-        mse(pred[:, :1], target[:, :1])[0], rel=1e-12)
+    assert (
+        mse(pred, target, mask=np.array([[1, 0, 0]]))[0]
+        == pytest.approx(  # size-1 dim broadcasts
+            mse(pred[:, :1], target[:, :1])[0], rel=1e-12
+        )
+    )
 
 
 def test_losses_keep_float32_and_return_python_floats():
     rng, logits, targets, mask = _data(9)
     x = logits.astype(np.float32)
-    for loss, grad in (cross_entropy(x, targets, mask=mask), mse(x, np.zeros_like(x)),
-                       bce_with_logits(x, np.ones(x.shape, bool))):
+    for loss, grad in (
+        cross_entropy(x, targets, mask=mask),
+        mse(x, np.zeros_like(x)),
+        bce_with_logits(x, np.ones(x.shape, bool)),
+    ):
         assert type(loss) is float and grad.dtype == np.float32 and grad.shape == x.shape
 
 
@@ -184,9 +200,9 @@ def test_cross_entropy_rejects_bad_targets_shapes_and_empty_selections():
     with pytest.raises(ValueError, match="got -3"):
         cross_entropy(logits, bad)
     bad[2, 1] = 9
-    cross_entropy(logits, bad, mask=np.arange(T)[:, None] != 2)       # masked: not checked
+    cross_entropy(logits, bad, mask=np.arange(T)[:, None] != 2)  # masked: not checked
     bad[2, 1] = -100
-    cross_entropy(logits, bad, ignore_index=-100)                     # ignored: not checked
+    cross_entropy(logits, bad, ignore_index=-100)  # ignored: not checked
     with pytest.raises(ValueError, match="no valid position"):
         cross_entropy(logits, targets, mask=np.zeros((T, B), bool))
     with pytest.raises(ValueError, match="no valid position"):
@@ -216,7 +232,7 @@ def test_mse_and_bce_reject_bad_shapes_targets_and_empty_masks():
         bce_with_logits(x, np.full(x.shape, 2.0))
     y = np.zeros(x.shape)
     y[3] = 2.0
-    bce_with_logits(x, y, mask=np.arange(T) < 3)                      # masked: not checked
+    bce_with_logits(x, y, mask=np.arange(T) < 3)  # masked: not checked
     with pytest.raises(ValueError, match="no valid element"):
         bce_with_logits(x, np.zeros(x.shape), mask=np.zeros((T, B), bool))
     with pytest.raises(ValueError, match="NaN"):

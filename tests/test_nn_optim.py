@@ -27,11 +27,9 @@ CASES = [
     (RMSprop, {"lr": 0.005, "momentum": 0.9, "eps": 0.1}),
     (RMSprop, {"lr": 0.005, "alpha": 0.9, "centered": True, "momentum": 0.9, "weight_decay": 0.01}),
     (Adagrad, {}),
-    (Adagrad, {"lr": 0.1, "lr_decay": 0.1, "initial_accumulator_value": 0.5, "weight_decay": 0.01,
-               "eps": 1e-8}),
+    (Adagrad, {"lr": 0.1, "lr_decay": 0.1, "initial_accumulator_value": 0.5, "weight_decay": 0.01, "eps": 1e-8}),
 ]
-CASE_IDS = [f"{cls.__name__}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'defaults'}"
-            for cls, kw in CASES]
+CASE_IDS = [f"{cls.__name__}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'defaults'}" for cls, kw in CASES]
 
 
 def make_params(dtype=np.float64, seed=0):
@@ -132,7 +130,7 @@ def test_unnamed_params_are_named_by_position_and_named_params_keep_their_names(
 
 
 def test_lr_attribute_set_between_steps_changes_the_step():
-    (_, p), = make_params()[:1]
+    ((_, p),) = make_params()[:1]
     opt = SGD([p], lr=0.1)
     p.grad[...] = 1.0
     before = p.data.copy()
@@ -152,23 +150,26 @@ def test_sgd_momentum_buffer_starts_as_the_first_gradient_without_dampening():
 
 
 # --- arguments ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("cls, kwargs, match", [
-    (SGD, {"lr": -0.1}, "lr"),
-    (SGD, {"momentum": -0.5}, "momentum"),
-    (SGD, {"weight_decay": -1e-4}, "weight_decay"),
-    (SGD, {"nesterov": True}, "nesterov"),
-    (SGD, {"nesterov": True, "momentum": 0.9, "dampening": 0.1}, "nesterov"),
-    (SGD, {"lr": float("nan")}, "lr"),
-    (Adam, {"betas": (1.0, 0.999)}, r"betas\[0\]"),
-    (Adam, {"betas": (0.9, -0.1)}, r"betas\[1\]"),
-    (Adam, {"betas": (0.9,)}, "betas"),
-    (Adam, {"eps": -1e-8}, "eps"),
-    (AdamW, {"weight_decay": -0.01}, "weight_decay"),
-    (RMSprop, {"alpha": -0.9}, "alpha"),
-    (RMSprop, {"momentum": -0.9}, "momentum"),
-    (Adagrad, {"lr_decay": -0.1}, "lr_decay"),
-    (Adagrad, {"initial_accumulator_value": -1.0}, "initial_accumulator_value"),
-])
+@pytest.mark.parametrize(
+    "cls, kwargs, match",
+    [
+        (SGD, {"lr": -0.1}, "lr"),
+        (SGD, {"momentum": -0.5}, "momentum"),
+        (SGD, {"weight_decay": -1e-4}, "weight_decay"),
+        (SGD, {"nesterov": True}, "nesterov"),
+        (SGD, {"nesterov": True, "momentum": 0.9, "dampening": 0.1}, "nesterov"),
+        (SGD, {"lr": float("nan")}, "lr"),
+        (Adam, {"betas": (1.0, 0.999)}, r"betas\[0\]"),
+        (Adam, {"betas": (0.9, -0.1)}, r"betas\[1\]"),
+        (Adam, {"betas": (0.9,)}, "betas"),
+        (Adam, {"eps": -1e-8}, "eps"),
+        (AdamW, {"weight_decay": -0.01}, "weight_decay"),
+        (RMSprop, {"alpha": -0.9}, "alpha"),
+        (RMSprop, {"momentum": -0.9}, "momentum"),
+        (Adagrad, {"lr_decay": -0.1}, "lr_decay"),
+        (Adagrad, {"initial_accumulator_value": -1.0}, "initial_accumulator_value"),
+    ],
+)
 def test_invalid_hyperparameters_raise_value_error_naming_them(cls, kwargs, match):
     with pytest.raises(ValueError, match=match):
         cls(make_params(), **kwargs)
@@ -233,7 +234,7 @@ def test_state_dict_round_trip_mid_run_continues_bitwise_identically(cls, kwargs
     assert opt_b.lr == opt_a.lr and opt_b.steps == 10
     for params, opt in ((params_a, opt_a), (params_b, opt_b), (params_c, opt_c)):
         run(opt, params, np.random.default_rng(5), 10)
-    for (name, pa), (_, pb), (_, pc) in zip(params_a, params_b, params_c):
+    for (name, pa), (_, pb), (_, _pc) in zip(params_a, params_b, params_c):
         np.testing.assert_array_equal(pa.data, pb.data, err_msg=name)
     assert any(not np.array_equal(pa.data, pc.data) for (_, pa), (_, pc) in zip(params_a, params_c))
 
@@ -268,16 +269,19 @@ def _corrupt(meta, tensors, how):
     return meta, tensors
 
 
-@pytest.mark.parametrize("how, error, match", [
-    ("wrong shape", ValueError, r"weight_ih_l0\.exp_avg.*shape"),
-    ("wrong dtype", ValueError, r"weight_ih_l0\.exp_avg.*dtype"),
-    ("missing tensor", KeyError, r"bias_ih_l0\.max_exp_avg_sq"),
-    ("unexpected tensor", KeyError, r"bias_ih_l0\.momentum_buffer"),
-    ("wrong class", ValueError, "AdamW"),
-    ("wrong param names", KeyError, "weight_ih_l1"),
-    ("bad hyperparameter", ValueError, r"betas\[1\]"),
-    ("negative steps", ValueError, "steps"),
-])
+@pytest.mark.parametrize(
+    "how, error, match",
+    [
+        ("wrong shape", ValueError, r"weight_ih_l0\.exp_avg.*shape"),
+        ("wrong dtype", ValueError, r"weight_ih_l0\.exp_avg.*dtype"),
+        ("missing tensor", KeyError, r"bias_ih_l0\.max_exp_avg_sq"),
+        ("unexpected tensor", KeyError, r"bias_ih_l0\.momentum_buffer"),
+        ("wrong class", ValueError, "AdamW"),
+        ("wrong param names", KeyError, "weight_ih_l1"),
+        ("bad hyperparameter", ValueError, r"betas\[1\]"),
+        ("negative steps", ValueError, "steps"),
+    ],
+)
 def test_bad_load_raises_naming_the_problem_and_changes_nothing(how, error, match):
     src_params = make_params(seed=1)
     src = Adam(src_params, lr=0.02, amsgrad=True)

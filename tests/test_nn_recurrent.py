@@ -72,9 +72,16 @@ def test_unbatched_input_equals_a_batch_of_one(kind):
 def test_parameter_names_and_shapes_are_pytorchs():
     m = LSTM(D, H, num_layers=2, bidirectional=True)
     shapes = {name: p.data.shape for name, p in m.named_parameters()}
-    assert list(shapes)[:8] == ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0",
-                                "weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_ih_l0_reverse",
-                                "bias_hh_l0_reverse"]
+    assert list(shapes)[:8] == [
+        "weight_ih_l0",
+        "weight_hh_l0",
+        "bias_ih_l0",
+        "bias_hh_l0",
+        "weight_ih_l0_reverse",
+        "weight_hh_l0_reverse",
+        "bias_ih_l0_reverse",
+        "bias_hh_l0_reverse",
+    ]
     assert shapes["weight_ih_l1"] == (4 * H, 2 * H) and shapes["weight_hh_l1_reverse"] == (4 * H, H)
     peep = LSTM(D, H, peephole=True)
     assert {"weight_ci_l0", "weight_cf_l0", "weight_co_l0"} <= set(dict(peep.named_parameters()))
@@ -178,8 +185,8 @@ def test_lengths_equal_running_each_sequence_alone(kind):
     h0 = state_like(kind, (4, B, H), rng)
     out, hn = m.forward(x, h0, lengths=lengths)
     for b, n in enumerate(lengths):
-        hb = tuple(s[:, b:b + 1] for s in states(kind, h0))
-        out_b, hn_b = m.forward(x[:n, b:b + 1], hb if is_lstm(kind) else hb[0])
+        hb = tuple(s[:, b : b + 1] for s in states(kind, h0))
+        out_b, hn_b = m.forward(x[:n, b : b + 1], hb if is_lstm(kind) else hb[0])
         np.testing.assert_allclose(out[:n, b], out_b[:, 0], rtol=1e-12, atol=1e-14)
         assert not out[n:, b].any(), "padded outputs must be zero"
         for a, s in zip(states(kind, hn), states(kind, hn_b)):

@@ -19,8 +19,7 @@ CASES = [
     (LinearLR, {}),
     (LinearLR, {"start_factor": 0.05, "end_factor": 0.8, "total_iters": 12}),
 ]
-CASE_IDS = [f"{cls.__name__}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'defaults'}"
-            for cls, kw in CASES]
+CASE_IDS = [f"{cls.__name__}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'defaults'}" for cls, kw in CASES]
 BASE_LR = 0.1
 
 
@@ -54,12 +53,15 @@ def test_lr_sequence_matches_torch_over_30_epochs(torch, cls, kwargs):
     np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-15)
 
 
-@pytest.mark.parametrize("cls, kwargs, epoch0", [
-    (StepLR, {"step_size": 2}, BASE_LR),
-    (ExponentialLR, {"gamma": 0.5}, BASE_LR),
-    (CosineAnnealingLR, {"T_max": 4}, BASE_LR),
-    (LinearLR, {"start_factor": 0.25}, BASE_LR * 0.25),
-])
+@pytest.mark.parametrize(
+    "cls, kwargs, epoch0",
+    [
+        (StepLR, {"step_size": 2}, BASE_LR),
+        (ExponentialLR, {"gamma": 0.5}, BASE_LR),
+        (CosineAnnealingLR, {"T_max": 4}, BASE_LR),
+        (LinearLR, {"start_factor": 0.25}, BASE_LR * 0.25),
+    ],
+)
 def test_construction_sets_the_epoch_0_rate_on_the_optimiser(cls, kwargs, epoch0):
     opt = make_optimizer()
     schedule = cls(opt, **kwargs)
@@ -109,13 +111,16 @@ def test_state_dict_round_trip_continues_the_same_sequence(cls, kwargs):
     assert lr_sequence(control, 18) != lr_sequence(a, 18)
 
 
-@pytest.mark.parametrize("change, error, match", [
-    ({"scheduler": "ExponentialLR"}, ValueError, "ExponentialLR"),
-    ({"step_size": 0}, ValueError, "step_size"),
-    ({"last_epoch": -2}, ValueError, "last_epoch"),
-    ({"base_lr": -0.1}, ValueError, "base_lr"),
-    ({"extra": 1}, KeyError, "extra"),
-])
+@pytest.mark.parametrize(
+    "change, error, match",
+    [
+        ({"scheduler": "ExponentialLR"}, ValueError, "ExponentialLR"),
+        ({"step_size": 0}, ValueError, "step_size"),
+        ({"last_epoch": -2}, ValueError, "last_epoch"),
+        ({"base_lr": -0.1}, ValueError, "base_lr"),
+        ({"extra": 1}, KeyError, "extra"),
+    ],
+)
 def test_bad_load_raises_and_changes_nothing(change, error, match):
     schedule = StepLR(make_optimizer(), step_size=2, gamma=0.5)
     lr_sequence(schedule, 3)
@@ -127,16 +132,19 @@ def test_bad_load_raises_and_changes_nothing(change, error, match):
         schedule.load_state_dict({k: v for k, v in before.items() if k != "gamma"})
 
 
-@pytest.mark.parametrize("cls, kwargs, error, match", [
-    (StepLR, {"step_size": 0}, ValueError, "step_size"),
-    (StepLR, {"step_size": 2.5}, TypeError, "step_size"),
-    (ExponentialLR, {"gamma": -0.5}, ValueError, "gamma"),
-    (CosineAnnealingLR, {"T_max": 0}, ValueError, "T_max"),
-    (CosineAnnealingLR, {"T_max": 5, "eta_min": math.nan}, ValueError, "eta_min"),
-    (LinearLR, {"start_factor": 0.0}, ValueError, "start_factor"),
-    (LinearLR, {"end_factor": 1.5}, ValueError, "end_factor"),
-    (LinearLR, {"total_iters": 0}, ValueError, "total_iters"),
-])
+@pytest.mark.parametrize(
+    "cls, kwargs, error, match",
+    [
+        (StepLR, {"step_size": 0}, ValueError, "step_size"),
+        (StepLR, {"step_size": 2.5}, TypeError, "step_size"),
+        (ExponentialLR, {"gamma": -0.5}, ValueError, "gamma"),
+        (CosineAnnealingLR, {"T_max": 0}, ValueError, "T_max"),
+        (CosineAnnealingLR, {"T_max": 5, "eta_min": math.nan}, ValueError, "eta_min"),
+        (LinearLR, {"start_factor": 0.0}, ValueError, "start_factor"),
+        (LinearLR, {"end_factor": 1.5}, ValueError, "end_factor"),
+        (LinearLR, {"total_iters": 0}, ValueError, "total_iters"),
+    ],
+)
 def test_invalid_arguments_raise_naming_them(cls, kwargs, error, match):
     with pytest.raises(error, match=match):
         cls(make_optimizer(), **kwargs)

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from test_nn_recurrent import KINDS, D, make, states
 
 from rnnlab.nn import kernels
-from test_nn_recurrent import KINDS, D, make, states
 
 H = 6
 

@@ -38,9 +38,7 @@ def assert_close(actual, expected, rtol, atol=None, name="value"):
     assert actual is not None, f"{name}: got None"
     actual = np.asarray(actual)
     expected = np.asarray(expected)
-    assert actual.shape == expected.shape, (
-        f"{name}: shape {actual.shape} != expected {expected.shape}"
-    )
+    assert actual.shape == expected.shape, f"{name}: shape {actual.shape} != expected {expected.shape}"
     a = actual.astype(np.float64)
     b = expected.astype(np.float64)
     assert np.all(np.isfinite(a)), f"{name}: non-finite values"
@@ -66,11 +64,11 @@ def torch_dtype(torch, np_dtype):
     return torch.float64 if np_dtype == np.float64 else torch.float32
 
 
-def make_torch_layer(torch, kind, input_size, hidden_size, num_layers, bias,
-                     batch_first, bidirectional, np_dtype, seed):
+def make_torch_layer(
+    torch, kind, input_size, hidden_size, num_layers, bias, batch_first, bidirectional, np_dtype, seed
+):
     torch.manual_seed(seed)
-    kw = dict(num_layers=num_layers, bias=bias, batch_first=batch_first,
-              bidirectional=bidirectional)
+    kw = dict(num_layers=num_layers, bias=bias, batch_first=batch_first, bidirectional=bidirectional)
     if kind.startswith("rnn_"):
         m = torch.nn.RNN(input_size, hidden_size, nonlinearity=kind[4:], **kw)
     elif kind == "lstm":
@@ -80,11 +78,15 @@ def make_torch_layer(torch, kind, input_size, hidden_size, num_layers, bias,
     return m.to(torch_dtype(torch, np_dtype))
 
 
-def make_rnnlab_layer(kind, input_size, hidden_size, num_layers, bias,
-                      batch_first, bidirectional, np_dtype, seed=0):
-    kw = dict(num_layers=num_layers, bias=bias, batch_first=batch_first,
-              bidirectional=bidirectional, dtype=np_dtype,
-              rng=np.random.default_rng(seed))
+def make_rnnlab_layer(kind, input_size, hidden_size, num_layers, bias, batch_first, bidirectional, np_dtype, seed=0):
+    kw = dict(
+        num_layers=num_layers,
+        bias=bias,
+        batch_first=batch_first,
+        bidirectional=bidirectional,
+        dtype=np_dtype,
+        rng=np.random.default_rng(seed),
+    )
     if kind.startswith("rnn_"):
         return RNN(input_size, hidden_size, nonlinearity=kind[4:], **kw)
     if kind == "lstm":
@@ -107,8 +109,7 @@ def load_from_torch(m, tm, np_dtype):
         np.testing.assert_array_equal(got[k], v, err_msg=f"state_dict[{k!r}] after load")
 
 
-def random_case(rng, kind, num_layers, bidirectional, batch_first, np_dtype,
-                hx=True, dh_n=True, t=T, b=B, d=D, h=H):
+def random_case(rng, kind, num_layers, bidirectional, batch_first, np_dtype, hx=True, dh_n=True, t=T, b=B, d=D, h=H):
     """Random x, h0, c0, dout, dh, dc in the layouts of the module."""
     nd = 2 if bidirectional else 1
     x_shape = (b, t, d) if batch_first else (t, b, d)
@@ -137,8 +138,11 @@ def run_torch_layer(torch, tm, kind, case, lengths, batch_first, np_dtype):
     lstm = kind == "lstm"
     x = case["x"]
     t_len = x.shape[1] if batch_first else x.shape[0]
-    st_shape = (tm.num_layers * (2 if tm.bidirectional else 1),
-                x.shape[0] if batch_first else x.shape[1], tm.hidden_size)
+    st_shape = (
+        tm.num_layers * (2 if tm.bidirectional else 1),
+        x.shape[0] if batch_first else x.shape[1],
+        tm.hidden_size,
+    )
 
     def leaf(a):
         if a is None:  # hx=None is a zero state; keep it a leaf to get its grad
@@ -154,8 +158,9 @@ def run_torch_layer(torch, tm, kind, case, lengths, batch_first, np_dtype):
     if lengths is None:
         out, hn = tm(xt, hx)
     else:
-        packed = pack_padded_sequence(xt, torch.tensor(list(lengths), dtype=torch.int64),
-                                      batch_first=batch_first, enforce_sorted=False)
+        packed = pack_padded_sequence(
+            xt, torch.tensor(list(lengths), dtype=torch.int64), batch_first=batch_first, enforce_sorted=False
+        )
         out_p, hn = tm(packed, hx)
         out, _ = pad_packed_sequence(out_p, batch_first=batch_first, total_length=t_len)
     hn, cn = hn if lstm else (hn, None)
@@ -171,8 +176,12 @@ def run_torch_layer(torch, tm, kind, case, lengths, batch_first, np_dtype):
         return None if a is None else a.detach().numpy().copy()
 
     return dict(
-        out=np_(out), h_n=np_(hn), c_n=np_(cn),
-        dx=np_(xt.grad), dh0=np_(h0t.grad), dc0=np_(c0t.grad) if lstm else None,
+        out=np_(out),
+        h_n=np_(hn),
+        c_n=np_(cn),
+        dx=np_(xt.grad),
+        dh0=np_(h0t.grad),
+        dc0=np_(c0t.grad) if lstm else None,
         grads={n: np_(p.grad) for n, p in tm.named_parameters()},
     )
 
@@ -193,9 +202,13 @@ def run_rnnlab_layer(m, kind, case, lengths):
     dx, dh0 = m.backward(case["dout"].copy(), dh_n=dh_n)
     dh0, dc0 = dh0 if lstm else (dh0, None)
     return dict(
-        out=out, h_n=hn, c_n=cn, dx=dx, dh0=dh0, dc0=dc0,
-        grads={n: None if p.grad is None else np.array(p.grad)
-               for n, p in m.named_parameters()},
+        out=out,
+        h_n=hn,
+        c_n=cn,
+        dx=dx,
+        dh0=dh0,
+        dc0=dc0,
+        grads={n: None if p.grad is None else np.array(p.grad) for n, p in m.named_parameters()},
     )
 
 
@@ -218,17 +231,14 @@ def lengths_for(spec, t, b):
     return np.array([t, 2, t - 1, 1][:b], dtype=np.int64)
 
 
-def check_layer_against_torch(torch, kind, num_layers, bidirectional, batch_first,
-                              lengths_spec, np_dtype, rtol, bias=True):
-    seed = seed_of(kind, num_layers, bidirectional, batch_first, lengths_spec,
-                   np.dtype(np_dtype).name, bias)
-    tm = make_torch_layer(torch, kind, D, H, num_layers, bias, batch_first,
-                          bidirectional, np_dtype, seed)
-    m = make_rnnlab_layer(kind, D, H, num_layers, bias, batch_first, bidirectional,
-                          np_dtype)
+def check_layer_against_torch(
+    torch, kind, num_layers, bidirectional, batch_first, lengths_spec, np_dtype, rtol, bias=True
+):
+    seed = seed_of(kind, num_layers, bidirectional, batch_first, lengths_spec, np.dtype(np_dtype).name, bias)
+    tm = make_torch_layer(torch, kind, D, H, num_layers, bias, batch_first, bidirectional, np_dtype, seed)
+    m = make_rnnlab_layer(kind, D, H, num_layers, bias, batch_first, bidirectional, np_dtype)
     load_from_torch(m, tm, np_dtype)
-    case = random_case(np.random.default_rng(seed), kind, num_layers, bidirectional,
-                       batch_first, np_dtype)
+    case = random_case(np.random.default_rng(seed), kind, num_layers, bidirectional, batch_first, np_dtype)
     lengths = lengths_for(lengths_spec, T, B)
     ref = run_torch_layer(torch, tm, kind, case, lengths, batch_first, np_dtype)
     got = run_rnnlab_layer(m, kind, case, lengths)
@@ -246,29 +256,23 @@ def check_layer_against_torch(torch, kind, num_layers, bidirectional, batch_firs
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("num_layers", [1, 2, 3], ids=["L1", "L2", "L3"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_layer_matches_torch_float64(torch, kind, num_layers, bidirectional,
-                                     batch_first, lengths_spec):
-    check_layer_against_torch(torch, kind, num_layers, bidirectional, batch_first,
-                              lengths_spec, np.float64, RTOL64)
+def test_layer_matches_torch_float64(torch, kind, num_layers, bidirectional, batch_first, lengths_spec):
+    check_layer_against_torch(torch, kind, num_layers, bidirectional, batch_first, lengths_spec, np.float64, RTOL64)
 
 
 @pytest.mark.parametrize(
     "num_layers,bidirectional,batch_first,lengths_spec",
-    [(1, False, False, None), (2, True, True, "varied"), (3, True, False, None),
-     (2, False, True, "varied")],
+    [(1, False, False, None), (2, True, True, "varied"), (3, True, False, None), (2, False, True, "varied")],
     ids=["L1-uni-tbd-full", "L2-bi-btd-lengths", "L3-bi-tbd-full", "L2-uni-btd-lengths"],
 )
 @pytest.mark.parametrize("kind", KINDS)
-def test_layer_matches_torch_float32(torch, kind, num_layers, bidirectional,
-                                     batch_first, lengths_spec):
-    check_layer_against_torch(torch, kind, num_layers, bidirectional, batch_first,
-                              lengths_spec, np.float32, RTOL32)
+def test_layer_matches_torch_float32(torch, kind, num_layers, bidirectional, batch_first, lengths_spec):
+    check_layer_against_torch(torch, kind, num_layers, bidirectional, batch_first, lengths_spec, np.float32, RTOL32)
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_float32_layer_keeps_float32_results(torch, kind):
-    got = check_layer_against_torch(torch, kind, 2, True, False, "varied",
-                                    np.float32, RTOL32)
+    got = check_layer_against_torch(torch, kind, 2, True, False, "varied", np.float32, RTOL32)
     for key in ("out", "h_n", "c_n", "dx", "dh0", "dc0"):
         if got[key] is not None:
             assert np.asarray(got[key]).dtype == np.float32, f"{key}: {np.asarray(got[key]).dtype}"
@@ -280,27 +284,26 @@ def test_float32_layer_keeps_float32_results(torch, kind):
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_layer_without_bias_matches_torch(torch, kind, bidirectional, num_layers):
-    got = check_layer_against_torch(torch, kind, num_layers, bidirectional, False,
-                                    "varied", np.float64, RTOL64, bias=False)
+    got = check_layer_against_torch(
+        torch, kind, num_layers, bidirectional, False, "varied", np.float64, RTOL64, bias=False
+    )
     assert not any(n.startswith("bias") for n in got["grads"])
 
 
 @pytest.mark.parametrize("lengths_as", [None, "list"], ids=["full", "lengths-list"])
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_zero_initial_state_and_no_final_state_grad_match_torch(
-        torch, kind, bidirectional, lengths_as):
+def test_zero_initial_state_and_no_final_state_grad_match_torch(torch, kind, bidirectional, lengths_as):
     """hx=None means a zero initial state; dh_n=None means no gradient into h_n
     (and c_n). dh0 is still the gradient w.r.t. that zero initial state."""
     num_layers, batch_first = 2, True
     seed = seed_of("hx-none", kind, bidirectional, lengths_as)
-    tm = make_torch_layer(torch, kind, D, H, num_layers, True, batch_first,
-                          bidirectional, np.float64, seed)
-    m = make_rnnlab_layer(kind, D, H, num_layers, True, batch_first, bidirectional,
-                          np.float64)
+    tm = make_torch_layer(torch, kind, D, H, num_layers, True, batch_first, bidirectional, np.float64, seed)
+    m = make_rnnlab_layer(kind, D, H, num_layers, True, batch_first, bidirectional, np.float64)
     load_from_torch(m, tm, np.float64)
-    case = random_case(np.random.default_rng(seed), kind, num_layers, bidirectional,
-                       batch_first, np.float64, hx=False, dh_n=False)
+    case = random_case(
+        np.random.default_rng(seed), kind, num_layers, bidirectional, batch_first, np.float64, hx=False, dh_n=False
+    )
     lengths = None if lengths_as is None else [T - 1, 1, T, 3]  # plain list
     ref = run_torch_layer(torch, tm, kind, case, lengths, batch_first, np.float64)
     got = run_rnnlab_layer(m, kind, case, lengths)
@@ -312,10 +315,8 @@ def test_param_grads_accumulate_until_zero_grad(torch, kind):
     """Two backward passes add up in param.grad; zero_grad() starts afresh."""
     num_layers, bidirectional, batch_first = 2, True, False
     seed = seed_of("accumulate", kind)
-    tm = make_torch_layer(torch, kind, D, H, num_layers, True, batch_first,
-                          bidirectional, np.float64, seed)
-    m = make_rnnlab_layer(kind, D, H, num_layers, True, batch_first, bidirectional,
-                          np.float64)
+    tm = make_torch_layer(torch, kind, D, H, num_layers, True, batch_first, bidirectional, np.float64, seed)
+    m = make_rnnlab_layer(kind, D, H, num_layers, True, batch_first, bidirectional, np.float64)
     load_from_torch(m, tm, np.float64)
     rng = np.random.default_rng(seed)
     case_a = random_case(rng, kind, num_layers, bidirectional, batch_first, np.float64)
@@ -335,13 +336,11 @@ def test_param_grads_accumulate_until_zero_grad(torch, kind):
     one_pass(case_a, None)
     one_pass(case_b, lengths_b)
     for name, p in m.named_parameters():
-        assert_close(p.grad, ref_a["grads"][name] + ref_b["grads"][name], RTOL64,
-                     name=f"{name}.grad after two passes")
+        assert_close(p.grad, ref_a["grads"][name] + ref_b["grads"][name], RTOL64, name=f"{name}.grad after two passes")
     m.zero_grad()
     one_pass(case_b, lengths_b)
     for name, p in m.named_parameters():
-        assert_close(p.grad, ref_b["grads"][name], RTOL64,
-                     name=f"{name}.grad after zero_grad and one pass")
+        assert_close(p.grad, ref_b["grads"][name], RTOL64, name=f"{name}.grad after zero_grad and one pass")
 
 
 # --------------------------------------------------------------------------
@@ -377,10 +376,13 @@ CELL_CASES = [
 
 
 @pytest.mark.parametrize(
-    "kind,bias,hx_given,dc_given", CELL_CASES,
-    ids=[f"{k}-{'bias' if b else 'nobias'}-{'hx' if h else 'hxNone'}"
-         + ("" if k != "lstm" else ("-dc" if d else "-dcNone"))
-         for k, b, h, d in CELL_CASES],
+    "kind,bias,hx_given,dc_given",
+    CELL_CASES,
+    ids=[
+        f"{k}-{'bias' if b else 'nobias'}-{'hx' if h else 'hxNone'}"
+        + ("" if k != "lstm" else ("-dc" if d else "-dcNone"))
+        for k, b, h, d in CELL_CASES
+    ],
 )
 def test_cell_matches_torch_float64(torch, kind, bias, hx_given, dc_given):
     lstm = kind == "lstm"
@@ -445,20 +447,26 @@ INIT_CASES = [
 
 
 @pytest.mark.parametrize(
-    "kind,num_layers,bidirectional,bias", INIT_CASES,
-    ids=[f"{k}-L{n}-{'bi' if b else 'uni'}-{'bias' if bb else 'nobias'}"
-         for k, n, b, bb in INIT_CASES],
+    "kind,num_layers,bidirectional,bias",
+    INIT_CASES,
+    ids=[f"{k}-L{n}-{'bi' if b else 'uni'}-{'bias' if bb else 'nobias'}" for k, n, b, bb in INIT_CASES],
 )
-def test_default_init_matches_torch_distribution(torch, kind, num_layers,
-                                                 bidirectional, bias):
+def test_default_init_matches_torch_distribution(torch, kind, num_layers, bidirectional, bias):
     """Names/shapes are torch's; every parameter is U(-1/sqrt(H), 1/sqrt(H))."""
     hidden = 64
     bound = 1.0 / np.sqrt(hidden)
-    tm = make_torch_layer(torch, kind, 7, hidden, num_layers, bias, False,
-                          bidirectional, np.float32, seed=0)
-    m = make_rnnlab_layer(kind, 7, hidden, num_layers, bias, False, bidirectional,
-                          np.float32, seed=seed_of("init", kind, num_layers,
-                                                   bidirectional, bias))
+    tm = make_torch_layer(torch, kind, 7, hidden, num_layers, bias, False, bidirectional, np.float32, seed=0)
+    m = make_rnnlab_layer(
+        kind,
+        7,
+        hidden,
+        num_layers,
+        bias,
+        False,
+        bidirectional,
+        np.float32,
+        seed=seed_of("init", kind, num_layers, bidirectional, bias),
+    )
     ref_shapes = {k: tuple(v.shape) for k, v in tm.state_dict().items()}
     params = dict(m.named_parameters())
     assert {k: tuple(np.shape(p.data)) for k, p in params.items()} == ref_shapes
@@ -473,8 +481,7 @@ def test_default_init_matches_torch_distribution(torch, kind, num_layers,
         # P(max of n |U| < q*bound) = q**n; both thresholds make that < 1e-6
         q = 0.9 if a.size >= 256 else 0.8
         assert amax > q * bound, f"{name}: max|w| {amax} <= {q}/sqrt(H); not U(-b, b)?"
-    allw = np.concatenate([np.asarray(p.data, dtype=np.float64).ravel()
-                           for p in params.values()])
+    allw = np.concatenate([np.asarray(p.data, dtype=np.float64).ravel() for p in params.values()])
     # U(-b, b): mean 0, std b/sqrt(3); n >= 4k so these are > 5 sigma margins
     assert abs(allw.mean()) < 0.05 * bound, f"mean {allw.mean()}"
     assert abs(allw.std() / (bound / np.sqrt(3)) - 1) < 0.05, f"std {allw.std()}"
@@ -488,8 +495,7 @@ def test_default_init_of_cells_matches_torch(torch, kind):
     for bias in (True, False):
         if kind.startswith("rnn_"):
             tc = torch.nn.RNNCell(7, hidden, bias=bias, nonlinearity=kind[4:])
-            c = RNNCell(7, hidden, bias=bias, nonlinearity=kind[4:],
-                        rng=np.random.default_rng(1))
+            c = RNNCell(7, hidden, bias=bias, nonlinearity=kind[4:], rng=np.random.default_rng(1))
         elif kind == "lstm":
             tc = torch.nn.LSTMCell(7, hidden, bias=bias)
             c = LSTMCell(7, hidden, bias=bias, rng=np.random.default_rng(1))

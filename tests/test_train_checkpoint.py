@@ -6,18 +6,18 @@ import numpy as np
 import pytest
 
 from rnnlab.nn import GRU, LSTM
-from rnnlab.train.checkpoint import (Checkpoint, list_checkpoints, load_checkpoint,
-                                     load_weights_into, save_checkpoint)
+from rnnlab.train.checkpoint import Checkpoint, list_checkpoints, load_checkpoint, load_weights_into, save_checkpoint
 from rnnlab.train.safetensors import CheckpointError
 
 
 def make_ckpt(step=5, seed=0):
     m = LSTM(3, 4, num_layers=2, rng=np.random.default_rng(seed))
     rng = np.random.default_rng(seed + 1)
-    train = {"optim.weight_ih_l0.exp_avg": rng.standard_normal((16, 3)).astype(np.float32),
-             "carry.0": rng.standard_normal((2, 2, 4)).astype(np.float32)}
-    state = {"config": {"hidden": 4}, "rng": np.random.default_rng(3).bit_generator.state,
-             "data_position": 1234}
+    train = {
+        "optim.weight_ih_l0.exp_avg": rng.standard_normal((16, 3)).astype(np.float32),
+        "carry.0": rng.standard_normal((2, 2, 4)).astype(np.float32),
+    }
+    state = {"config": {"hidden": 4}, "rng": np.random.default_rng(3).bit_generator.state, "data_position": 1234}
     return m, Checkpoint(step=step, model=m.state_dict(), train=train, state=state)
 
 

@@ -51,7 +51,7 @@ def test_files_are_interchangeable_with_the_safetensors_package(tmp_path):
 
 def corrupt_variants(data: bytes):
     n = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8:8 + n])
+    header = json.loads(data[8 : 8 + n])
     yield "empty file", b""
     yield "truncated header", data[: 8 + n // 2]
     yield "truncated data", data[:-3]
@@ -63,7 +63,7 @@ def corrupt_variants(data: bytes):
     def with_header(h):
         raw = json.dumps(h).encode()
         raw += b" " * (-len(raw) % 8)
-        return len(raw).to_bytes(8, "little") + raw + data[8 + n:]
+        return len(raw).to_bytes(8, "little") + raw + data[8 + n :]
 
     bad_shape = json.loads(json.dumps(header))
     bad_shape["weight_ih_l0"]["shape"] = [9, 3]

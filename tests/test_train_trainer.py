@@ -98,8 +98,10 @@ def echo(tmp_path):
 
 
 def run_in_subprocess(tmp_path, run_dir, resume=False, kill_at=None):
-    code = (f"from echo_task import make_trainer\n"
-            f"make_trainer({str(run_dir)!r}, kill_at={kill_at!r}).run(resume={resume!r})\n")
+    code = (
+        f"from echo_task import make_trainer\n"
+        f"make_trainer({str(run_dir)!r}, kill_at={kill_at!r}).run(resume={resume!r})\n"
+    )
     env = dict(os.environ, PYTHONPATH=str(tmp_path) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
 
@@ -118,7 +120,10 @@ def test_loss_falls_and_the_run_folder_has_config_metrics_checkpoints_best(tmp_p
     steps = [r for r in lines if "event" not in r]
     assert [steps[k]["lr"] for k in (0, 25, 59)] == pytest.approx([0.03, 0.015, 0.0075])  # StepLR
     assert [p.name for p in list_checkpoints(tmp_path / "run")] == [
-        "checkpoint-00000050", "checkpoint-00000055", "checkpoint-00000060"]
+        "checkpoint-00000050",
+        "checkpoint-00000055",
+        "checkpoint-00000060",
+    ]
     best = load_checkpoint(tmp_path / "run" / "best")
     assert best.state["trainer"]["best_score"] == result.best_score
     assert json.loads((tmp_path / "run" / "config.json").read_text())["blas_threads"] == 1
@@ -135,8 +140,11 @@ def test_sigkill_and_resume_end_bitwise_equal_to_an_uninterrupted_run(tmp_path, 
     expected, got = final_weights(tmp_path / "full"), final_weights(tmp_path / "killed")
     for name in expected:
         np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
-    steps = [json.loads(ln)["step"] for ln in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()
-             if "event" not in json.loads(ln)]
+    steps = [
+        json.loads(ln)["step"]
+        for ln in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()
+        if "event" not in json.loads(ln)
+    ]
     assert steps == list(range(1, 31))  # steps 21-23 of the killed run were logged once, not twice
 
     # Negative controls: a resume that loses the optimiser's moments or the RNG state differs.

@@ -19,14 +19,43 @@ from .checks import StepCheck, check_stepping, gradcheck
 from .gates import GateStats, gate_statistics, gate_stats
 from .gradflow import GradientFlow, charlm_gradient_flow, decay_factor, gradient_flow
 from .jacobian import product_norms, recurrent_eigenvalues, singular_values, spectral_radius, step_jacobians
-from .recursion import (bibo_check, charlm_impulse_memory, example_matrices, impulse_memory,
-                        scalar_fixed_points, scalar_recursion, scalar_study, vector_impulse_response)
+from .recursion import (
+    bibo_check,
+    charlm_impulse_memory,
+    example_matrices,
+    impulse_memory,
+    scalar_fixed_points,
+    scalar_recursion,
+    scalar_study,
+    vector_impulse_response,
+)
 from .unroll import Unrolled, layer_cells, unroll
 
 __all__ = [
-    "StepCheck", "check_stepping", "gradcheck", "GateStats", "gate_statistics", "gate_stats",
-    "GradientFlow", "charlm_gradient_flow", "decay_factor", "gradient_flow", "product_norms",
-    "recurrent_eigenvalues", "singular_values", "spectral_radius", "step_jacobians", "bibo_check",
-    "charlm_impulse_memory", "example_matrices", "impulse_memory", "scalar_fixed_points",
-    "scalar_recursion", "scalar_study", "vector_impulse_response", "Unrolled", "layer_cells", "unroll",
+    "StepCheck",
+    "check_stepping",
+    "gradcheck",
+    "GateStats",
+    "gate_statistics",
+    "gate_stats",
+    "GradientFlow",
+    "charlm_gradient_flow",
+    "decay_factor",
+    "gradient_flow",
+    "product_norms",
+    "recurrent_eigenvalues",
+    "singular_values",
+    "spectral_radius",
+    "step_jacobians",
+    "bibo_check",
+    "charlm_impulse_memory",
+    "example_matrices",
+    "impulse_memory",
+    "scalar_fixed_points",
+    "scalar_recursion",
+    "scalar_study",
+    "vector_impulse_response",
+    "Unrolled",
+    "layer_cells",
+    "unroll",
 ]

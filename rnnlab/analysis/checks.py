@@ -48,7 +48,7 @@ def check_stepping(module, x, hx=None, tolerance: float | None = None) -> StepCh
             xs = xs.swapaxes(0, 1)
         state, steps = hx, []
         for t in range(xs.shape[0]):
-            step_x = xs[t:t + 1].swapaxes(0, 1) if module.batch_first else xs[t:t + 1]
+            step_x = xs[t : t + 1].swapaxes(0, 1) if module.batch_first else xs[t : t + 1]
             out, state = module.forward(step_x, state)
             steps.append(out.swapaxes(0, 1) if module.batch_first else out)
         stepped = np.concatenate(steps, axis=0)

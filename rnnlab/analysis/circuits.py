@@ -137,8 +137,10 @@ class Circuit:
                     else:
                         c.buf(words[0], words[3])
                 else:
-                    raise ValueError("expected 'input ...', 'output ...', 'NAME = nor A B ...', "
-                                     "'NAME = buf A', 'register NAME [0|1]' or 'init NAME [0|1]'")
+                    raise ValueError(
+                        "expected 'input ...', 'output ...', 'NAME = nor A B ...', "
+                        "'NAME = buf A', 'register NAME [0|1]' or 'init NAME [0|1]'"
+                    )
             except ValueError as err:
                 raise ValueError(f"netlist line {number} ({raw.strip()!r}): {err}") from None
         c.check()
@@ -181,8 +183,10 @@ class Circuit:
             if w in level:
                 return level[w]
             if w in visiting:
-                raise ValueError(f"the circuit has a loop through {w!r} that no register breaks; "
-                                 "declare a register on it (clocked) or run it free (compile_circuit)")
+                raise ValueError(
+                    f"the circuit has a loop through {w!r} that no register breaks; "
+                    "declare a register on it (clocked) or run it free (compile_circuit)"
+                )
             visiting.add(w)
             sources = [0 if (cut_registers and v in self.registers) else visit(v) for v in self.gates[w].inputs]
             visiting.discard(w)
@@ -228,8 +232,7 @@ def full_adder(c: Circuit, a: str, b: str, cin: str, prefix: str, carry_name: st
     make it a register that feeds back as cin)."""
     s1 = xor_(c, a, b, prefix + ".x")
     total = xor_(c, s1, cin, prefix + ".sum")
-    carry = or_(c, and_(c, a, b, prefix + ".ab"), and_(c, s1, cin, prefix + ".xc"),
-                carry_name or prefix + ".carry")
+    carry = or_(c, and_(c, a, b, prefix + ".ab"), and_(c, s1, cin, prefix + ".xc"), carry_name or prefix + ".carry")
     return total, carry
 
 
@@ -329,8 +332,7 @@ def rnn_weights(circuit: Circuit, gain: float = DEFAULT_GAIN) -> dict[str, np.nd
             else:
                 W_ih[g, columns[w]] -= K / 2
         bias[g] += K / 4 * (1 - n_state)
-    return {"weight_ih_l0": W_ih, "weight_hh_l0": W_hh, "bias_ih_l0": bias,
-            "bias_hh_l0": np.zeros(len(units))}
+    return {"weight_ih_l0": W_ih, "weight_hh_l0": W_hh, "bias_ih_l0": bias, "bias_hh_l0": np.zeros(len(units))}
 
 
 @dataclass
@@ -357,8 +359,9 @@ class CompiledCircuit:
         x = np.asarray(x, float)
         n_in = len(self.circuit.inputs)
         if x.ndim != 3 or x.shape[2] != n_in:
-            raise ValueError(f"x has shape {x.shape}, expected (T, B, {n_in}): one column per input "
-                             f"{self.circuit.inputs}")
+            raise ValueError(
+                f"x has shape {x.shape}, expected (T, B, {n_in}): one column per input {self.circuit.inputs}"
+            )
         if n_in == 0:
             x = np.zeros(x.shape[:2] + (1,))
         h0 = self.initial_state(x.shape[1]) if state is None else state
@@ -439,7 +442,7 @@ class ClockedCircuit:
             raise ValueError(f"symbols must have shape (cycles, B, inputs), got {symbols.shape}")
         x = np.repeat(symbols, self.period, axis=0)  # each symbol held for a whole clock cycle
         values, h_n = self.compiled.run(x, state)
-        at_clock = values[self.period - 1::self.period]
+        at_clock = values[self.period - 1 :: self.period]
         wires = [self.readout[w] for w in self.outputs]
         return (self.compiled.wire_values(at_clock, wires) > 0.5).astype(int), h_n
 

@@ -25,10 +25,12 @@ def windows(ids: np.ndarray, batch: int, steps: int) -> np.ndarray:
     """`batch` windows of `steps + 1` ids, evenly spaced over the text: (steps + 1, batch)."""
     need = steps + 1
     if len(ids) < need:
-        raise ValueError(f"the text has {len(ids)} characters; the diagnosis needs at least {need} "
-                         f"(--steps {steps} plus one): pass a longer --data or a smaller --steps")
+        raise ValueError(
+            f"the text has {len(ids)} characters; the diagnosis needs at least {need} "
+            f"(--steps {steps} plus one): pass a longer --data or a smaller --steps"
+        )
     starts = np.linspace(0, len(ids) - need, batch).astype(int)
-    return np.stack([ids[s:s + need] for s in starts], axis=1)
+    return np.stack([ids[s : s + need] for s in starts], axis=1)
 
 
 def diagnose_charlm(model, ids: np.ndarray, out=None) -> dict:
@@ -39,8 +41,12 @@ def diagnose_charlm(model, ids: np.ndarray, out=None) -> dict:
     flow = charlm_gradient_flow(model, x, targets)
     emb = model.embed.weight.data[x].astype(np.float64)
     eig = recurrent_eigenvalues(rnn)
-    summary = {"model": f"{model.config.model} {rnn.num_layers}x{rnn.hidden_size}",
-               "steps": int(x.shape[0]), "sequences": int(x.shape[1]), "layers": {}}
+    summary = {
+        "model": f"{model.config.model} {rnn.num_layers}x{rnn.hidden_size}",
+        "steps": int(x.shape[0]),
+        "sequences": int(x.shape[1]),
+        "layers": {},
+    }
     products, spectra = {}, {}
     for k in range(rnn.num_layers):
         name = f"l{k}"
@@ -50,12 +56,14 @@ def diagnose_charlm(model, ids: np.ndarray, out=None) -> dict:
         s = singular_values(J)[:, 0]  # (T, H)
         products[name] = product_norms(J)[:, 0]
         spectra[name] = s
-        layer = {"gradient_factor": flow.decay_factor(name),
-                 "gradient_lag0": float(10 ** flow.mean_log10(name)[-1]),
-                 f"gradient_lag{flow.steps - 1}": float(10 ** flow.mean_log10(name)[0]),
-                 "jacobian_mean_norm": float(s[:, 0].mean()),
-                 "jacobian_product_norm": float(products[name][0]),
-                 "spectral_radius": {b: float(np.abs(e).max()) for b, e in eig[name].items()}}
+        layer = {
+            "gradient_factor": flow.decay_factor(name),
+            "gradient_lag0": float(10 ** flow.mean_log10(name)[-1]),
+            f"gradient_lag{flow.steps - 1}": float(10 ** flow.mean_log10(name)[0]),
+            "jacobian_mean_norm": float(s[:, 0].mean()),
+            "jacobian_product_norm": float(products[name][0]),
+            "spectral_radius": {b: float(np.abs(e).max()) for b, e in eig[name].items()},
+        }
         if name in flow.cell_norms:
             layer["cell_gradient_factor"] = flow.decay_factor(name, cell=True)
         summary["layers"][name] = layer
@@ -70,25 +78,56 @@ def diagnose_charlm(model, ids: np.ndarray, out=None) -> dict:
         out = Path(out)
         state = "(h,c)" if rnn.run_class.n_states == 2 else "h"
         figures = [_gradflow_layers(plots, flow, rnn.num_layers, out / "gradflow.png")]
-        figures.append(plots.plot_curves(
-            {f"||d{state}_(T-1)/d{state}_k|| (first window)": {f"layer {k}": (np.arange(len(p))[::-1], p) for k, p in enumerate(products.values())},
-             f"largest singular value of d{state}_t/d{state}_(t-1)": {f"layer {k}": (np.arange(len(s)), s[:, 0]) for k, s in enumerate(spectra.values())}},
-            out / "jacobian.png", "span (left) or step t (right)", "spectral norm"))
-        figures.append(plots.plot_eigenvalues({f"W_hh of layer {name[1:]}, block {b}": {b: e}
-                                               for name, blocks in eig.items() for b, e in blocks.items()},
-                                              out / "eigenvalues.png"))
+        figures.append(
+            plots.plot_curves(
+                {
+                    f"||d{state}_(T-1)/d{state}_k|| (first window)": {
+                        f"layer {k}": (np.arange(len(p))[::-1], p) for k, p in enumerate(products.values())
+                    },
+                    f"largest singular value of d{state}_t/d{state}_(t-1)": {
+                        f"layer {k}": (np.arange(len(s)), s[:, 0]) for k, s in enumerate(spectra.values())
+                    },
+                },
+                out / "jacobian.png",
+                "span (left) or step t (right)",
+                "spectral norm",
+            )
+        )
+        figures.append(
+            plots.plot_eigenvalues(
+                {
+                    f"W_hh of layer {name[1:]}, block {b}": {b: e}
+                    for name, blocks in eig.items()
+                    for b, e in blocks.items()
+                },
+                out / "eigenvalues.png",
+            )
+        )
         if gates:
-            figures.append(plots.plot_gates({f"layer {name[1:]}": stats for name, stats in gates.items()}, out / "gates.png"))
-        figures.append(plots.plot_curves({"effect of changing the first character": {
-            "mean |Δ p(next char)|": (np.arange(len(memory.effect)), memory.effect + 1e-300)}},
-            out / "memory.png", "t", "mean |change of the predicted probabilities|", hline=memory.threshold * memory.effect[0]))
+            figures.append(
+                plots.plot_gates({f"layer {name[1:]}": stats for name, stats in gates.items()}, out / "gates.png")
+            )
+        figures.append(
+            plots.plot_curves(
+                {
+                    "effect of changing the first character": {
+                        "mean |Δ p(next char)|": (np.arange(len(memory.effect)), memory.effect + 1e-300)
+                    }
+                },
+                out / "memory.png",
+                "t",
+                "mean |change of the predicted probabilities|",
+                hline=memory.threshold * memory.effect[0],
+            )
+        )
         summary["figures"] = [str(f) for f in figures]
     return summary
 
 
 def _gradflow_layers(plots, flow, n_layers: int, path):
-    return plots.plot_gradient_flow({f"layer {k}": {f"layer {k}": (flow, f"l{k}")} for k in range(n_layers)}, path,
-                                    cell=True)
+    return plots.plot_gradient_flow(
+        {f"layer {k}": {f"layer {k}": (flow, f"l{k}")} for k in range(n_layers)}, path, cell=True
+    )
 
 
 def summary_lines(summary: dict) -> list[str]:
@@ -96,19 +135,32 @@ def summary_lines(summary: dict) -> list[str]:
     lines = [f"{summary['model']} on {summary['sequences']} windows of {summary['steps']} characters"]
     for name, layer in summary["layers"].items():
         lag = next(k for k in layer if k.startswith("gradient_lag") and k != "gradient_lag0")
-        line = (f"layer {name[1:]}: gradient x{layer['gradient_factor']:.3f}/step back "
-                f"(||dL/dh|| {layer['gradient_lag0']:.2e} at lag 0, {layer[lag]:.2e} at lag {lag[12:]})")
+        line = (
+            f"layer {name[1:]}: gradient x{layer['gradient_factor']:.3f}/step back "
+            f"(||dL/dh|| {layer['gradient_lag0']:.2e} at lag 0, {layer[lag]:.2e} at lag {lag[12:]})"
+        )
         if "cell_gradient_factor" in layer:
             line += f", cell state x{layer['cell_gradient_factor']:.3f}/step"
         lines.append(line)
         state = "(h,c)" if "cell_gradient_factor" in layer else "h"
-        lines.append(f"  Jacobian d{state}_t/d{state}_(t-1): mean spectral norm {layer['jacobian_mean_norm']:.3f}, "
-                     f"product over the window {layer['jacobian_product_norm']:.2e}")
-        lines.append("  spectral radius of W_hh: " + ", ".join(f"{b} {r:.3f}" for b, r in layer["spectral_radius"].items()))
+        lines.append(
+            f"  Jacobian d{state}_t/d{state}_(t-1): mean spectral norm {layer['jacobian_mean_norm']:.3f}, "
+            f"product over the window {layer['jacobian_product_norm']:.2e}"
+        )
+        lines.append(
+            "  spectral radius of W_hh: " + ", ".join(f"{b} {r:.3f}" for b, r in layer["spectral_radius"].items())
+        )
         if "gates" in layer:
-            lines.append("  gates: " + "; ".join(f"{g} mean {s['mean']:.2f}, {100 * s['saturated']:.0f}% saturated "
-                                                f"({100 * s['low']:.0f}% < 0.1, {100 * s['high']:.0f}% > 0.9)"
-                                                for g, s in layer["gates"].items()))
-    lines.append(f"memory: a changed first character still moves the predictions (> 1% of its first effect) "
-                 f"{summary['memory_steps']} steps later")
+            lines.append(
+                "  gates: "
+                + "; ".join(
+                    f"{g} mean {s['mean']:.2f}, {100 * s['saturated']:.0f}% saturated "
+                    f"({100 * s['low']:.0f}% < 0.1, {100 * s['high']:.0f}% > 0.9)"
+                    for g, s in layer["gates"].items()
+                )
+            )
+    lines.append(
+        f"memory: a changed first character still moves the predictions (> 1% of its first effect) "
+        f"{summary['memory_steps']} steps later"
+    )
     return lines

@@ -36,8 +36,12 @@ class GateStats:
         return self.low + self.high
 
     def summary(self) -> dict[str, float]:
-        return {"mean": float(self.values.mean()), "low": float(self.low.mean()),
-                "high": float(self.high.mean()), "saturated": float(self.saturated.mean())}
+        return {
+            "mean": float(self.values.mean()),
+            "low": float(self.low.mean()),
+            "high": float(self.high.mean()),
+            "saturated": float(self.saturated.mean()),
+        }
 
 
 def gate_stats(values: np.ndarray, low: float = 0.1, high: float = 0.9) -> GateStats:

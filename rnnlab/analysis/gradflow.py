@@ -65,8 +65,11 @@ class GradientFlow:
         result = {}
         for name in self.norms:
             logs = self.mean_log10(name)
-            result[name] = {"factor": self.decay_factor(name), "lag0": float(10 ** logs[-1]),
-                            f"lag{self.steps - 1}": float(10 ** logs[0])}
+            result[name] = {
+                "factor": self.decay_factor(name),
+                "lag0": float(10 ** logs[-1]),
+                f"lag{self.steps - 1}": float(10 ** logs[0]),
+            }
             if name in self.cell_norms:
                 result[name]["cell_factor"] = self.decay_factor(name, cell=True)
         return result
@@ -78,11 +81,12 @@ def decay_factor(lags: np.ndarray, log10_norms: np.ndarray) -> float:
     if ok.sum() < 2:
         return float("nan")
     slope = np.polyfit(np.asarray(lags, float)[ok], log10_norms[ok], 1)[0]
-    return float(10 ** slope)
+    return float(10**slope)
 
 
-def gradient_flow(layer, x, dout_last=None, hx=None, *, rng: np.random.Generator | None = None,
-                  dtype=np.float64) -> GradientFlow:
+def gradient_flow(
+    layer, x, dout_last=None, hx=None, *, rng: np.random.Generator | None = None, dtype=np.float64
+) -> GradientFlow:
     """||dL_T/dh_k|| for every step k, layer and direction of a recurrent layer on the batch x.
 
     x: the layer's input (T, B, input_size) (or its batch_first layout); dout_last (B, D*H): the

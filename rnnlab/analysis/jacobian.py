@@ -56,22 +56,23 @@ def _previous(a: np.ndarray, first: np.ndarray, reverse: bool) -> np.ndarray:
     return prev
 
 
-def step_jacobians(layer, x, hx=None, *, layer_index: int = 0, direction: int = 0,
-                   full: bool = False) -> np.ndarray:
+def step_jacobians(layer, x, hx=None, *, layer_index: int = 0, direction: int = 0, full: bool = False) -> np.ndarray:
     """J_t = dh_t/dh_{t-1} of one layer and direction at every step t on the batch x:
     (T, B, H, H); for an LSTM with full=True the Jacobian of the state (h, c), (T, B, 2H, 2H)
     (rows and columns h first, then c). float64; the layer is left unchanged."""
     check_layer(layer)
     if not 0 <= layer_index < layer.num_layers or direction not in range(layer.num_directions):
-        raise ValueError(f"layer_index must be in 0..{layer.num_layers - 1} and direction in "
-                         f"0..{layer.num_directions - 1}, got {layer_index} and {direction}")
+        raise ValueError(
+            f"layer_index must be in 0..{layer.num_layers - 1} and direction in "
+            f"0..{layer.num_directions - 1}, got {layer_index} and {direction}"
+        )
     kind = layer.run_class.__name__
     if full and kind != "LSTMRun":
         raise ValueError("full=True is for an LSTM, whose state is (h, c); other cells' state is h")
     recorded, states0, copy = _record(layer, x, hx)
     suffix = f"_l{layer_index}" + ("_reverse" if direction else "")
     rec = recorded[suffix[1:]]
-    params = {name[:-len(suffix)]: p.data for name, p in copy.named_parameters() if name.endswith(suffix)}
+    params = {name[: -len(suffix)]: p.data for name, p in copy.named_parameters() if name.endswith(suffix)}
     k = layer_index * layer.num_directions + direction
     h_prev = _previous(rec["h"], states0[0][k], direction == 1)
     H, W = layer.hidden_size, params["weight_hh"]
@@ -95,7 +96,7 @@ def _diag(v: np.ndarray) -> np.ndarray:
 def _lstm(rec, params, h_prev, c_prev, H, full):
     i, f, g, o, c = rec["i"], rec["f"], rec["g"], rec["o"], rec["c"]
     W = params["weight_hh"]
-    Wi, Wf, Wg, Wo = W[:H], W[H:2 * H], W[2 * H:3 * H], W[3 * H:]
+    Wi, Wf, Wg, Wo = W[:H], W[H : 2 * H], W[2 * H : 3 * H], W[3 * H :]
     di_, df_, dg_, do_ = i * (1 - i), f * (1 - f), 1 - g * g, o * (1 - o)
     peep = "weight_ci" in params
     # (L1): derivatives of the gates with respect to h_prev
@@ -119,11 +120,11 @@ def _lstm(rec, params, h_prev, c_prev, H, full):
 def _gru(rec, params, h_prev, H, after):
     r, z, n = rec["r"], rec["z"], rec["n"]
     W = params["weight_hh"]
-    Wr, Wz, Wn = W[:H], W[H:2 * H], W[2 * H:]
+    Wr, Wz, Wn = W[:H], W[H : 2 * H], W[2 * H :]
     dz = (z * (1 - z))[..., None] * Wz  # (G1)
     dr = (r * (1 - r))[..., None] * Wr  # (G1)
     if after:
-        hn = h_prev @ Wn.T + (params["bias_hh"][2 * H:] if "bias_hh" in params else 0)
+        hn = h_prev @ Wn.T + (params["bias_hh"][2 * H :] if "bias_hh" in params else 0)
         dn = (1 - n * n)[..., None] * (hn[..., None] * dr + r[..., None] * Wn)  # (G2)
     else:
         inner = h_prev[..., None] * dr + _diag(r)  # d(r * h_prev)/dh_prev
@@ -165,8 +166,8 @@ def recurrent_eigenvalues(layer) -> dict[str, dict[str, np.ndarray]]:
     for name, p in layer.named_parameters():
         if name.startswith("weight_hh"):
             W = p.data.astype(np.float64)
-            key = name[len("weight_hh_"):]
-            result[key] = {b: np.linalg.eigvals(W[k * H:(k + 1) * H]) for k, b in enumerate(blocks)}
+            key = name[len("weight_hh_") :]
+            result[key] = {b: np.linalg.eigvals(W[k * H : (k + 1) * H]) for k, b in enumerate(blocks)}
     return result
 
 

@@ -40,8 +40,9 @@ def _grid(plt, n: int, width: float = 4.2, height: float = 3.4, cols: int = 3):
     return fig, axes.ravel()[:n]
 
 
-def plot_gradient_flow(panels: dict[str, dict[str, object]], path, default_layer: str = "l0",
-                       cell: bool = False) -> Path:
+def plot_gradient_flow(
+    panels: dict[str, dict[str, object]], path, default_layer: str = "l0", cell: bool = False
+) -> Path:
     """One panel per title in `panels` ({title: {label: GradientFlow or (GradientFlow, layer)}}),
     the mean log10 ||dL_T/dh_k|| of `layer` ("l0" ...) against the lag T - 1 - k, with each
     curve's fitted per-step factor (and, with cell=True, an LSTM's dL_T/dc_k dashed)."""
@@ -53,8 +54,13 @@ def plot_gradient_flow(panels: dict[str, dict[str, object]], path, default_layer
             logs = flow.mean_log10(layer)
             ax.plot(flow.lags(), logs, lw=1.6, label=f"{label} (x{flow.decay_factor(layer):.3f}/step)")
             if cell and layer in flow.cell_norms:
-                ax.plot(flow.lags(), flow.mean_log10(layer, cell=True), lw=1.0, ls="--",
-                        label=f"{label}: dL_T/dc_k (x{flow.decay_factor(layer, cell=True):.3f}/step)")
+                ax.plot(
+                    flow.lags(),
+                    flow.mean_log10(layer, cell=True),
+                    lw=1.0,
+                    ls="--",
+                    label=f"{label}: dL_T/dc_k (x{flow.decay_factor(layer, cell=True):.3f}/step)",
+                )
         ax.set_xlabel("time lag T - 1 - k (steps back from the loss)")
         ax.set_ylabel("log10 ||dL_T / dh_k||  (batch mean)")
         ax.set_title(title)
@@ -83,8 +89,14 @@ def plot_eigenvalues(panels: dict[str, dict[str, np.ndarray]], path) -> Path:
     return _save(fig, path)
 
 
-def plot_curves(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], path, xlabel: str, ylabel: str,
-                log: bool = True, hline: float | None = None) -> Path:
+def plot_curves(
+    panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
+    path,
+    xlabel: str,
+    ylabel: str,
+    log: bool = True,
+    hline: float | None = None,
+) -> Path:
     """One panel per title ({title: {label: (x, y)}}), y on a log scale when `log`."""
     plt = _pyplot()
     fig, axes = _grid(plt, len(panels), 5.5, 4.0, cols=2)
@@ -110,8 +122,15 @@ def plot_gates(panels: dict[str, dict[str, object]], path) -> Path:
     fig, axes = plt.subplots(len(panels), 2, figsize=(11, 3.4 * len(panels)), dpi=100, squeeze=False)
     for (ax_h, ax_u), (title, stats) in zip(axes, panels.items()):
         for gate, s in stats.items():
-            ax_h.hist(s.values, bins=50, range=(0, 1), histtype="step", lw=1.5,
-                      label=f"{gate}: {100 * s.saturated.mean():.0f}% saturated", density=True)
+            ax_h.hist(
+                s.values,
+                bins=50,
+                range=(0, 1),
+                histtype="step",
+                lw=1.5,
+                label=f"{gate}: {100 * s.saturated.mean():.0f}% saturated",
+                density=True,
+            )
             order = np.argsort(s.saturated)
             ax_u.plot(np.arange(len(order)), s.saturated[order], marker=".", lw=1, label=gate)
         ax_h.set_title(f"{title}: gate values", fontsize=10)
@@ -134,8 +153,14 @@ def plot_scalar_recursions(study: dict[str, dict[tuple[float, float], np.ndarray
         for (w, h0), h in runs.items():
             color = colors.setdefault(w, f"C{len(colors)}")
             shown = np.clip(h, -5, 5)
-            ax.plot(np.arange(len(h)), shown, color=color, ls="-" if h0 > 0 else "--", lw=1.3,
-                    label=f"w={w:g}" if h0 > 0 else None)
+            ax.plot(
+                np.arange(len(h)),
+                shown,
+                color=color,
+                ls="-" if h0 > 0 else "--",
+                lw=1.3,
+                label=f"w={w:g}" if h0 > 0 else None,
+            )
         ax.set_title(f"h(t) = {activation}(w h(t-1)); solid h(0) > 0, dashed < 0", fontsize=9)
         ax.set_xlabel("t")
         ax.set_ylabel("h(t) (clipped to ±5)")
@@ -192,8 +217,14 @@ def plot_bibo(results: dict[str, object], path) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
     for k, (label, r) in enumerate(results.items()):
-        ax.plot(np.arange(1, len(r.norms) + 1), r.norms, color=f"C{k}", lw=1.5,
-                label=f"{label}: ρ={r.spectral_radius:.2f}, bound {'none' if not np.isfinite(r.bound) else f'{r.bound:.1f}'}")
+        ax.plot(
+            np.arange(1, len(r.norms) + 1),
+            r.norms,
+            color=f"C{k}",
+            lw=1.5,
+            label=f"{label}: ρ={r.spectral_radius:.2f}, "
+            f"bound {'none' if not np.isfinite(r.bound) else f'{r.bound:.1f}'}",
+        )
         if np.isfinite(r.bound):
             ax.axhline(r.bound, color=f"C{k}", ls=":", lw=1)
     ax.set_yscale("log")

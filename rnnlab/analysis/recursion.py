@@ -73,8 +73,9 @@ class FixedPoint:
     stable: bool  # |slope| < 1
 
 
-def scalar_fixed_points(activation: str, w: float, b: float = 0.0, lo: float = -10.0, hi: float = 10.0,
-                        grid: int = 4001) -> list[FixedPoint]:
+def scalar_fixed_points(
+    activation: str, w: float, b: float = 0.0, lo: float = -10.0, hi: float = 10.0, grid: int = 4001
+) -> list[FixedPoint]:
     """The isolated fixed points h* = f(w h* + b) in [lo, hi] (b = c x, a constant input),
     found by sign changes of f(w h + b) - h on a grid and bisection, with their stability."""
     f, fprime = _activation(activation)
@@ -103,8 +104,9 @@ def scalar_fixed_points(activation: str, w: float, b: float = 0.0, lo: float = -
     return points
 
 
-def scalar_study(activations=("linear", "sigmoid", "tanh", "relu"), ws=(0.5, 0.9, 1.2, 2.0, -0.9),
-                 h0s=(0.5, -0.5), steps: int = 30) -> dict[str, dict[tuple[float, float], np.ndarray]]:
+def scalar_study(
+    activations=("linear", "sigmoid", "tanh", "relu"), ws=(0.5, 0.9, 1.2, 2.0, -0.9), h0s=(0.5, -0.5), steps: int = 30
+) -> dict[str, dict[tuple[float, float], np.ndarray]]:
     """Trajectories of (S) with no input for each activation, w and starting value (both signs):
     {activation: {(w, h0): (steps + 1,)}}, the data of the lectures' scalar figures."""
     return {a: {(w, h0): scalar_recursion(a, w, h0, steps) for w in ws for h0 in h0s} for a in activations}
@@ -160,8 +162,9 @@ class BIBOResult:
         return bool(np.isfinite(self.bound) and self.max_norm <= self.bound * (1 + 1e-9))
 
 
-def bibo_check(W, activation: str = "linear", steps: int = 200, rng: np.random.Generator | None = None,
-               trials: int = 20) -> BIBOResult:
+def bibo_check(
+    W, activation: str = "linear", steps: int = 200, rng: np.random.Generator | None = None, trials: int = 20
+) -> BIBOResult:
     """Drive h(t) = f(W h(t-1) + x(t)), h(0) = 0, with inputs |x(t)| <= 1 (random in [-1, 1],
     the constant ones and its negation, and the input that pushes along W's leading eigenvector)
     and compare the largest state reached with the bound (B)."""
@@ -187,8 +190,11 @@ def bibo_check(W, activation: str = "linear", steps: int = 200, rng: np.random.G
                 P = P @ A
             bound = total * np.sqrt(n)
     lead = np.linalg.eig(W)[1][:, np.argmax(np.abs(np.linalg.eigvals(W)))]
-    inputs = [np.ones((steps, n)), -np.ones((steps, n)),
-              np.broadcast_to(np.sign(lead.real) + (lead.real == 0), (steps, n))]
+    inputs = [
+        np.ones((steps, n)),
+        -np.ones((steps, n)),
+        np.broadcast_to(np.sign(lead.real) + (lead.real == 0), (steps, n)),
+    ]
     inputs += [rng.uniform(-1, 1, (steps, n)) for _ in range(trials)]
     norms = np.zeros(steps)
     with np.errstate(over="ignore", invalid="ignore"):

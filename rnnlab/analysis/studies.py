@@ -13,9 +13,10 @@ readout of its last state; the loss is the MSE at the last step, L_T. Models (H 
 
 For each, at initialisation and after `steps` Adam steps (gradient norm clipped to 1), on one
 fixed evaluation batch: the gradient flow ||dL_T/dh_k|| against the lag (gradflow), the norms of
-the Jacobian products ||ds_{T-1}/ds_k|| of one sequence (s = h, for an LSTM s = (h, c)), the eigenvalues of W_hh, the gate
-statistics (LSTM, GRU), and the memory of an impulse: the readout at every step, with and without
-a marked value of 1 added at t = 0 (a trained model that keeps marked values keeps this one).
+the Jacobian products ||ds_{T-1}/ds_k|| of one sequence (s = h, for an LSTM s = (h, c)), the
+eigenvalues of W_hh, the gate statistics (LSTM, GRU), and the memory of an impulse: the readout
+at every step, with and without a marked value of 1 added at t = 0 (a trained model that keeps
+marked values keeps this one).
 """
 
 from __future__ import annotations
@@ -35,8 +36,13 @@ from .jacobian import product_norms, recurrent_eigenvalues, step_jacobians
 from .recursion import impulse_memory
 
 MODEL_NAMES = ("tanh", "irnn", "lstm_f0", "lstm_f1", "gru")
-MODEL_TITLES = {"tanh": "tanh RNN", "irnn": "IRNN (relu, W=I)", "lstm_f0": "LSTM, forget bias 0",
-                "lstm_f1": "LSTM, forget bias 1", "gru": "GRU"}
+MODEL_TITLES = {
+    "tanh": "tanh RNN",
+    "irnn": "IRNN (relu, W=I)",
+    "lstm_f0": "LSTM, forget bias 0",
+    "lstm_f1": "LSTM, forget bias 1",
+    "gru": "GRU",
+}
 
 
 class AddingModel(Module):
@@ -83,6 +89,7 @@ class AddingModel(Module):
         def dloss(last_out):
             pred = last_out @ w[0] + b[0]
             return (2 * (pred - y) / len(y))[:, None] * w  # d MSE / d pred, through the readout
+
         return dloss
 
 
@@ -132,9 +139,17 @@ def measure(model: AddingModel, x: np.ndarray, y: np.ndarray, report: ModelRepor
     report.memory[stage] = impulse_memory(model.readout_every_step, x, impulse)
 
 
-def gradflow_study(models=MODEL_NAMES, *, seq_len: int = 50, hidden: int = 32, steps: int = 300,
-                   batch: int = 32, lr: float = 1e-2, seed: int = 0,
-                   say: Callable[[str], None] | None = None) -> dict[str, ModelReport]:
+def gradflow_study(
+    models=MODEL_NAMES,
+    *,
+    seq_len: int = 50,
+    hidden: int = 32,
+    steps: int = 300,
+    batch: int = 32,
+    lr: float = 1e-2,
+    seed: int = 0,
+    say: Callable[[str], None] | None = None,
+) -> dict[str, ModelReport]:
     """Train each model on the adding problem for `steps` Adam steps and measure it before and
     after (see the module doc). `say` receives progress lines."""
     say = say or (lambda line: None)
@@ -158,8 +173,10 @@ def gradflow_study(models=MODEL_NAMES, *, seq_len: int = 50, hidden: int = 32, s
             adam.step()
             report.losses.append(loss)
             if step % max(1, steps // 5) == 0 or step == steps:
-                say(f"  {MODEL_TITLES[kind]:<22} step {step:4d}/{steps}  MSE {np.mean(report.losses[-20:]):.4f} "
-                    f"(baseline {ADDING_BASELINE_MSE:.3f})  {time.perf_counter() - start:5.1f} s")
+                say(
+                    f"  {MODEL_TITLES[kind]:<22} step {step:4d}/{steps}  MSE {np.mean(report.losses[-20:]):.4f} "
+                    f"(baseline {ADDING_BASELINE_MSE:.3f})  {time.perf_counter() - start:5.1f} s"
+                )
         measure(model, x_eval, y_eval, report, "trained")
         reports[kind] = report
     return reports
@@ -174,30 +191,74 @@ def gradflow_figures(reports: dict[str, ModelReport], out) -> list:
 
     out = Path(out)
     titles = {k: MODEL_TITLES[k] for k in reports}
-    paths = [plots.plot_gradient_flow(
-        {"at initialisation": {titles[k]: r.flow["init"] for k, r in reports.items()},
-         f"after {len(next(iter(reports.values())).losses)} training steps":
-             {titles[k]: r.flow["trained"] for k, r in reports.items()}}, out / "gradflow.png")]
-    paths.append(plots.plot_curves(
-        {stage: {titles[k]: (np.arange(len(r.products[s]))[::-1], r.products[s]) for k, r in reports.items()}
-         for stage, s in (("at initialisation", "init"), ("trained", "trained"))},
-        out / "jacobian_products.png", "span T - 1 - k (steps)",
-        "||ds_(T-1)/ds_k||, s = h or (h, c) (one sequence)"))
-    paths.append(plots.plot_eigenvalues(
-        {f"{titles[k]}: {block}": {"init": r.eigenvalues["init"][block], "trained": r.eigenvalues["trained"][block]}
-         for k, r in reports.items() for block in (("hh",) if k in ("tanh", "irnn") else ("f", "g") if k.startswith("lstm") else ("z", "n"))},
-        out / "eigenvalues.png"))
-    gated = {f"{titles[k]}, {stage}": r.gates[stage] for k, r in reports.items() if r.gates for stage in ("init", "trained")}
+    paths = [
+        plots.plot_gradient_flow(
+            {
+                "at initialisation": {titles[k]: r.flow["init"] for k, r in reports.items()},
+                f"after {len(next(iter(reports.values())).losses)} training steps": {
+                    titles[k]: r.flow["trained"] for k, r in reports.items()
+                },
+            },
+            out / "gradflow.png",
+        )
+    ]
+    paths.append(
+        plots.plot_curves(
+            {
+                stage: {titles[k]: (np.arange(len(r.products[s]))[::-1], r.products[s]) for k, r in reports.items()}
+                for stage, s in (("at initialisation", "init"), ("trained", "trained"))
+            },
+            out / "jacobian_products.png",
+            "span T - 1 - k (steps)",
+            "||ds_(T-1)/ds_k||, s = h or (h, c) (one sequence)",
+        )
+    )
+    paths.append(
+        plots.plot_eigenvalues(
+            {
+                f"{titles[k]}: {block}": {
+                    "init": r.eigenvalues["init"][block],
+                    "trained": r.eigenvalues["trained"][block],
+                }
+                for k, r in reports.items()
+                for block in (("hh",) if k in ("tanh", "irnn") else ("f", "g") if k.startswith("lstm") else ("z", "n"))
+            },
+            out / "eigenvalues.png",
+        )
+    )
+    gated = {
+        f"{titles[k]}, {stage}": r.gates[stage] for k, r in reports.items() if r.gates for stage in ("init", "trained")
+    }
     if gated:
         paths.append(plots.plot_gates(gated, out / "gates.png"))
-    paths.append(plots.plot_curves(
-        {stage: {titles[k]: (np.arange(len(r.memory[s].effect)), r.memory[s].effect + 1e-300)
-                 for k, r in reports.items()} for stage, s in (("at initialisation", "init"), ("trained", "trained"))},
-        out / "memory.png", "t (steps after a marked impulse at t = 0)", "mean |change of the readout|"))
-    paths.append(plots.plot_curves(
-        {"training on the adding problem": {titles[k]: (np.arange(1, len(r.losses) + 1), _smooth(r.losses))
-                                             for k, r in reports.items()}},
-        out / "training.png", "step", "training MSE (mean of 20 steps)", log=True, hline=ADDING_BASELINE_MSE))
+    paths.append(
+        plots.plot_curves(
+            {
+                stage: {
+                    titles[k]: (np.arange(len(r.memory[s].effect)), r.memory[s].effect + 1e-300)
+                    for k, r in reports.items()
+                }
+                for stage, s in (("at initialisation", "init"), ("trained", "trained"))
+            },
+            out / "memory.png",
+            "t (steps after a marked impulse at t = 0)",
+            "mean |change of the readout|",
+        )
+    )
+    paths.append(
+        plots.plot_curves(
+            {
+                "training on the adding problem": {
+                    titles[k]: (np.arange(1, len(r.losses) + 1), _smooth(r.losses)) for k, r in reports.items()
+                }
+            },
+            out / "training.png",
+            "step",
+            "training MSE (mean of 20 steps)",
+            log=True,
+            hline=ADDING_BASELINE_MSE,
+        )
+    )
     return paths
 
 
@@ -214,25 +275,41 @@ def recursion_study(out=None, steps: int = 30) -> dict:
     """The lectures' recursion studies: scalar trajectories, fixed points against w, vector
     impulse responses and the BIBO check. Returns a summary; writes scalar.png, fixed_points.png,
     vector.png and bibo.png into `out` when given (needs matplotlib)."""
-    from .recursion import (bibo_check, example_matrices, scalar_fixed_points, scalar_study,
-                            vector_impulse_response)
+    from .recursion import bibo_check, example_matrices, scalar_fixed_points, scalar_study, vector_impulse_response
 
     scalar = scalar_study(steps=steps)
     ws, ws_sig = np.linspace(-3, 3, 121), np.linspace(0, 10, 101)
-    fixed = {"tanh(w h)": (ws, [scalar_fixed_points("tanh", w, lo=-2, hi=2, grid=801) for w in ws]),
-             # with the bias -w/2 the sigmoid is symmetric about h = 1/2: two attractors for w > 4
-             "sigmoid(w h - w/2)": (ws_sig, [scalar_fixed_points("sigmoid", w, b=-w / 2, lo=-1, hi=2, grid=601)
-                                             for w in ws_sig])}
-    vectors = {name: (W, vector_impulse_response(W, np.array([1.0, 0.0]), steps)) for name, W in example_matrices().items()}
-    bibo = {"linear, W = 0.9 R(π/6)": bibo_check(0.9 * _rot(np.pi / 6), "linear", steps=4 * steps),
-            "linear, W = 1.05 R(π/6)": bibo_check(1.05 * _rot(np.pi / 6), "linear", steps=4 * steps),
-            "tanh, W = 3 R(π/6)": bibo_check(3 * _rot(np.pi / 6), "tanh", steps=4 * steps),
-            "relu, W = 0.45 [[1, 1], [1, 1]]": bibo_check(np.full((2, 2), 0.45), "relu", steps=4 * steps)}
+    fixed = {
+        "tanh(w h)": (ws, [scalar_fixed_points("tanh", w, lo=-2, hi=2, grid=801) for w in ws]),
+        # with the bias -w/2 the sigmoid is symmetric about h = 1/2: two attractors for w > 4
+        "sigmoid(w h - w/2)": (
+            ws_sig,
+            [scalar_fixed_points("sigmoid", w, b=-w / 2, lo=-1, hi=2, grid=601) for w in ws_sig],
+        ),
+    }
+    vectors = {
+        name: (W, vector_impulse_response(W, np.array([1.0, 0.0]), steps)) for name, W in example_matrices().items()
+    }
+    bibo = {
+        "linear, W = 0.9 R(π/6)": bibo_check(0.9 * _rot(np.pi / 6), "linear", steps=4 * steps),
+        "linear, W = 1.05 R(π/6)": bibo_check(1.05 * _rot(np.pi / 6), "linear", steps=4 * steps),
+        "tanh, W = 3 R(π/6)": bibo_check(3 * _rot(np.pi / 6), "tanh", steps=4 * steps),
+        "relu, W = 0.45 [[1, 1], [1, 1]]": bibo_check(np.full((2, 2), 0.45), "relu", steps=4 * steps),
+    }
     summary = {
         "tanh fixed points, w = 2": [round(p.value, 6) for p in scalar_fixed_points("tanh", 2.0)],
-        "bibo": {k: {"spectral_radius": r.spectral_radius, "bound": r.bound if np.isfinite(r.bound) else "none", "max_norm": r.max_norm,
-                     "bounded": r.bounded} for k, r in bibo.items()},
-        "sigmoid(w h - w/2) fixed points, w = 6": [round(p.value, 6) for p in scalar_fixed_points("sigmoid", 6.0, b=-3.0)],
+        "bibo": {
+            k: {
+                "spectral_radius": r.spectral_radius,
+                "bound": r.bound if np.isfinite(r.bound) else "none",
+                "max_norm": r.max_norm,
+                "bounded": r.bounded,
+            }
+            for k, r in bibo.items()
+        },
+        "sigmoid(w h - w/2) fixed points, w = 6": [
+            round(p.value, 6) for p in scalar_fixed_points("sigmoid", 6.0, b=-3.0)
+        ],
     }
     if out is not None:
         from pathlib import Path
@@ -240,11 +317,15 @@ def recursion_study(out=None, steps: int = 30) -> dict:
         from . import plots
 
         out = Path(out)
-        summary["figures"] = [str(p) for p in (
-            plots.plot_scalar_recursions(scalar, out / "scalar.png"),
-            plots.plot_fixed_points(fixed, out / "fixed_points.png"),
-            plots.plot_vector_recursions(vectors, out / "vector.png"),
-            plots.plot_bibo(bibo, out / "bibo.png"))]
+        summary["figures"] = [
+            str(p)
+            for p in (
+                plots.plot_scalar_recursions(scalar, out / "scalar.png"),
+                plots.plot_fixed_points(fixed, out / "fixed_points.png"),
+                plots.plot_vector_recursions(vectors, out / "vector.png"),
+                plots.plot_bibo(bibo, out / "bibo.png"),
+            )
+        ]
     return summary
 
 
@@ -260,31 +341,42 @@ def circuits_demo(seed: int = 0, bits: int = 32, cycles: int = 40) -> list[str]:
     from .circuits import combinational, compile_circuit, compile_clocked, counter, serial_adder
 
     lines = []
-    reference = {"not": lambda a: [1 - a[0]], "nor": lambda a: [1 - (a[0] | a[1])], "or": lambda a: [a[0] | a[1]],
-                 "and": lambda a: [a[0] & a[1]], "xor": lambda a: [a[0] ^ a[1]],
-                 "half_adder": lambda a: [a[0] ^ a[1], a[0] & a[1]],
-                 "full_adder": lambda a: [sum(a) % 2, sum(a) // 2]}
+    reference = {
+        "not": lambda a: [1 - a[0]],
+        "nor": lambda a: [1 - (a[0] | a[1])],
+        "or": lambda a: [a[0] | a[1]],
+        "and": lambda a: [a[0] & a[1]],
+        "xor": lambda a: [a[0] ^ a[1]],
+        "half_adder": lambda a: [a[0] ^ a[1], a[0] & a[1]],
+        "full_adder": lambda a: [sum(a) % 2, sum(a) // 2],
+    }
     for name, ref in reference.items():
         circuit = combinational(name)
         inputs, outputs = compile_circuit(circuit).truth_table()
         right = all(list(o) == ref(list(i)) for i, o in zip(inputs, outputs))
-        lines.append(f"{name:<11} {len(circuit.gates):2d} units, settles in {circuit.depth()} steps: "
-                     f"truth table {'right' if right else 'WRONG'} ({len(inputs)} rows)")
+        lines.append(
+            f"{name:<11} {len(circuit.gates):2d} units, settles in {circuit.depth()} steps: "
+            f"truth table {'right' if right else 'WRONG'} ({len(inputs)} rows)"
+        )
     rng = np.random.default_rng(seed)
-    a, b = (int(v) for v in rng.integers(0, 2 ** 31, size=2))
+    a, b = (int(v) for v in rng.integers(0, 2**31, size=2))
     a_bits = [(a >> k) & 1 for k in range(bits + 1)]
     b_bits = [(b >> k) & 1 for k in range(bits + 1)]
     adder = compile_clocked(serial_adder())
     out, _ = adder.run(np.array([a_bits, b_bits], float).T[:, None, :])
     total = sum(int(bit) << k for k, bit in enumerate(out[:, 0, 0]))
-    lines.append(f"serial adder: {len(adder.compiled.units)} units, clock period {adder.period} steps: "
-                 f"{a} + {b} = {total} ({'right' if total == a + b else 'WRONG'})")
+    lines.append(
+        f"serial adder: {len(adder.compiled.units)} units, clock period {adder.period} steps: "
+        f"{a} + {b} = {total} ({'right' if total == a + b else 'WRONG'})"
+    )
     count = compile_clocked(counter(4))
     inc = rng.integers(0, 2, size=(cycles, 1, 1))
     q, _ = count.run(inc)
     values = (q[:, 0] * (1 << np.arange(4))).sum(axis=1)
     right = bool((values == np.cumsum(inc[:, 0, 0]) % 16).all())
-    lines.append(f"4-bit counter: {len(count.compiled.units)} units, clock period {count.period} steps, "
-                 f"{cycles} cycles: {'right' if right else 'WRONG'}, ends at {values[-1]} after "
-                 f"{int(inc.sum())} increments")
+    lines.append(
+        f"4-bit counter: {len(count.compiled.units)} units, clock period {count.period} steps, "
+        f"{cycles} cycles: {'right' if right else 'WRONG'}, ends at {values[-1]} after "
+        f"{int(inc.sum())} increments"
+    )
     return lines

@@ -38,9 +38,8 @@ def check_layer(layer) -> RecurrentLayer:
 
 
 def cell_names(layer: RecurrentLayer) -> list[str]:
-    """"l0", "l0_reverse", "l1", ...: the keys of `m.recorded`, one per layer and direction."""
-    return [f"l{k}" + ("_reverse" if d else "") for k in range(layer.num_layers)
-            for d in range(layer.num_directions)]
+    """ "l0", "l0_reverse", "l1", ...: the keys of `m.recorded`, one per layer and direction."""
+    return [f"l{k}" + ("_reverse" if d else "") for k in range(layer.num_layers) for d in range(layer.num_directions)]
 
 
 def layer_cells(layer: RecurrentLayer, dtype=np.float64) -> list[list]:
@@ -55,11 +54,11 @@ def layer_cells(layer: RecurrentLayer, dtype=np.float64) -> list[list]:
     for k in range(layer.num_layers):
         row = []
         for d in range(D):
-            cell = cell_class(layer.input_size if k == 0 else H * D, H, layer.bias, dtype=dtype,
-                              **layer.options)
+            cell = cell_class(layer.input_size if k == 0 else H * D, H, layer.bias, dtype=dtype, **layer.options)
             suffix = f"_l{k}" + ("_reverse" if d else "")
-            cell.load_state_dict({name: params[name + suffix].data.astype(dtype)
-                                  for name, _ in cell.named_parameters()})
+            cell.load_state_dict(
+                {name: params[name + suffix].data.astype(dtype) for name, _ in cell.named_parameters()}
+            )
             row.append(cell)
         cells.append(row)
     return cells
@@ -69,8 +68,15 @@ def layer_copy(layer: RecurrentLayer, dtype=np.float64) -> RecurrentLayer:
     """A new layer of the same kind and options with the weights cast to `dtype` (time-major),
     so that running it (which sets its tape and records) leaves the original untouched."""
     check_layer(layer)
-    copy = type(layer)(layer.input_size, layer.hidden_size, layer.num_layers, bias=layer.bias,
-                       bidirectional=layer.bidirectional, dtype=dtype, **layer.options)
+    copy = type(layer)(
+        layer.input_size,
+        layer.hidden_size,
+        layer.num_layers,
+        bias=layer.bias,
+        bidirectional=layer.bidirectional,
+        dtype=dtype,
+        **layer.options,
+    )
     copy.load_state_dict({k: v.astype(dtype) for k, v in layer.state_dict().items()})
     return copy.eval()
 
@@ -83,8 +89,10 @@ def time_major(layer: RecurrentLayer, x, dtype) -> np.ndarray:
     elif x.ndim == 3 and layer.batch_first:
         x = x.transpose(1, 0, 2)
     if x.ndim != 3 or x.shape[2] != layer.input_size or x.shape[0] == 0 or x.shape[1] == 0:
-        raise ValueError(f"x has shape {np.shape(x)}, expected (T, B, input_size={layer.input_size})"
-                         + (" in the layer's batch_first layout (B, T, input_size)" if layer.batch_first else ""))
+        raise ValueError(
+            f"x has shape {np.shape(x)}, expected (T, B, input_size={layer.input_size})"
+            + (" in the layer's batch_first layout (B, T, input_size)" if layer.batch_first else "")
+        )
     return np.ascontiguousarray(x)
 
 
@@ -142,7 +150,7 @@ def unroll(layer: RecurrentLayer, x, hx=None, dtype=np.float64) -> Unrolled:
             name = f"l{k}" + ("_reverse" if d else "")
             state = tuple(s[k * D + d] for s in initial) if lstm else initial[0][k * D + d]
             h_all, c_all, tapes = np.empty((T, B, H), dtype), np.empty((T, B, H), dtype), [None] * T
-            for t in (range(T - 1, -1, -1) if d else range(T)):
+            for t in range(T - 1, -1, -1) if d else range(T):
                 state = cell.forward(inp[t], state)
                 tapes[t] = cell.tape
                 if lstm:
@@ -163,7 +171,7 @@ def backward(run: Unrolled, dout) -> np.ndarray:
     layer, direction and step, and returns dL/dx (T, B, input_size)."""
     layer, dtype = run.layer, run.x.dtype
     T, B, _ = run.x.shape
-    H, D, lstm = layer.hidden_size, layer.num_directions, layer.run_class.n_states == 2
+    H, lstm = layer.hidden_size, layer.run_class.n_states == 2
     dout = np.asarray(dout, dtype=dtype)
     if dout.shape != run.out.shape:
         raise ValueError(f"dout has shape {dout.shape}, expected {run.out.shape} (the shape of out, time-major)")
@@ -173,8 +181,8 @@ def backward(run: Unrolled, dout) -> np.ndarray:
             name = f"l{k}" + ("_reverse" if d else "")
             dh_seen, dc_seen = np.empty((T, B, H), dtype), np.empty((T, B, H), dtype)
             dh, dc = np.zeros((B, H), dtype), np.zeros((B, H), dtype)
-            for t in (range(T) if d else range(T - 1, -1, -1)):  # the reverse of the forward order
-                dh = dh + dout[t, :, d * H:(d + 1) * H]  # the output's gradient joins the recurrent one
+            for t in range(T) if d else range(T - 1, -1, -1):  # the reverse of the forward order
+                dh = dh + dout[t, :, d * H : (d + 1) * H]  # the output's gradient joins the recurrent one
                 dh_seen[t], dc_seen[t] = dh, dc
                 if lstm:
                     dx, (dh, dc) = cell.backward(dh, dc, tape=run.tapes[name][t])

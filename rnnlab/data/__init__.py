@@ -5,8 +5,6 @@ naming the file, byte and line), `builtin_corpus` for text that ships with Pytho
 `split` and `BatchStream` (char-rnn's contiguous windows, a pure function of the step number).
 """
 
-from .text import (CORPORA, SOURCE_MAX_CHARS, BatchStream, DataError, Vocab, builtin_corpus,
-                   load_text, split)
+from .text import CORPORA, SOURCE_MAX_CHARS, BatchStream, DataError, Vocab, builtin_corpus, load_text, split
 
-__all__ = ["CORPORA", "SOURCE_MAX_CHARS", "BatchStream", "DataError", "Vocab", "builtin_corpus",
-           "load_text", "split"]
+__all__ = ["CORPORA", "SOURCE_MAX_CHARS", "BatchStream", "DataError", "Vocab", "builtin_corpus", "load_text", "split"]

@@ -44,12 +44,18 @@ def read_idx(path, magic: int, dims: int) -> np.ndarray:
         raise DataError(path, f"holds {len(data)} bytes, fewer than the {header}-byte IDX header")
     found, *shape = struct.unpack(f">I{dims}I", data[:header])
     if found != magic:
-        raise DataError(path, f"magic number 0x{found:08x}, expected 0x{magic:08x} "
-                              f"({'images' if magic == IMAGES_MAGIC else 'labels'} in IDX format)")
+        raise DataError(
+            path,
+            f"magic number 0x{found:08x}, expected 0x{magic:08x} "
+            f"({'images' if magic == IMAGES_MAGIC else 'labels'} in IDX format)",
+        )
     size = int(np.prod(shape))
     if len(data) - header != size:
-        raise DataError(path, f"holds {len(data) - header} values after the header, expected "
-                              f"{' x '.join(map(str, shape))} = {size} (truncated or padded file)")
+        raise DataError(
+            path,
+            f"holds {len(data) - header} values after the header, expected "
+            f"{' x '.join(map(str, shape))} = {size} (truncated or padded file)",
+        )
     return np.frombuffer(data, np.uint8, offset=header).reshape(shape)
 
 
@@ -64,8 +70,11 @@ def load_mnist(folder, split: str = "t10k") -> tuple[np.ndarray, np.ndarray]:
     """images (n, rows, cols) uint8 and labels (n,) int64 of the `split` ("t10k" or "train")."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise DataError(folder, "no such folder; pass the folder holding the MNIST IDX files "
-                                f"({split}-images-idx3-ubyte.gz and {split}-labels-idx1-ubyte.gz)")
+        raise DataError(
+            folder,
+            "no such folder; pass the folder holding the MNIST IDX files "
+            f"({split}-images-idx3-ubyte.gz and {split}-labels-idx1-ubyte.gz)",
+        )
     found = {kind: _find(folder, f"{split}-{kind}") for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")}
     missing = [f"{split}-{k}(.gz)" for k, p in found.items() if p is None]
     if missing:
@@ -75,7 +84,9 @@ def load_mnist(folder, split: str = "t10k") -> tuple[np.ndarray, np.ndarray]:
     if len(images) != len(labels):
         raise DataError(found["labels-idx1-ubyte"], f"holds {len(labels)} labels for {len(images)} images")
     if labels.size and labels.max() > 9:
-        raise DataError(found["labels-idx1-ubyte"], f"label {labels.max()} at index {int(labels.argmax())}; digits are 0..9")
+        raise DataError(
+            found["labels-idx1-ubyte"], f"label {labels.max()} at index {int(labels.argmax())}; digits are 0..9"
+        )
     return images, labels
 
 

@@ -63,10 +63,18 @@ def load_chorales(path) -> dict[str, list[np.ndarray]]:
             if not isinstance(piece, list) or not piece:
                 raise DataError(path, f"{split}[{k}] must be a non-empty list of steps")
             for t, step in enumerate(piece):
-                if not isinstance(step, list) or any(isinstance(p, bool) or not isinstance(p, (int, float))
-                                                     or p != int(p) or not LOWEST <= p < LOWEST + KEYS for p in step):
-                    raise DataError(path, f"{split}[{k}] step {t}: {step!r} is not a list of MIDI pitches "
-                                          f"{LOWEST}..{LOWEST + KEYS - 1} (the 88 piano keys)")
+                if not isinstance(step, list) or any(
+                    isinstance(p, bool)
+                    or not isinstance(p, (int, float))
+                    or p != int(p)
+                    or not LOWEST <= p < LOWEST + KEYS
+                    for p in step
+                ):
+                    raise DataError(
+                        path,
+                        f"{split}[{k}] step {t}: {step!r} is not a list of MIDI pitches "
+                        f"{LOWEST}..{LOWEST + KEYS - 1} (the 88 piano keys)",
+                    )
             rolls.append(to_roll([[int(p) for p in step] for step in piece]))
         splits[split] = rolls
     return splits
@@ -82,8 +90,9 @@ def _varlen(n: int) -> bytes:
     return bytes(reversed(out))
 
 
-def midi_bytes(roll: np.ndarray, *, ticks_per_step: int = 480, bpm: float = 80.0, program: int = 19,
-               velocity: int = 80) -> bytes:
+def midi_bytes(
+    roll: np.ndarray, *, ticks_per_step: int = 480, bpm: float = 80.0, program: int = 19, velocity: int = 80
+) -> bytes:
     """A Standard MIDI File (format 0, one track, channel 0) of a (T, 88) piano roll; each step
     lasts one quarter note (ticks_per_step ticks per quarter), a key sounding on consecutive
     steps is held. program is the General MIDI instrument, 0-based (19: church organ)."""

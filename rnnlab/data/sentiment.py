@@ -43,7 +43,7 @@ def _read_lines(path: Path) -> list[tuple[int, str, str]]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        line = raw[:err.start].count(b"\n") + 1
+        line = raw[: err.start].count(b"\n") + 1
         raise DataError(path, f"line {line}: not UTF-8 at byte {err.start}; save the file as UTF-8") from None
     rows = []
     for number, line in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
@@ -66,8 +66,11 @@ def load_labelled(path) -> Labelled:
     """Every example of a TSV file, or of every *_labelled.txt file in a folder (sorted by name)."""
     path = Path(path)
     if not path.exists():
-        raise DataError(path, "no such file or folder; pass a tab-separated file of text and label "
-                              "or the sentiment_labelled_sentences folder")
+        raise DataError(
+            path,
+            "no such file or folder; pass a tab-separated file of text and label "
+            "or the sentiment_labelled_sentences folder",
+        )
     files = sorted(path.glob("*_labelled.txt")) if path.is_dir() else [path]
     if not files:
         raise DataError(path, "is a folder without *_labelled.txt files; pass one TSV file instead")
@@ -78,8 +81,9 @@ def load_labelled(path) -> Labelled:
     if len(names) < 2:
         raise DataError(files[0], f"every example has the label {names[0]!r}; a classifier needs two or more")
     index = {n: k for k, n in enumerate(names)}
-    return Labelled([r[2] for r in rows], np.array([index[r[3]] for r in rows], np.int64), names,
-                    [str(f) for f in files])
+    return Labelled(
+        [r[2] for r in rows], np.array([index[r[3]] for r in rows], np.int64), names, [str(f) for f in files]
+    )
 
 
 class WordVocab:
@@ -110,7 +114,7 @@ class WordVocab:
         lengths = np.array([len(t) for t in tokens], np.int64)
         ids = np.zeros((lengths.max(), len(texts)), np.int64)
         for b, t in enumerate(tokens):
-            ids[:len(t), b] = t
+            ids[: len(t), b] = t
         return ids, lengths
 
     def bag_of_words(self, texts: list[str], dtype=np.float32) -> np.ndarray:
@@ -124,10 +128,36 @@ class WordVocab:
 # --- sentences whose label is set by word order ------------------------------------------------
 # Words that turn or weigh the meaning of others instead of carrying a sentiment of their own: never
 # taken as the polar words of generated sentences (contrast_sentences adds its own "not", "but").
-FUNCTION_WORDS = frozenset({
-    "not", "never", "no", "nor", "neither", "nothing", "none", "without", "but", "however", "though",
-    "although", "unless", "unfortunately", "don't", "didn't", "doesn't", "isn't", "wasn't", "aren't",
-    "weren't", "won't", "can't", "couldn't", "wouldn't", "shouldn't"})
+FUNCTION_WORDS = frozenset(
+    {
+        "not",
+        "never",
+        "no",
+        "nor",
+        "neither",
+        "nothing",
+        "none",
+        "without",
+        "but",
+        "however",
+        "though",
+        "although",
+        "unless",
+        "unfortunately",
+        "don't",
+        "didn't",
+        "doesn't",
+        "isn't",
+        "wasn't",
+        "aren't",
+        "weren't",
+        "won't",
+        "can't",
+        "couldn't",
+        "wouldn't",
+        "shouldn't",
+    }
+)
 CONTRAST_NOUNS = ("sound", "battery", "staff", "plot", "screen", "acting", "music", "place", "story", "design")
 _FRAMES = ("", "that was ", "this is ", "they were ", "everything was ", "the {noun} was ", "the {noun} is ")
 _NEGATORS = ("not", "never")

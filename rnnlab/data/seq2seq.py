@@ -54,7 +54,7 @@ class TokenVocab:
         lengths = np.array([len(r) for r in rows], np.int64)
         ids = np.full((int(lengths.max()), len(rows)), PAD, np.int64)
         for b, r in enumerate(rows):
-            ids[:len(r), b] = r
+            ids[: len(r), b] = r
         return ids, lengths
 
     def encode_target(self, sequences) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -64,8 +64,8 @@ class TokenVocab:
         tgt_in = np.full((int(lengths.max()), len(rows)), PAD, np.int64)
         tgt_out = tgt_in.copy()
         for b, r in enumerate(rows):
-            tgt_in[:len(r) + 1, b] = [BOS] + r
-            tgt_out[:len(r) + 1, b] = r + [EOS]
+            tgt_in[: len(r) + 1, b] = [BOS] + r
+            tgt_out[: len(r) + 1, b] = r + [EOS]
         return tgt_in, tgt_out, lengths
 
     def decode(self, ids) -> list[str]:
@@ -79,7 +79,7 @@ class TokenVocab:
         return out
 
     def to_json(self) -> list[str]:
-        return self.tokens[len(SPECIALS):]
+        return self.tokens[len(SPECIALS) :]
 
     @classmethod
     def from_json(cls, tokens) -> TokenVocab:
@@ -89,8 +89,20 @@ class TokenVocab:
 
 
 # --- dates -----------------------------------------------------------------------------------------
-MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
-          "October", "November", "December"]
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 DATE_RANGE = (dt.date(1950, 1, 1), dt.date(2049, 12, 31))  # four-digit years only: no century guessing
 
@@ -146,8 +158,9 @@ def dates(n: int, rng: np.random.Generator, days: np.ndarray | None = None, with
 REVERSE_SYMBOLS = "abcdefghijklmnopqrstuvwxyz"
 
 
-def reverse_pairs(n: int, rng: np.random.Generator, min_len: int, max_len: int,
-                  symbols: str = REVERSE_SYMBOLS) -> tuple[list[str], list[str]]:
+def reverse_pairs(
+    n: int, rng: np.random.Generator, min_len: int, max_len: int, symbols: str = REVERSE_SYMBOLS
+) -> tuple[list[str], list[str]]:
     """n (random string, the string reversed) pairs, lengths uniform in min_len..max_len."""
     if not 1 <= min_len <= max_len:
         raise ValueError(f"need 1 <= min_len <= max_len, got min_len={min_len}, max_len={max_len}")
@@ -193,7 +206,7 @@ def load_pairs(path, max_words: int | None = 10, limit: int | None = None) -> Pa
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        line = raw[:err.start].count(b"\n") + 1
+        line = raw[: err.start].count(b"\n") + 1
         raise DataError(f"{where}, line {line}", "is not UTF-8") from None
     source, target = [], []
     for number, line in enumerate(io.StringIO(text), 1):
@@ -202,8 +215,9 @@ def load_pairs(path, max_words: int | None = 10, limit: int | None = None) -> Pa
             continue
         fields = line.split("\t")
         if len(fields) < 2 or not fields[0].strip() or not fields[1].strip():
-            raise DataError(f"{where}, line {number}", f"expected English<TAB>French[<TAB>attribution], "
-                                                       f"got {line[:60]!r}")
+            raise DataError(
+                f"{where}, line {number}", f"expected English<TAB>French[<TAB>attribution], got {line[:60]!r}"
+            )
         if max_words is not None and len(fields[0].split()) > max_words:
             continue
         source.append(fields[0].strip())

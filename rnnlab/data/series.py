@@ -27,8 +27,14 @@ from .text import DataError
 
 # name: (package, file inside it, value column, time column, cycle length in steps, what it is)
 BUILTIN_SERIES = {
-    "sunspots": ("statsmodels", "datasets/sunspots/sunspots.csv", "SUNACTIVITY", "YEAR", 11,
-                 "yearly mean sunspot number 1700-2008 (statsmodels.datasets.sunspots)"),
+    "sunspots": (
+        "statsmodels",
+        "datasets/sunspots/sunspots.csv",
+        "SUNACTIVITY",
+        "YEAR",
+        11,
+        "yearly mean sunspot number 1700-2008 (statsmodels.datasets.sunspots)",
+    ),
 }
 
 MIN_VALUES = 24  # fewer than this leaves nothing to train, validate and test on
@@ -44,15 +50,18 @@ def _read_text(path: Path) -> str:
     try:
         return raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as err:
-        line = raw[:err.start].count(b"\n") + 1
+        line = raw[: err.start].count(b"\n") + 1
         raise DataError(path, f"line {line}: not UTF-8 at byte {err.start}; save the file as UTF-8") from None
 
 
 def parse_csv_series(text: str, source, column: str | None = None) -> tuple[np.ndarray, list[str]]:
     """The values of `column` (float64, in file order) and the labels of the first column (the
     time stamps, as text). `column` may be omitted when the file has one column only."""
-    rows = [(number, row) for number, row in enumerate(csv.reader(io.StringIO(text)), start=1)
-            if any(field.strip() for field in row)]
+    rows = [
+        (number, row)
+        for number, row in enumerate(csv.reader(io.StringIO(text)), start=1)
+        if any(field.strip() for field in row)
+    ]
     if not rows:
         raise DataError(source, "is empty; expected a header row naming the columns, then one row per time step")
     header_line, header = rows[0]
@@ -62,14 +71,20 @@ def parse_csv_series(text: str, source, column: str | None = None) -> tuple[np.n
             raise DataError(source, f"has {len(names)} columns ({', '.join(names)}); say which with --column NAME")
         column = names[0]
     if column not in names:
-        raise DataError(source, f"line {header_line}: no column {column!r} in the header; "
-                                f"the columns are {', '.join(repr(n) for n in names)}")
+        raise DataError(
+            source,
+            f"line {header_line}: no column {column!r} in the header; "
+            f"the columns are {', '.join(repr(n) for n in names)}",
+        )
     k = names.index(column)
     values, stamps = [], []
     for number, row in rows[1:]:
         if len(row) <= k:
-            raise DataError(source, f"line {number}: {len(row)} field(s), too few to hold column {column!r} "
-                                    f"(field {k + 1} of the header's {len(names)})")
+            raise DataError(
+                source,
+                f"line {number}: {len(row)} field(s), too few to hold column {column!r} "
+                f"(field {k + 1} of the header's {len(names)})",
+            )
         field = row[k].strip()
         if not field:
             raise DataError(source, f"line {number}: the value of column {column!r} is missing")
@@ -82,8 +97,11 @@ def parse_csv_series(text: str, source, column: str | None = None) -> tuple[np.n
         values.append(value)
         stamps.append(row[0].strip())
     if len(values) < MIN_VALUES:
-        raise DataError(source, f"holds {len(values)} value(s) of column {column!r}; forecasting needs at "
-                                f"least {MIN_VALUES} (to train, validate and test on)")
+        raise DataError(
+            source,
+            f"holds {len(values)} value(s) of column {column!r}; forecasting needs at "
+            f"least {MIN_VALUES} (to train, validate and test on)",
+        )
     return np.array(values, np.float64), stamps
 
 
@@ -101,8 +119,10 @@ def builtin_series(name: str) -> tuple[np.ndarray, list[str], int, str]:
     package, inner, column, _, cycle, what = BUILTIN_SERIES[name]
     spec = importlib.util.find_spec(package)  # finds the package without importing it (and pandas)
     if spec is None or not spec.submodule_search_locations:
-        raise DataError(name, f"the built-in series needs {package}: pip install 'rnnlab[series]' "
-                              "(or pass --csv FILE --column NAME)")
+        raise DataError(
+            name,
+            f"the built-in series needs {package}: pip install 'rnnlab[series]' (or pass --csv FILE --column NAME)",
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / inner
     if not path.is_file():
         raise DataError(path, f"not found in the installed {package}; pass --csv FILE --column NAME instead")

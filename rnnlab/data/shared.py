@@ -20,5 +20,7 @@ def shared_data(name: str, option: str, what: str) -> Path:
     for path in candidates:
         if path.exists():
             return path.resolve()
-    raise DataError(f"../shared/data/{name}", f"not found (looked beside the current directory and "
-                                              f"the checkout); pass {option} with the path of {what}")
+    raise DataError(
+        f"../shared/data/{name}",
+        f"not found (looked beside the current directory and the checkout); pass {option} with the path of {what}",
+    )

@@ -94,7 +94,7 @@ def copy_memory(n: int, T: int, rng: np.random.Generator) -> tuple[np.ndarray, n
     ids[:L] = symbols
     ids[T + L - 1] = COPY_SYMBOLS + 1  # the delimiter: "now write them back"
     targets = np.zeros_like(ids)
-    targets[T + L:] = symbols
+    targets[T + L :] = symbols
     return ids, targets
 
 
@@ -110,8 +110,22 @@ TAG_AMBIGUOUS = ("teddy", "jordan", "paris", "georgia", "virginia", "austin", "f
 TAG_SURNAMES = ("roosevelt", "smith", "brown", "jones", "miller", "davis", "wilson", "taylor")
 TAG_NOUNS = ("bears", "river", "hotel", "peaches", "creek", "street", "bank", "county")
 TAG_BEFORE = ("yesterday", "i", "think", "that", "we", "saw", "the", "news", "said", "today")
-TAG_AFTER = ("was", "a", "president", "are", "on", "sale", "is", "near", "here", "again",
-             "very", "famous", "and", "old")
+TAG_AFTER = (
+    "was",
+    "a",
+    "president",
+    "are",
+    "on",
+    "sale",
+    "is",
+    "near",
+    "here",
+    "again",
+    "very",
+    "famous",
+    "and",
+    "old",
+)
 TAG_NAMES = ("O", "PER")  # tag ids 0 and 1
 PAD = "<pad>"
 TAG_VOCAB = (PAD,) + TAG_AMBIGUOUS + TAG_SURNAMES + TAG_NOUNS + TAG_BEFORE + TAG_AFTER
@@ -139,8 +153,8 @@ def name_tagging(n: int, rng: np.random.Generator, max_before: int = 3, max_afte
         second = rng.choice(TAG_SURNAMES if person else TAG_NOUNS)
         words = [*before, rng.choice(TAG_AMBIGUOUS), second, *after]
         k = len(before)
-        ids[:len(words), b] = [index[w] for w in words]
-        tags[k:k + 2, b] = int(person)
+        ids[: len(words), b] = [index[w] for w in words]
+        tags[k : k + 2, b] = int(person)
         ambiguous[k, b] = True
         lengths[b] = len(words)
     return ids, tags, lengths, ambiguous

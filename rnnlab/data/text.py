@@ -33,8 +33,9 @@ SOURCE_MAX_CHARS = 4_000_000
 # Standard-library folders left out of "python-source": test suites (large, repetitive, full of
 # deliberately odd code), third-party packages, the IDLE GUI, the retired 2to3 tool, the codec
 # tables of encodings/ (1.4 M characters of generated hex) and pydoc_data/ ("python-docs" again).
-_SKIPPED_FOLDERS = frozenset({"test", "tests", "site-packages", "dist-packages", "idlelib",
-                              "lib2to3", "encodings", "pydoc_data", "__pycache__"})
+_SKIPPED_FOLDERS = frozenset(
+    {"test", "tests", "site-packages", "dist-packages", "idlelib", "lib2to3", "encodings", "pydoc_data", "__pycache__"}
+)
 
 
 class DataError(ValueError):
@@ -49,6 +50,7 @@ class DataError(ValueError):
 
 # --- files ------------------------------------------------------------------------------------
 
+
 def load_text(path, encoding: str = "utf-8", min_chars: int = 2) -> str:
     """The text of the file at `path`, decoded with `encoding`.
 
@@ -60,15 +62,18 @@ def load_text(path, encoding: str = "utf-8", min_chars: int = 2) -> str:
     """
     path = Path(path)
     if not path.exists():
-        raise DataError(path, "no such file; check the path (a built-in corpus is named without "
-                              f"a path: one of {', '.join(CORPORA)})")
+        raise DataError(
+            path,
+            f"no such file; check the path (a built-in corpus is named without a path: one of {', '.join(CORPORA)})",
+        )
     if path.is_dir():
         raise DataError(path, "is a directory, not a text file; pass the path of a file in it")
     try:
         codecs.lookup(encoding)
     except LookupError:
-        raise DataError(path, f"unknown encoding {encoding!r}; use a Python codec name such as "
-                              "'utf-8' or 'latin-1'") from None
+        raise DataError(
+            path, f"unknown encoding {encoding!r}; use a Python codec name such as 'utf-8' or 'latin-1'"
+        ) from None
     try:
         data = path.read_bytes()
     except OSError as err:
@@ -76,22 +81,24 @@ def load_text(path, encoding: str = "utf-8", min_chars: int = 2) -> str:
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as err:
-        line = data[:err.start].decode(encoding, errors="replace").count("\n") + 1
-        bad = " ".join(f"0x{b:02x}" for b in data[err.start:min(err.end, err.start + 4)])
-        raise DataError(path, f"invalid {encoding} at byte {err.start} (line {line}): {bad} "
-                              f"({err.reason}); pass --encoding latin-1 if the file is not "
-                              f"{encoding}") from None
+        line = data[: err.start].decode(encoding, errors="replace").count("\n") + 1
+        bad = " ".join(f"0x{b:02x}" for b in data[err.start : min(err.end, err.start + 4)])
+        raise DataError(
+            path,
+            f"invalid {encoding} at byte {err.start} (line {line}): {bad} "
+            f"({err.reason}); pass --encoding latin-1 if the file is not "
+            f"{encoding}",
+        ) from None
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     if not text:
-        raise DataError(path, f"the file is empty; a text corpus needs at least {min_chars} "
-                              "characters")
+        raise DataError(path, f"the file is empty; a text corpus needs at least {min_chars} characters")
     if len(text) < min_chars:
-        raise DataError(path, f"holds only {len(text)} characters; at least {min_chars} are "
-                              "needed (use a longer text)")
+        raise DataError(path, f"holds only {len(text)} characters; at least {min_chars} are needed (use a longer text)")
     return text
 
 
 # --- built-in corpora ---------------------------------------------------------------------------
+
 
 def builtin_corpus(name: str, max_chars: int | None = None) -> str:
     """A corpus that ships with Python, the same characters on every run of the same Python.
@@ -113,8 +120,9 @@ def builtin_corpus(name: str, max_chars: int | None = None) -> str:
     so a smaller corpus is always a prefix of a larger one.
     """
     if name not in CORPORA:
-        raise DataError(repr(name), f"unknown corpus; choose one of {', '.join(CORPORA)}, "
-                                    "or pass the path of a text file")
+        raise DataError(
+            repr(name), f"unknown corpus; choose one of {', '.join(CORPORA)}, or pass the path of a text file"
+        )
     if max_chars is not None and (not isinstance(max_chars, int) or max_chars < 1):
         raise ValueError(f"max_chars must be a positive integer or None, got {max_chars!r}")
     if name == "python-docs":
@@ -127,8 +135,10 @@ def _python_docs() -> str:
     try:
         from pydoc_data.topics import topics
     except ImportError:
-        raise DataError("python-docs", "this Python was installed without pydoc_data; pass "
-                                       "--corpus python-source or the path of a text file") from None
+        raise DataError(
+            "python-docs",
+            "this Python was installed without pydoc_data; pass --corpus python-source or the path of a text file",
+        ) from None
     return "\n\n".join(topics[k] for k in sorted(topics))
 
 
@@ -154,13 +164,17 @@ def _python_source(max_chars: int) -> str:
         if total >= max_chars:
             break
     if not parts:
-        raise DataError("python-source", f"found no readable .py files under "
-                                         f"{sysconfig.get_paths()['stdlib']}; pass "
-                                         "--corpus python-docs or the path of a text file")
+        raise DataError(
+            "python-source",
+            f"found no readable .py files under "
+            f"{sysconfig.get_paths()['stdlib']}; pass "
+            "--corpus python-docs or the path of a text file",
+        )
     return "\n".join(parts)[:max_chars]
 
 
 # --- vocabulary ---------------------------------------------------------------------------------
+
 
 class Vocab:
     """The distinct characters of a text, sorted by code point; a character's id is its index.
@@ -219,9 +233,12 @@ class Vocab:
         if not known.all():
             i = int(np.argmin(known))
             ch = text[i]
-            raise DataError(source, f"character {ch!r} (U+{ord(ch):04X}) at position {i} is not "
-                                    f"in the model's vocabulary of {self.size} characters; "
-                                    "leave it out")
+            raise DataError(
+                source,
+                f"character {ch!r} (U+{ord(ch):04X}) at position {i} is not "
+                f"in the model's vocabulary of {self.size} characters; "
+                "leave it out",
+            )
         return ids
 
     def decode(self, ids) -> str:
@@ -233,8 +250,7 @@ class Vocab:
             raise TypeError(f"ids must be integers, got dtype {ids.dtype}")
         lo, hi = int(ids.min()), int(ids.max())
         if lo < 0 or hi >= self.size:
-            raise ValueError(f"id {lo if lo < 0 else hi} is outside the vocabulary "
-                             f"(ids 0..{self.size - 1})")
+            raise ValueError(f"id {lo if lo < 0 else hi} is outside the vocabulary (ids 0..{self.size - 1})")
         return self._codes[ids.ravel()].tobytes().decode("utf-32-le", "surrogatepass")
 
     def to_json(self) -> dict:
@@ -246,9 +262,12 @@ class Vocab:
         """The Vocab saved by `to_json`; anything else is a DataError naming `source` (the file
         or checkpoint the dict came from)."""
         if not isinstance(d, dict) or d.get("kind") != "char" or not isinstance(d.get("chars"), str):
-            raise DataError(source, "is not a saved character vocabulary (expected "
-                                    "{'kind': 'char', 'chars': '...'}); was it written by "
-                                    "Vocab.to_json?")
+            raise DataError(
+                source,
+                "is not a saved character vocabulary (expected "
+                "{'kind': 'char', 'chars': '...'}); was it written by "
+                "Vocab.to_json?",
+            )
         try:
             return cls(d["chars"])
         except DataError as err:
@@ -256,6 +275,7 @@ class Vocab:
 
 
 # --- splitting and batching ---------------------------------------------------------------------
+
 
 def _split_sizes(n: int, val_fraction: float) -> tuple[int, int]:
     n_val = max(2, int(n * val_fraction + 1e-9))  # floor, so n_train never falls as n grows
@@ -275,9 +295,12 @@ def split(ids: np.ndarray, val_fraction: float = 0.1, source: str = "text"):
         need = 4
         while _split_sizes(need, val_fraction)[0] < 2:
             need += 1
-        raise DataError(source, f"{len(ids)} characters are too few to split into training and "
-                                f"validation text with val_fraction={val_fraction}; at least "
-                                f"{need} are needed")
+        raise DataError(
+            source,
+            f"{len(ids)} characters are too few to split into training and "
+            f"validation text with val_fraction={val_fraction}; at least "
+            f"{need} are needed",
+        )
     return ids[:n_train], ids[n_train:]
 
 
@@ -306,19 +329,20 @@ class BatchStream:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         ids = np.asarray(ids)
         if ids.ndim != 1 or (ids.size and ids.dtype.kind not in "iu"):
-            raise ValueError(f"ids must be a 1-D integer array, got shape {ids.shape} "
-                             f"dtype {ids.dtype}")
+            raise ValueError(f"ids must be a 1-D integer array, got shape {ids.shape} dtype {ids.dtype}")
         need = self.minimum_length(batch_size, seq_len)
         if len(ids) < need:
-            raise DataError(source, f"{len(ids)} characters are too few for one batch of "
-                                    f"batch_size={batch_size} streams of seq_len={seq_len} (+1 "
-                                    f"for the targets): at least {need} are needed; use a longer "
-                                    "text or a smaller --batch-size or --seq-len")
+            raise DataError(
+                source,
+                f"{len(ids)} characters are too few for one batch of "
+                f"batch_size={batch_size} streams of seq_len={seq_len} (+1 "
+                f"for the targets): at least {need} are needed; use a longer "
+                "text or a smaller --batch-size or --seq-len",
+            )
         self.batch_size, self.seq_len = int(batch_size), int(seq_len)
         n = len(ids) // batch_size
         # (n, batch_size), time-major and contiguous, so a window is a contiguous block of rows.
-        self._data = np.ascontiguousarray(ids[:batch_size * n].reshape(batch_size, n).T,
-                                          dtype=np.int32)
+        self._data = np.ascontiguousarray(ids[: batch_size * n].reshape(batch_size, n).T, dtype=np.int32)
         self._data.flags.writeable = False
         self.windows_per_epoch = (n - 1) // seq_len
 
@@ -343,7 +367,7 @@ class BatchStream:
         if k < 0:
             raise ValueError(f"window index must be >= 0, got {k}")
         s = (k % self.windows_per_epoch) * self.seq_len
-        return self._data[s:s + self.seq_len], self._data[s + 1:s + self.seq_len + 1]
+        return self._data[s : s + self.seq_len], self._data[s + 1 : s + self.seq_len + 1]
 
     def __iter__(self):
         """The windows of one epoch, in order."""

@@ -13,14 +13,27 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import adding, binary_addition, parity, row_mnist, sentiment, seq2seq, tagging
-from . import forecast, music
+from . import adding, binary_addition, forecast, music, parity, row_mnist, sentiment, seq2seq, tagging
 from .common import Experiment, RunFolder
 
-EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
-    binary_addition.EXPERIMENT, parity.EXPERIMENT, adding.ADDING, adding.COPY, adding.CLIPPING,
-    sentiment.EXPERIMENT, tagging.EXPERIMENT, row_mnist.EXPERIMENT,
-    seq2seq.DATES, seq2seq.TRANSLATE, seq2seq.REVERSE, forecast.EXPERIMENT, music.EXPERIMENT)}
+EXPERIMENTS: dict[str, Experiment] = {
+    e.name: e
+    for e in (
+        binary_addition.EXPERIMENT,
+        parity.EXPERIMENT,
+        adding.ADDING,
+        adding.COPY,
+        adding.CLIPPING,
+        sentiment.EXPERIMENT,
+        tagging.EXPERIMENT,
+        row_mnist.EXPERIMENT,
+        seq2seq.DATES,
+        seq2seq.TRANSLATE,
+        seq2seq.REVERSE,
+        forecast.EXPERIMENT,
+        music.EXPERIMENT,
+    )
+}
 
 
 @dataclass
@@ -51,8 +64,9 @@ def _command(name: str, quick: bool, seed: int, out: Path, options: dict) -> str
     return " ".join(parts + [f"--out {out}"])
 
 
-def run_experiment(name: str, out, *, quick: bool = False, seed: int = 0, say=None,
-                   progress: bool = False, **options) -> dict:
+def run_experiment(
+    name: str, out, *, quick: bool = False, seed: int = 0, say=None, progress: bool = False, **options
+) -> dict:
     """Run experiment `name` into the folder `out`; returns its summary (also in summary.json)."""
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
@@ -60,13 +74,23 @@ def run_experiment(name: str, out, *, quick: bool = False, seed: int = 0, say=No
     unknown = sorted(k for k, v in options.items() if v not in (None, False) and k not in experiment.options)
     if unknown:
         takes = ", ".join("--" + o.replace("_", "-") for o in experiment.options) or "no options"
-        raise ValueError(f"experiment {name} does not take {', '.join('--' + k.replace('_', '-') for k in unknown)} "
-                         f"(it takes {takes})")
+        raise ValueError(
+            f"experiment {name} does not take {', '.join('--' + k.replace('_', '-') for k in unknown)} "
+            f"(it takes {takes})"
+        )
     folder = RunFolder(out, say)
     options = {k: v for k, v in options.items() if k in experiment.options}
     command = _command(name, quick, seed, Path(out), options)
-    folder.write_config({"experiment": name, "quick": quick, "seed": seed, "options": options,
-                         "command": command, "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+    folder.write_config(
+        {
+            "experiment": name,
+            "quick": quick,
+            "seed": seed,
+            "options": options,
+            "command": command,
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+    )
     summary, lines = experiment.run(Context(folder, quick, seed, options, progress))
     return folder.finish(name, command, summary, lines)
 

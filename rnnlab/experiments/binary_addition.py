@@ -43,10 +43,22 @@ def run(ctx):
     def evaluate():
         return cross_entropy(model.forward(val_x), val_y)[0]
 
-    how = Fit(steps=400 if quick else 3000, lr=1e-2, clip=1.0, eval_every=50 if quick else 100,
-              target=None if quick else 1e-3, progress=ctx.progress, seed=ctx.seed)
-    task = SupervisedTask(model, batch, lambda s, y: cross_entropy(s, y), evaluate,
-                          {"model": config.to_json(), "train_max_bits": TRAIN_MAX_BITS, "batch": 64})
+    how = Fit(
+        steps=400 if quick else 3000,
+        lr=1e-2,
+        clip=1.0,
+        eval_every=50 if quick else 100,
+        target=None if quick else 1e-3,
+        progress=ctx.progress,
+        seed=ctx.seed,
+    )
+    task = SupervisedTask(
+        model,
+        batch,
+        lambda s, y: cross_entropy(s, y),
+        evaluate,
+        {"model": config.to_json(), "train_max_bits": TRAIN_MAX_BITS, "batch": 64},
+    )
     ctx.say(f"training a tanh RNN ({config.encoder.hidden} units) on numbers of at most {TRAIN_MAX_BITS} bits")
     result, _ = fit(task, ctx.out.path / "rnn", how)
 
@@ -71,14 +83,23 @@ def run(ctx):
             ax.legend()
 
     target_met = all(v == 1.0 for v in scores.values())
-    summary = {"exact_match": scores, "train_steps": result.steps, "stop_reason": result.stop_reason,
-               "target_met": target_met,
-               "result": ", ".join(f"{b} bits {100 * v:.1f}%" for b, v in scores.items()) + " exact"}
-    lines = [f"Tanh RNN with {config.encoder.hidden} units, trained {result.steps} steps "
-             f"({result.stop_reason}) on numbers of at most {TRAIN_MAX_BITS} bits.", "",
-             "| bits | sums exactly right |", "|---|---|",
-             *(f"| {b} | {100 * v:.1f}% of {n} |" for b, v in scores.items()), "",
-             f"Target (100% at every length): {'met' if target_met else 'not met'}."]
+    summary = {
+        "exact_match": scores,
+        "train_steps": result.steps,
+        "stop_reason": result.stop_reason,
+        "target_met": target_met,
+        "result": ", ".join(f"{b} bits {100 * v:.1f}%" for b, v in scores.items()) + " exact",
+    }
+    lines = [
+        f"Tanh RNN with {config.encoder.hidden} units, trained {result.steps} steps "
+        f"({result.stop_reason}) on numbers of at most {TRAIN_MAX_BITS} bits.",
+        "",
+        "| bits | sums exactly right |",
+        "|---|---|",
+        *(f"| {b} | {100 * v:.1f}% of {n} |" for b, v in scores.items()),
+        "",
+        f"Target (100% at every length): {'met' if target_met else 'not met'}.",
+    ]
     return summary, lines
 
 
@@ -86,4 +107,6 @@ EXPERIMENT = Experiment(
     name="binary-addition",
     title="bit-serial addition, trained on <= 8 bits, tested on 8/16/64/256-bit numbers",
     anchor="the lectures: an RNN 'can add two numbers of any size' (target 100% exact at every length)",
-    options=(), run=run)
+    options=(),
+    run=run,
+)

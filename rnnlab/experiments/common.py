@@ -98,8 +98,16 @@ class RunFolder:
         summary["wall_seconds"] = round(time.perf_counter() - self.started, 1)
         summary["notes"] = self.notes
         (self.path / "summary.json").write_text(json.dumps(_jsonable(summary), indent=1))
-        md = [f"# {name}", "", f"`{command}`", "", *lines, "",
-              f"Wall time: {summary['wall_seconds']} s.", *(f"Note: {n}" for n in self.notes)]
+        md = [
+            f"# {name}",
+            "",
+            f"`{command}`",
+            "",
+            *lines,
+            "",
+            f"Wall time: {summary['wall_seconds']} s.",
+            *(f"Note: {n}" for n in self.notes),
+        ]
         (self.path / "summary.md").write_text("\n".join(md) + "\n")
         return summary
 
@@ -118,8 +126,7 @@ class SupervisedTask:
     """A Task for the Trainer from three functions: batch(step, rng) -> (x, lengths, target),
     loss(scores, target) -> (loss, dscores) and evaluate() -> score (lower is better)."""
 
-    def __init__(self, model, batch, loss, evaluate, config: dict | None = None,
-                 steps_per_epoch: int | None = None):
+    def __init__(self, model, batch, loss, evaluate, config: dict | None = None, steps_per_epoch: int | None = None):
         self.model, self._batch, self._loss, self._evaluate = model, batch, loss, evaluate
         self._config = config or {}
         self._steps_per_epoch = steps_per_epoch
@@ -179,8 +186,7 @@ def fit(task: SupervisedTask, run_dir: Path, how: Fit, on_eval=None):
     from ..nn import SGD
 
     params = task.model.named_parameters()
-    opt = (Adam(params, lr=how.lr, **how.extra) if how.optimizer == "adam"
-           else SGD(params, lr=how.lr, **how.extra))
+    opt = Adam(params, lr=how.lr, **how.extra) if how.optimizer == "adam" else SGD(params, lr=how.lr, **how.extra)
     scores: list[tuple[int, float]] = []
 
     def record(step, score, improved):
@@ -188,9 +194,18 @@ def fit(task: SupervisedTask, run_dir: Path, how: Fit, on_eval=None):
         if on_eval is not None:
             on_eval(step, score, improved)
 
-    cfg = TrainConfig(max_steps=how.steps, max_minutes=how.minutes, eval_every=how.eval_every,
-                      checkpoint_every=0, keep_checkpoints=1, clip_norm=how.clip, seed=how.seed,
-                      target_score=how.target, progress=how.progress, max_skipped=how.max_skipped)
+    cfg = TrainConfig(
+        max_steps=how.steps,
+        max_minutes=how.minutes,
+        eval_every=how.eval_every,
+        checkpoint_every=0,
+        keep_checkpoints=1,
+        clip_norm=how.clip,
+        seed=how.seed,
+        target_score=how.target,
+        progress=how.progress,
+        max_skipped=how.max_skipped,
+    )
     trainer = Trainer(task, opt, run_dir, cfg, on_eval=record)
     try:
         result = trainer.run()

@@ -50,9 +50,12 @@ def _load(ctx):
     elif known:
         season, note = known, "the series' known cycle"
     else:
-        season = estimate_season(values[:int(0.7 * len(values))])
-        note = ("estimated from the autocorrelation of the differenced training part (pass --season to set it)"
-                if season else "none found in the training part (pass --season): seasonal naive left out")
+        season = estimate_season(values[: int(0.7 * len(values))])
+        note = (
+            "estimated from the autocorrelation of the differenced training part (pass --season to set it)"
+            if season
+            else "none found in the training part (pass --season): seasonal naive left out"
+        )
     return values, stamps, season, note, what
 
 
@@ -75,8 +78,7 @@ def targets(values: np.ndarray, at: np.ndarray, horizon: int) -> np.ndarray:
 def baselines(values: np.ndarray, at: np.ndarray, horizon: int, season: int | None, mean: float) -> dict:
     """Forecasts (len(at), horizon) of persistence, seasonal naive (when there is a season) and the mean."""
     h = np.arange(1, horizon + 1)[None, :]
-    out = {"persistence": np.repeat(values[at][:, None], horizon, axis=1),
-           "mean": np.full((len(at), horizon), mean)}
+    out = {"persistence": np.repeat(values[at][:, None], horizon, axis=1), "mean": np.full((len(at), horizon), mean)}
     if season:
         out["seasonal naive"] = values[at[:, None] + h - season * np.ceil(h / season).astype(int)]
     return out
@@ -92,8 +94,10 @@ def train_forecaster(ctx, z, train_end, val_at, context, horizon, out_horizon, h
     model = Forecaster(ForecasterConfig(horizon=out_horizon, hidden=hidden), np.random.default_rng(ctx.seed))
     span = context + out_horizon  # a window holds the inputs and the last input's targets
     if train_end < span + 1:
-        raise ValueError(f"the training part holds {train_end} values, too few for windows of {context} "
-                         f"inputs and {out_horizon} targets; use a shorter --horizon or a longer series")
+        raise ValueError(
+            f"the training part holds {train_end} values, too few for windows of {context} "
+            f"inputs and {out_horizon} targets; use a shorter --horizon or a longer series"
+        )
     val_x, val_y = histories(z, val_at, context), targets(z, val_at, horizon)
     lead = np.arange(1, out_horizon + 1)
 
@@ -111,8 +115,13 @@ def train_forecaster(ctx, z, train_end, val_at, context, horizon, out_horizon, h
             pred = model.forecast_direct(val_x)
         return float(np.mean((pred - val_y) ** 2))
 
-    task = SupervisedTask(model, batch, lambda p, y: mse(p, y), evaluate,
-                          {"model": model.config.to_json(), "batch": BATCH, "context": context, "use": name})
+    task = SupervisedTask(
+        model,
+        batch,
+        lambda p, y: mse(p, y),
+        evaluate,
+        {"model": model.config.to_json(), "batch": BATCH, "context": context, "use": name},
+    )
     how = Fit(steps=steps, lr=lr, clip=1.0, eval_every=25, progress=ctx.progress, seed=ctx.seed)
     result, _ = fit(task, ctx.out.path / name, how)
     load_weights_into(model, load_checkpoint(ctx.out.path / name / "best"))
@@ -127,16 +136,20 @@ def run(ctx):
     train_end, val_end = n - n_test - n_val, n - n_test
     horizon = ctx.options.get("horizon") or season or 12
     if horizon >= min(n_val, n_test):
-        raise ValueError(f"--horizon {horizon} leaves no origin in the validation part ({n_val} values) or the "
-                         f"test part ({n_test}); use a shorter horizon or a longer series")
+        raise ValueError(
+            f"--horizon {horizon} leaves no origin in the validation part ({n_val} values) or the "
+            f"test part ({n_test}); use a shorter horizon or a longer series"
+        )
     context = int(min(max(24, 4 * (season or 6)), 100, train_end - horizon - 1))
     mean, sd = float(values[:train_end].mean()), float(values[:train_end].std())
     if sd == 0:
         raise ValueError(f"{what}: the training part is constant ({mean}); there is nothing to forecast")
     z = (values - mean) / sd
     val_at, test_at = origins(train_end, val_end, horizon), origins(val_end, n, horizon)
-    ctx.say(f"{what}: {n} values ({stamps[0]} .. {stamps[-1]}); train {train_end}, validation {n_val}, "
-            f"test {n_test}; context {context}, horizon {horizon}, cycle {season} ({season_note})")
+    ctx.say(
+        f"{what}: {n} values ({stamps[0]} .. {stamps[-1]}); train {train_end}, validation {n_val}, "
+        f"test {n_test}; context {context}, horizon {horizon}, cycle {season} ({season_note})"
+    )
 
     # 216 training values overfit fast: a small LSTM, a modest rate, the best validation step kept
     # (32 units at lr 3e-3 for 3000 steps: best validation MSE by step 150, then rising).
@@ -145,8 +158,9 @@ def run(ctx):
     forecasts, trained = {}, {}
     for name, out_horizon in (("recursive", 1), ("direct", horizon)):
         ctx.say(f"training the {name} LSTM ({hidden} units, {out_horizon} output{'s' * (out_horizon > 1)})")
-        model, result = train_forecaster(ctx, z, train_end, val_at, context, horizon, out_horizon,
-                                         hidden, steps, lr, name)
+        model, result = train_forecaster(
+            ctx, z, train_end, val_at, context, horizon, out_horizon, hidden, steps, lr, name
+        )
         pred = model.forecast_recursive(test_x, horizon) if name == "recursive" else model.forecast_direct(test_x)
         forecasts[f"{name} RNN"] = pred * sd + mean  # back to the series' units
         trained[name] = {"steps": result.steps, "best_validation_mse": result.best_score}
@@ -154,10 +168,17 @@ def run(ctx):
 
     rmse = {k: rmse_by_lead(f, truth) for k, f in forecasts.items()}
     for k, r in rmse.items():
-        ctx.out.log(event="test", method=k, rmse_by_lead=r.tolist(), one_step=r[0], mean_over_leads=r.mean(),
-                    origins=len(test_at))
-        ctx.say(f"  {k:15s} RMSE one step {r[0]:.3f}, at {horizon} steps {r[-1]:.3f}, "
-                f"mean over 1..{horizon} {r.mean():.3f}")
+        ctx.out.log(
+            event="test",
+            method=k,
+            rmse_by_lead=r.tolist(),
+            one_step=r[0],
+            mean_over_leads=r.mean(),
+            origins=len(test_at),
+        )
+        ctx.say(
+            f"  {k:15s} RMSE one step {r[0]:.3f}, at {horizon} steps {r[-1]:.3f}, mean over 1..{horizon} {r.mean():.3f}"
+        )
 
     _plots(ctx, values, stamps, forecasts, rmse, test_at, horizon, val_end)
 
@@ -167,24 +188,39 @@ def run(ctx):
     best_all = min(rnns, key=lambda k: rmse[k].mean())
     beats_one = all(rmse[best_one][0] < rmse[b][0] for b in base)
     beats_all = all(rmse[best_all].mean() < rmse[b].mean() for b in base)
-    summary = {"series": what, "values": n, "season": season, "season_note": season_note, "context": context,
-               "horizon": horizon, "test_origins": len(test_at), "models": trained,
-               "rmse": {k: {"one_step": r[0], f"at_{horizon}": r[-1], "mean_over_leads": r.mean(),
-                            "by_lead": r.tolist()} for k, r in rmse.items()},
-               "target_met": None if quick else bool(beats_one and beats_all),
-               "result": f"one-step RMSE: recursive RNN {rmse['recursive RNN'][0]:.2f}, direct RNN "
-                         f"{rmse['direct RNN'][0]:.2f}, persistence {rmse['persistence'][0]:.2f}"
-                         + (f", seasonal naive {rmse['seasonal naive'][0]:.2f}" if season else "")
-                         + f"; mean over 1..{horizon}: recursive {rmse['recursive RNN'].mean():.2f}, direct "
-                           f"{rmse['direct RNN'].mean():.2f}, persistence {rmse['persistence'].mean():.2f}"
-                         + (f", seasonal naive {rmse['seasonal naive'].mean():.2f}" if season else "")}
-    lines = [f"{what}: {n} values; trained on the first {train_end}, validated on the next {n_val}, "
-             f"tested from {len(test_at)} origins in the last {n_test}. Context {context} values; "
-             f"cycle {season} ({season_note}).", "",
-             f"| method | RMSE, one step | RMSE, {horizon} steps | mean RMSE over 1..{horizon} |", "|---|---|---|---|",
-             *(f"| {k} | {r[0]:.3f} | {r[-1]:.3f} | {r.mean():.3f} |" for k, r in rmse.items()), "",
-             f"An RNN beats {' and '.join(base)} at one step: {'yes' if beats_one else 'no'} ({best_one}); "
-             f"over 1..{horizon} steps: {'yes' if beats_all else 'no'} ({best_all})."]
+    summary = {
+        "series": what,
+        "values": n,
+        "season": season,
+        "season_note": season_note,
+        "context": context,
+        "horizon": horizon,
+        "test_origins": len(test_at),
+        "models": trained,
+        "rmse": {
+            k: {"one_step": r[0], f"at_{horizon}": r[-1], "mean_over_leads": r.mean(), "by_lead": r.tolist()}
+            for k, r in rmse.items()
+        },
+        "target_met": None if quick else bool(beats_one and beats_all),
+        "result": f"one-step RMSE: recursive RNN {rmse['recursive RNN'][0]:.2f}, direct RNN "
+        f"{rmse['direct RNN'][0]:.2f}, persistence {rmse['persistence'][0]:.2f}"
+        + (f", seasonal naive {rmse['seasonal naive'][0]:.2f}" if season else "")
+        + f"; mean over 1..{horizon}: recursive {rmse['recursive RNN'].mean():.2f}, direct "
+        f"{rmse['direct RNN'].mean():.2f}, persistence {rmse['persistence'].mean():.2f}"
+        + (f", seasonal naive {rmse['seasonal naive'].mean():.2f}" if season else ""),
+    }
+    lines = [
+        f"{what}: {n} values; trained on the first {train_end}, validated on the next {n_val}, "
+        f"tested from {len(test_at)} origins in the last {n_test}. Context {context} values; "
+        f"cycle {season} ({season_note}).",
+        "",
+        f"| method | RMSE, one step | RMSE, {horizon} steps | mean RMSE over 1..{horizon} |",
+        "|---|---|---|---|",
+        *(f"| {k} | {r[0]:.3f} | {r[-1]:.3f} | {r.mean():.3f} |" for k, r in rmse.items()),
+        "",
+        f"An RNN beats {' and '.join(base)} at one step: {'yes' if beats_one else 'no'} ({best_one}); "
+        f"over 1..{horizon} steps: {'yes' if beats_all else 'no'} ({best_all}).",
+    ]
     return summary, lines
 
 
@@ -195,8 +231,13 @@ def _plots(ctx, values, stamps, forecasts, rmse, test_at, horizon, val_end):
         except ValueError:
             return np.atleast_1d(i).astype(float)
 
-    colours = {"recursive RNN": "tab:blue", "direct RNN": "tab:orange", "persistence": "0.5",
-               "seasonal naive": "tab:green", "mean": "0.8"}
+    colours = {
+        "recursive RNN": "tab:blue",
+        "direct RNN": "tab:orange",
+        "persistence": "0.5",
+        "seasonal naive": "tab:green",
+        "mean": "0.8",
+    }
     with ctx.out.figure("forecast", nrows=2, figsize=(9, 7)) as plot:
         if plot is not None:
             fig, (top, bottom) = plot
@@ -210,13 +251,20 @@ def _plots(ctx, values, stamps, forecasts, rmse, test_at, horizon, val_end):
                     top.plot(x_of(test_at + 1), forecasts[k][:, 0], color=colours[k], lw=1, label=k)
             top.set_title("one step ahead over the test part (right of the dotted line)")
             top.legend(fontsize=7, ncol=3)
-            for j, o in enumerate(test_at[::max(1, horizon)][:4]):
+            for j, o in enumerate(test_at[:: max(1, horizon)][:4]):
                 leads = x_of(o + np.arange(1, horizon + 1))
                 row = int(np.where(test_at == o)[0][0])
                 for k in ("recursive RNN", "direct RNN", "seasonal naive"):
                     if k in forecasts:
-                        bottom.plot(leads, forecasts[k][row], color=colours[k], lw=1.2,
-                                    label=k if j == 0 else None, marker=".", ms=3)
+                        bottom.plot(
+                            leads,
+                            forecasts[k][row],
+                            color=colours[k],
+                            lw=1.2,
+                            label=k if j == 0 else None,
+                            marker=".",
+                            ms=3,
+                        )
             bottom.set_title(f"{horizon} steps ahead from every {horizon}th test origin")
             bottom.legend(fontsize=7)
     with ctx.out.figure("rmse_by_lead") as plot:
@@ -234,6 +282,7 @@ EXPERIMENT = Experiment(
     name="forecast",
     title="one- and multi-step forecasting of a real series (sunspots or --csv): recursive vs direct LSTM",
     anchor="the lectures' forecasting setup: RMSE against persistence and seasonal-naive baselines; "
-           "an RNN should beat both",
-    options=("csv", "column", "series", "season", "horizon"), run=run)
-
+    "an RNN should beat both",
+    options=("csv", "column", "series", "season", "horizon"),
+    run=run,
+)

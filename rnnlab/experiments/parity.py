@@ -35,7 +35,7 @@ def train_mlp(bits: int, steps: int, rng: np.random.Generator) -> tuple[MLP, flo
     """An MLP on every `bits`-bit string; returns it, its accuracy on them, and its accuracy on
     (bits + 1)-bit strings given their first `bits` bits (all it can take)."""
     mlp = MLP([bits, 64, 2], rng=rng)
-    strings = ((np.arange(2 ** bits)[:, None] >> np.arange(bits)) & 1).astype(np.float32)
+    strings = ((np.arange(2**bits)[:, None] >> np.arange(bits)) & 1).astype(np.float32)
     labels = strings.sum(axis=1).astype(np.int64) & 1
     opt = Adam(mlp.named_parameters(), lr=1e-2)
     for _ in range(steps):
@@ -67,10 +67,22 @@ def run(ctx):
 
     # Full runs train until the validation cross-entropy is below 1e-5 nats: a confident, saturated
     # state is what carries the parity over 1000 steps (stopping at 1e-3 left 98.7% right at 1000).
-    how = Fit(steps=300 if quick else 8000, lr=1e-2, clip=1.0, eval_every=50 if quick else 100,
-              target=None if quick else 1e-5, progress=ctx.progress, seed=ctx.seed)
-    task = SupervisedTask(model, batch, lambda s, y: cross_entropy(s, y), evaluate,
-                          {"model": config.to_json(), "train_max_len": TRAIN_MAX_LEN, "batch": 64})
+    how = Fit(
+        steps=300 if quick else 8000,
+        lr=1e-2,
+        clip=1.0,
+        eval_every=50 if quick else 100,
+        target=None if quick else 1e-5,
+        progress=ctx.progress,
+        seed=ctx.seed,
+    )
+    task = SupervisedTask(
+        model,
+        batch,
+        lambda s, y: cross_entropy(s, y),
+        evaluate,
+        {"model": config.to_json(), "train_max_len": TRAIN_MAX_LEN, "batch": 64},
+    )
     ctx.say(f"training a GRU ({config.encoder.hidden} units) on sequences of at most {TRAIN_MAX_LEN} bits")
     result, _ = fit(task, ctx.out.path / "gru", how)
 
@@ -86,17 +98,25 @@ def run(ctx):
 
     _, mlp_seen, mlp_longer = train_mlp(MLP_BITS, 3000, np.random.default_rng(ctx.seed + 3))
     ctx.out.log(event="test", model="mlp", bits=MLP_BITS, accuracy=mlp_seen)
-    ctx.out.log(event="test", model="mlp", bits=MLP_BITS + 1, accuracy=mlp_longer,
-                note=f"the MLP takes {MLP_BITS} inputs: fed the first {MLP_BITS} bits")
-    ctx.say(f"MLP on {MLP_BITS} bits: {100 * mlp_seen:.1f}%; on {MLP_BITS + 1} bits (first {MLP_BITS} "
-            f"fed): {100 * mlp_longer:.1f}%")
+    ctx.out.log(
+        event="test",
+        model="mlp",
+        bits=MLP_BITS + 1,
+        accuracy=mlp_longer,
+        note=f"the MLP takes {MLP_BITS} inputs: fed the first {MLP_BITS} bits",
+    )
+    ctx.say(
+        f"MLP on {MLP_BITS} bits: {100 * mlp_seen:.1f}%; on {MLP_BITS + 1} bits (first {MLP_BITS} "
+        f"fed): {100 * mlp_longer:.1f}%"
+    )
 
     with ctx.out.figure("parity") as plot:
         if plot is not None:
             fig, ax = plot
             ax.plot(list(rnn_scores), [100 * v for v in rnn_scores.values()], "o-", label="GRU, trained on <= 20 bits")
-            ax.plot([MLP_BITS, MLP_BITS + 1], [100 * mlp_seen, 100 * mlp_longer], "s--",
-                    label=f"MLP with {MLP_BITS} inputs")
+            ax.plot(
+                [MLP_BITS, MLP_BITS + 1], [100 * mlp_seen, 100 * mlp_longer], "s--", label=f"MLP with {MLP_BITS} inputs"
+            )
             ax.axhline(50, color="0.6", ls=":", label="chance")
             ax.set_xscale("log")
             ax.set_xlabel("sequence length (bits)")
@@ -105,17 +125,27 @@ def run(ctx):
             ax.legend()
 
     target_met = len(rnn_scores) == len(TEST_LENGTHS) and all(v == 1.0 for v in rnn_scores.values())
-    summary = {"gru_final_parity": rnn_scores, "mlp": {MLP_BITS: mlp_seen, MLP_BITS + 1: mlp_longer},
-               "train_steps": result.steps, "stop_reason": result.stop_reason, "target_met": target_met,
-               "result": ", ".join(f"T={T} {100 * v:.1f}%" for T, v in rnn_scores.items())
-               + f"; MLP {MLP_BITS} bits {100 * mlp_seen:.0f}%, {MLP_BITS + 1} bits {100 * mlp_longer:.0f}%"}
-    lines = [f"GRU with {config.encoder.hidden} units, trained {result.steps} steps ({result.stop_reason}) "
-             f"on sequences of at most {TRAIN_MAX_LEN} bits; {n} test sequences per length.", "",
-             "| model | length | parity right |", "|---|---|---|",
-             *(f"| GRU | {T} | {100 * v:.1f}% |" for T, v in rnn_scores.items()),
-             f"| MLP ({MLP_BITS} inputs) | {MLP_BITS} | {100 * mlp_seen:.1f}% |",
-             f"| MLP ({MLP_BITS} inputs, first {MLP_BITS} bits fed) | {MLP_BITS + 1} | {100 * mlp_longer:.1f}% |",
-             "", f"Target (100% up to length 1000): {'met' if target_met else 'not met'}."]
+    summary = {
+        "gru_final_parity": rnn_scores,
+        "mlp": {MLP_BITS: mlp_seen, MLP_BITS + 1: mlp_longer},
+        "train_steps": result.steps,
+        "stop_reason": result.stop_reason,
+        "target_met": target_met,
+        "result": ", ".join(f"T={T} {100 * v:.1f}%" for T, v in rnn_scores.items())
+        + f"; MLP {MLP_BITS} bits {100 * mlp_seen:.0f}%, {MLP_BITS + 1} bits {100 * mlp_longer:.0f}%",
+    }
+    lines = [
+        f"GRU with {config.encoder.hidden} units, trained {result.steps} steps ({result.stop_reason}) "
+        f"on sequences of at most {TRAIN_MAX_LEN} bits; {n} test sequences per length.",
+        "",
+        "| model | length | parity right |",
+        "|---|---|---|",
+        *(f"| GRU | {T} | {100 * v:.1f}% |" for T, v in rnn_scores.items()),
+        f"| MLP ({MLP_BITS} inputs) | {MLP_BITS} | {100 * mlp_seen:.1f}% |",
+        f"| MLP ({MLP_BITS} inputs, first {MLP_BITS} bits fed) | {MLP_BITS + 1} | {100 * mlp_longer:.1f}% |",
+        "",
+        f"Target (100% up to length 1000): {'met' if target_met else 'not met'}.",
+    ]
     return summary, lines
 
 
@@ -123,4 +153,6 @@ EXPERIMENT = Experiment(
     name="parity",
     title="running parity, trained on <= 20 bits, tested up to 1000; an MLP on fixed N bits beside it",
     anchor="the lectures: an RNN generalises to any length, an MLP on N bits cannot take N + 1 (target 100%)",
-    options=(), run=run)
+    options=(),
+    run=run,
+)

@@ -35,7 +35,7 @@ def shift(images: np.ndarray, rng: np.random.Generator, most: int = 2) -> np.nda
     """Each image moved by up to `most` pixels in each direction, zeros shifted in."""
     n, H, W = images.shape
     pad = np.zeros((n, H + 2 * most, W + 2 * most), images.dtype)
-    pad[:, most:most + H, most:most + W] = images
+    pad[:, most : most + H, most : most + W] = images
     dy, dx = rng.integers(0, 2 * most + 1, size=(2, n))
     rows = (dy[:, None] + np.arange(H))[:, :, None]
     cols = (dx[:, None] + np.arange(W))[:, None, :]
@@ -52,18 +52,22 @@ def run(ctx):
     if ctx.options.get("sklearn_digits"):
         images, labels, source = *sklearn_digits(), "scikit-learn 8x8 digits"
     else:
-        folder = ctx.options.get("data") or shared_data("mnist", "--data DIR", "the folder with the "
-                                                        "MNIST IDX files (or --sklearn-digits)")
+        folder = ctx.options.get("data") or shared_data(
+            "mnist", "--data DIR", "the folder with the MNIST IDX files (or --sklearn-digits)"
+        )
         images, labels = load_mnist(folder)
         source = f"MNIST test set ({folder})"
     rng = np.random.default_rng(ctx.seed)
     train, val, test = split(len(images), rng)
     if quick:
         train = train[:1000]
-    ctx.say(f"{source}: {len(images)} images of {images.shape[1]}x{images.shape[2]}; "
-            f"train {len(train)}, validation {len(val)}, test {len(test)}")
-    config = ClassifierConfig(outputs=10, encoder=EncoderConfig(input_size=images.shape[2], cell="lstm",
-                                                               hidden=32 if quick else 128))
+    ctx.say(
+        f"{source}: {len(images)} images of {images.shape[1]}x{images.shape[2]}; "
+        f"train {len(train)}, validation {len(val)}, test {len(test)}"
+    )
+    config = ClassifierConfig(
+        outputs=10, encoder=EncoderConfig(input_size=images.shape[2], cell="lstm", hidden=32 if quick else 128)
+    )
     model = SequenceClassifier(config, np.random.default_rng(ctx.seed))
     batch_size = 64
     epoch = max(1, len(train) // batch_size)
@@ -77,14 +81,32 @@ def run(ctx):
         return 1.0 - accuracy(model.predict(val_x), labels[val])  # the validation error rate
 
     minutes = ctx.options.get("minutes") or 9.0
-    how = Fit(steps=300 if quick else None, minutes=None if quick else minutes, lr=2e-3, clip=1.0,
-              eval_every=100 if quick else epoch, progress=ctx.progress, seed=ctx.seed)
-    task = SupervisedTask(model, batch, lambda s, y: cross_entropy(s, y), evaluate,
-                          {"model": config.to_json(), "batch": batch_size, "source": source})
-    ctx.say(f"training an LSTM ({config.encoder.hidden} units) " + ("for 300 steps" if quick else f"for {minutes:g} minutes"))
-    result, scores = fit(task, ctx.out.path / "lstm", how,
-                         on_eval=lambda step, score, improved: ctx.say(f"  step {step}: validation accuracy "
-                                                                       f"{100 * (1 - score):.2f}%"))
+    how = Fit(
+        steps=300 if quick else None,
+        minutes=None if quick else minutes,
+        lr=2e-3,
+        clip=1.0,
+        eval_every=100 if quick else epoch,
+        progress=ctx.progress,
+        seed=ctx.seed,
+    )
+    task = SupervisedTask(
+        model,
+        batch,
+        lambda s, y: cross_entropy(s, y),
+        evaluate,
+        {"model": config.to_json(), "batch": batch_size, "source": source},
+    )
+    ctx.say(
+        f"training an LSTM ({config.encoder.hidden} units) "
+        + ("for 300 steps" if quick else f"for {minutes:g} minutes")
+    )
+    result, scores = fit(
+        task,
+        ctx.out.path / "lstm",
+        how,
+        on_eval=lambda step, score, improved: ctx.say(f"  step {step}: validation accuracy {100 * (1 - score):.2f}%"),
+    )
     load_weights_into(model, load_checkpoint(ctx.out.path / "lstm" / "best"))
     test_acc = accuracy(model.predict(as_steps(images[test])), labels[test])
     ctx.out.log(event="test", accuracy=test_acc, images=len(test), steps=result.steps)
@@ -102,11 +124,19 @@ def run(ctx):
             ax.legend()
 
     target_met = None if quick or ctx.options.get("sklearn_digits") else test_acc >= 0.97
-    summary = {"test_accuracy": test_acc, "steps": result.steps, "source": source, "target_met": target_met,
-               "result": f"test accuracy {100 * test_acc:.2f}% ({len(test)} images, {result.steps} steps)"}
-    lines = [f"{source}: trained on {len(train)} images, {result.steps} steps of {batch_size} "
-             f"({result.stop_reason}), the best validation checkpoint kept.", "",
-             f"Test accuracy: {100 * test_acc:.2f}% on {len(test)} held-out images."]
+    summary = {
+        "test_accuracy": test_acc,
+        "steps": result.steps,
+        "source": source,
+        "target_met": target_met,
+        "result": f"test accuracy {100 * test_acc:.2f}% ({len(test)} images, {result.steps} steps)",
+    }
+    lines = [
+        f"{source}: trained on {len(train)} images, {result.steps} steps of {batch_size} "
+        f"({result.stop_reason}), the best validation checkpoint kept.",
+        "",
+        f"Test accuracy: {100 * test_acc:.2f}% on {len(test)} held-out images.",
+    ]
     if target_met is not None:
         lines.append(f"Target (>= 97%): {'met' if target_met else 'not met'}.")
     return summary, lines
@@ -116,4 +146,6 @@ EXPERIMENT = Experiment(
     name="row-mnist",
     title="digits read one row per step by an LSTM (MNIST test set split 8000/2000, or sklearn 8x8 digits)",
     anchor="the lectures / Le et al. 2015's row-by-row MNIST: target >= 97% test accuracy within 10 minutes",
-    options=("data", "minutes", "sklearn_digits"), run=run)
+    options=("data", "minutes", "sklearn_digits"),
+    run=run,
+)

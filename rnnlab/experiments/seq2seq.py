@@ -24,8 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.seq2seq import (BOS, DATE_FORMATS, EOS, TokenVocab, date_split, dates, load_pairs,
-                            reverse_pairs, tokenize_words)
+from ..data.seq2seq import (
+    DATE_FORMATS,
+    TokenVocab,
+    date_split,
+    dates,
+    load_pairs,
+    reverse_pairs,
+    tokenize_words,
+)
 from ..data.shared import shared_data
 from ..models.metrics import corpus_bleu, exact_match, token_accuracy
 from ..models.seq2seq import Seq2Seq, Seq2SeqConfig, scheduled_inputs, teacher_forcing_ratio
@@ -51,9 +58,20 @@ class Seq2SeqTask(SupervisedTask):
     ratio (`sampling`: a teacher_forcing_ratio schedule over `total` steps), evaluate() -> score
     (lower is better)."""
 
-    def __init__(self, model: Seq2Seq, src_vocab: TokenVocab, tgt_vocab: TokenVocab, sample, evaluate,
-                 unit: str, batch: int, total: int, sampling: str = "constant", sampling_end: float = 0.75,
-                 config: dict | None = None):
+    def __init__(
+        self,
+        model: Seq2Seq,
+        src_vocab: TokenVocab,
+        tgt_vocab: TokenVocab,
+        sample,
+        evaluate,
+        unit: str,
+        batch: int,
+        total: int,
+        sampling: str = "constant",
+        sampling_end: float = 0.75,
+        config: dict | None = None,
+    ):
         super().__init__(model, batch=None, loss=None, evaluate=evaluate, config=config)
         self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
         self.sample, self.unit, self.batch = sample, unit, batch
@@ -72,14 +90,31 @@ class Seq2SeqTask(SupervisedTask):
         return loss
 
     def config(self) -> dict:
-        return {"seq2seq": {"model": self.model.config.to_json(), "src_vocab": self.src_vocab.to_json(),
-                            "tgt_vocab": self.tgt_vocab.to_json(), "unit": self.unit},
-                "batch": self.batch, "sampling": self.sampling, "sampling_end": self.sampling_end,
-                **self._config}
+        return {
+            "seq2seq": {
+                "model": self.model.config.to_json(),
+                "src_vocab": self.src_vocab.to_json(),
+                "tgt_vocab": self.tgt_vocab.to_json(),
+                "unit": self.unit,
+            },
+            "batch": self.batch,
+            "sampling": self.sampling,
+            "sampling_end": self.sampling_end,
+            **self._config,
+        }
 
 
-def decode(model: Seq2Seq, src_vocab: TokenVocab, tgt_vocab: TokenVocab, src_seqs, *, beam: int = 0,
-           max_len: int = 50, batch: int = 256, alpha: float = 1.0):
+def decode(
+    model: Seq2Seq,
+    src_vocab: TokenVocab,
+    tgt_vocab: TokenVocab,
+    src_seqs,
+    *,
+    beam: int = 0,
+    max_len: int = 50,
+    batch: int = 256,
+    alpha: float = 1.0,
+):
     """Token lists out for token lists in: greedy (beam 0) or beam search; also the attention
     weights per sequence (None without attention)."""
     out, weights = [], []
@@ -87,9 +122,10 @@ def decode(model: Seq2Seq, src_vocab: TokenVocab, tgt_vocab: TokenVocab, src_seq
     model.eval()
     try:
         for k in range(0, len(src_seqs), batch):
-            src, lengths = src_vocab.encode(src_seqs[k:k + batch])
-            ids, w = (model.beam_search(src, lengths, beam, max_len, alpha) if beam
-                      else model.greedy(src, lengths, max_len))
+            src, lengths = src_vocab.encode(src_seqs[k : k + batch])
+            ids, w = (
+                model.beam_search(src, lengths, beam, max_len, alpha) if beam else model.greedy(src, lengths, max_len)
+            )
             out += [tgt_vocab.decode(s) for s in ids]
             weights += w
     finally:
@@ -101,8 +137,8 @@ def validation_loss(model: Seq2Seq, src_vocab, tgt_vocab, src_seqs, tgt_seqs, ba
     """Teacher-forced cross-entropy per target token (nats), EOS included."""
     total = count = 0.0
     for k in range(0, len(src_seqs), batch):
-        src, src_lengths = src_vocab.encode(src_seqs[k:k + batch])
-        tgt_in, tgt_out, tgt_lengths = tgt_vocab.encode_target(tgt_seqs[k:k + batch])
+        src, src_lengths = src_vocab.encode(src_seqs[k : k + batch])
+        tgt_in, tgt_out, tgt_lengths = tgt_vocab.encode_target(tgt_seqs[k : k + batch])
         mask = np.arange(tgt_in.shape[0])[:, None] < tgt_lengths[None, :]
         loss, _ = cross_entropy(model.forward(src, src_lengths, tgt_in, tgt_lengths), tgt_out, mask=mask)
         total += loss * mask.sum()
@@ -110,8 +146,9 @@ def validation_loss(model: Seq2Seq, src_vocab, tgt_vocab, src_seqs, tgt_seqs, ba
     return total / count
 
 
-def train_pair(ctx, make_config, src_vocab, tgt_vocab, sample, evaluate_with, unit: str, how: Fit,
-               batch: int, extra: dict):
+def train_pair(
+    ctx, make_config, src_vocab, tgt_vocab, sample, evaluate_with, unit: str, how: Fit, batch: int, extra: dict
+):
     """Train the model without and with attention; returns {variant: model at its best checkpoint}."""
     models = {}
     sampling = ctx.options.get("sampling") or "constant"
@@ -119,23 +156,49 @@ def train_pair(ctx, make_config, src_vocab, tgt_vocab, sample, evaluate_with, un
         config = make_config(variant == "attention")
         model = Seq2Seq(config, np.random.default_rng(ctx.seed))
         total = how.steps or 10_000
-        task = Seq2SeqTask(model, src_vocab, tgt_vocab, sample, lambda m=model: evaluate_with(m), unit,
-                           batch, total, sampling, config=extra)
+        task = Seq2SeqTask(
+            model,
+            src_vocab,
+            tgt_vocab,
+            sample,
+            lambda m=model: evaluate_with(m),
+            unit,
+            batch,
+            total,
+            sampling,
+            config=extra,
+        )
         n_params = sum(p.data.size for p in model.parameters())
-        ctx.say(f"training {variant}: {config.cell} encoder {'2x' if config.bidirectional else ''}"
-                f"{config.hidden}, {config.decoder_cell} decoder {config.decoder_hidden}"
-                f"{', ' + config.attention + ' attention' if config.attention else ''}; {n_params} parameters")
+        ctx.say(
+            f"training {variant}: {config.cell} encoder {'2x' if config.bidirectional else ''}"
+            f"{config.hidden}, {config.decoder_cell} decoder {config.decoder_hidden}"
+            f"{', ' + config.attention + ' attention' if config.attention else ''}; {n_params} parameters"
+        )
         started = time.perf_counter()
         result, scores = fit(task, ctx.out.path / variant, how)
         seconds = time.perf_counter() - started
         if (ctx.out.path / variant / "best").is_dir():
             load_weights_into(model, load_checkpoint(ctx.out.path / variant / "best"))
-        ctx.out.log(event="trained", model=variant, steps=result.steps, stop_reason=result.stop_reason,
-                    best_score=result.best_score, seconds=round(seconds, 1), parameters=n_params)
+        ctx.out.log(
+            event="trained",
+            model=variant,
+            steps=result.steps,
+            stop_reason=result.stop_reason,
+            best_score=result.best_score,
+            seconds=round(seconds, 1),
+            parameters=n_params,
+        )
         model.eval()
-        models[variant] = (model, {"steps": result.steps, "seconds": round(seconds, 1),
-                                   "stop_reason": result.stop_reason, "parameters": n_params,
-                                   "validation": [[int(k), float(v)] for k, v in scores]})
+        models[variant] = (
+            model,
+            {
+                "steps": result.steps,
+                "seconds": round(seconds, 1),
+                "stop_reason": result.stop_reason,
+                "parameters": n_params,
+                "validation": [[int(k), float(v)] for k, v in scores],
+            },
+        )
     return models
 
 
@@ -163,12 +226,15 @@ def run_dates(ctx):
     src_vocab = TokenVocab.build(list(s) for s in dates(20000, np.random.default_rng(ctx.seed + 7))[0])
     tgt_vocab = TokenVocab(list("0123456789-"))
     val_src, val_tgt = dates(100 if quick else 500, np.random.default_rng(ctx.seed + 1), val_days)
-    test_src, test_tgt, fmt_of = dates(240 if quick else 2000, np.random.default_rng(ctx.seed + 2), test_days,
-                                       with_formats=True)
+    test_src, test_tgt, fmt_of = dates(
+        240 if quick else 2000, np.random.default_rng(ctx.seed + 2), test_days, with_formats=True
+    )
     fmt_of = np.array(fmt_of)
     val_src = [list(s) for s in val_src]
-    ctx.say(f"{len(DATE_FORMATS)} formats, {len(train_days)} training days, {len(val_days)} validation "
-            f"and {len(test_days)} test days never seen in training; source vocabulary {src_vocab.size}")
+    ctx.say(
+        f"{len(DATE_FORMATS)} formats, {len(train_days)} training days, {len(val_days)} validation "
+        f"and {len(test_days)} test days never seen in training; source vocabulary {src_vocab.size}"
+    )
 
     def sample(rng, n):
         human, iso = dates(n, rng, train_days)
@@ -181,31 +247,56 @@ def run_dates(ctx):
     hidden = 24 if quick else 64
 
     def config(attention):
-        return Seq2SeqConfig(src_vocab.size, tgt_vocab.size, embedding=16 if quick else 32, cell="gru",
-                             hidden=hidden, bidirectional=True, decoder_cell="gru", decoder_hidden=2 * hidden,
-                             attention="additive" if attention else None, attention_size=hidden)
+        return Seq2SeqConfig(
+            src_vocab.size,
+            tgt_vocab.size,
+            embedding=16 if quick else 32,
+            cell="gru",
+            hidden=hidden,
+            bidirectional=True,
+            decoder_cell="gru",
+            decoder_hidden=2 * hidden,
+            attention="additive" if attention else None,
+            attention_size=hidden,
+        )
 
     minutes = ctx.options.get("minutes") or (None if quick else 5.0)
-    how = Fit(steps=300 if quick else 20_000, minutes=minutes, lr=3e-3, clip=1.0,
-              eval_every=150 if quick else 250, target=None if quick else 0.002,
-              progress=ctx.progress, seed=ctx.seed)
-    models = train_pair(ctx, config, src_vocab, tgt_vocab, sample, error, "chars", how, 64,
-                        {"experiment": "dates"})
+    how = Fit(
+        steps=300 if quick else 20_000,
+        minutes=minutes,
+        lr=3e-3,
+        clip=1.0,
+        eval_every=150 if quick else 250,
+        target=None if quick else 0.002,
+        progress=ctx.progress,
+        seed=ctx.seed,
+    )
+    models = train_pair(ctx, config, src_vocab, tgt_vocab, sample, error, "chars", how, 64, {"experiment": "dates"})
 
-    results, lines = {}, ["| model | exact match | per-token accuracy | steps | training time |", "|---|---|---|---|---|"]
+    results, lines = (
+        {},
+        ["| model | exact match | per-token accuracy | steps | training time |", "|---|---|---|---|---|"],
+    )
     references = [list(t) for t in test_tgt]
     formats = list(DATE_FORMATS)
     for variant, (model, info) in models.items():
         out, weights = decode(model, src_vocab, tgt_vocab, [list(s) for s in test_src], max_len=12)
         em, acc = exact_match(out, references), token_accuracy(out, references)
-        by_format = {formats[k]: exact_match([out[i] for i in np.flatnonzero(fmt_of == k)],
-                                             [references[i] for i in np.flatnonzero(fmt_of == k)])
-                     for k in range(len(formats)) if (fmt_of == k).any()}
+        by_format = {
+            formats[k]: exact_match(
+                [out[i] for i in np.flatnonzero(fmt_of == k)], [references[i] for i in np.flatnonzero(fmt_of == k)]
+            )
+            for k in range(len(formats))
+            if (fmt_of == k).any()
+        }
         results[variant] = {"exact_match": em, "token_accuracy": acc, "by_format": by_format, **info}
-        ctx.out.log(event="test", model=variant, dates=len(test_src), exact_match=em, token_accuracy=acc,
-                    by_format=by_format)
-        ctx.say(f"{variant}: exact match {100 * em:.2f}%, per-token accuracy {100 * acc:.2f}% on "
-                f"{len(test_src)} held-out dates")
+        ctx.out.log(
+            event="test", model=variant, dates=len(test_src), exact_match=em, token_accuracy=acc, by_format=by_format
+        )
+        ctx.say(
+            f"{variant}: exact match {100 * em:.2f}%, per-token accuracy {100 * acc:.2f}% on "
+            f"{len(test_src)} held-out dates"
+        )
         lines.append(f"| {variant} | {100 * em:.2f}% | {100 * acc:.2f}% | {info['steps']} | {info['seconds']} s |")
         if variant == "attention":
             examples = []
@@ -213,8 +304,12 @@ def run_dates(ctx):
                 o, w = decode(model, src_vocab, tgt_vocab, [list(text)], max_len=12)
                 examples.append((list(text), o[0], w[0]))
                 ctx.out.log(event="example", model=variant, source=text, output="".join(o[0]))
-            _heatmap(ctx, "dates_attention", examples, "attention weights: which source characters "
-                                                       "each output character reads")
+            _heatmap(
+                ctx,
+                "dates_attention",
+                examples,
+                "attention weights: which source characters each output character reads",
+            )
     with ctx.out.figure("dates_validation") as plot:
         if plot is not None:
             fig, ax = plot
@@ -228,23 +323,40 @@ def run_dates(ctx):
     att = results["attention"]["exact_match"]
     total_minutes = sum(r["seconds"] for r in results.values()) / 60
     reached = {v: r["steps"] for v, r in results.items() if r["stop_reason"] == "target_reached"}
-    summary = {"models": results, "test_dates": len(test_src),
-               "target_met": None if quick else bool(att >= 0.99 and results["attention"]["seconds"] <= 600),
-               "steps_to_target": reached,
-               "result": f"exact match on held-out dates: without attention "
-                         f"{100 * results['no-attention']['exact_match']:.2f}%, with attention {100 * att:.2f}%"
-                         + ("; steps to <= 0.2% validation error: " + ", ".join(f"{v} {k}" for v, k in reached.items())
-                            if reached else "")}
-    lines = [f"{len(test_src)} test dates on calendar days never seen in training, {len(formats)} formats "
-             f"(e.g. {', '.join(repr(f) for f in formats[:4])}); greedy decoding; training {total_minutes:.1f} "
-             "minutes in all.", "", *lines, "",
-             "Target: with attention >= 99% exact match within 10 minutes of training on 2 cores. Training "
-             "stops once at most 0.2% of the validation dates are wrong (greedy), else after the minutes "
-             "budget; `steps` is where it stopped (dates_validation.png: the error against the step).",
-             "", "Exact match by format (attention / no attention):", "",
-             "| format | attention | no attention |", "|---|---|---|",
-             *(f"| {f} | {100 * results['attention']['by_format'].get(f, math.nan):.1f}% | "
-               f"{100 * results['no-attention']['by_format'].get(f, math.nan):.1f}% |" for f in formats)]
+    summary = {
+        "models": results,
+        "test_dates": len(test_src),
+        "target_met": None if quick else bool(att >= 0.99 and results["attention"]["seconds"] <= 600),
+        "steps_to_target": reached,
+        "result": f"exact match on held-out dates: without attention "
+        f"{100 * results['no-attention']['exact_match']:.2f}%, with attention {100 * att:.2f}%"
+        + (
+            "; steps to <= 0.2% validation error: " + ", ".join(f"{v} {k}" for v, k in reached.items())
+            if reached
+            else ""
+        ),
+    }
+    lines = [
+        f"{len(test_src)} test dates on calendar days never seen in training, {len(formats)} formats "
+        f"(e.g. {', '.join(repr(f) for f in formats[:4])}); greedy decoding; training {total_minutes:.1f} "
+        "minutes in all.",
+        "",
+        *lines,
+        "",
+        "Target: with attention >= 99% exact match within 10 minutes of training on 2 cores. Training "
+        "stops once at most 0.2% of the validation dates are wrong (greedy), else after the minutes "
+        "budget; `steps` is where it stopped (dates_validation.png: the error against the step).",
+        "",
+        "Exact match by format (attention / no attention):",
+        "",
+        "| format | attention | no attention |",
+        "|---|---|---|",
+        *(
+            f"| {f} | {100 * results['attention']['by_format'].get(f, math.nan):.1f}% | "
+            f"{100 * results['no-attention']['by_format'].get(f, math.nan):.1f}% |"
+            for f in formats
+        ),
+    ]
     return summary, lines
 
 
@@ -268,13 +380,27 @@ def run_reverse(ctx):
     hidden = 32 if quick else 64
 
     def config(attention):
-        return Seq2SeqConfig(vocab.size, vocab.size, embedding=16 if quick else 32, cell="lstm", hidden=hidden,
-                             decoder_cell="lstm", attention="additive" if attention else None)
+        return Seq2SeqConfig(
+            vocab.size,
+            vocab.size,
+            embedding=16 if quick else 32,
+            cell="lstm",
+            hidden=hidden,
+            decoder_cell="lstm",
+            attention="additive" if attention else None,
+        )
 
     minutes = ctx.options.get("minutes") or (None if quick else 4.0)
-    how = Fit(steps=400 if quick else 20_000, minutes=minutes, lr=3e-3, clip=1.0,
-              eval_every=200 if quick else 250, target=None if quick else 0.001, progress=ctx.progress,
-              seed=ctx.seed)
+    how = Fit(
+        steps=400 if quick else 20_000,
+        minutes=minutes,
+        lr=3e-3,
+        clip=1.0,
+        eval_every=200 if quick else 250,
+        target=None if quick else 0.001,
+        progress=ctx.progress,
+        seed=ctx.seed,
+    )
     models = train_pair(ctx, config, vocab, vocab, sample, error, "chars", how, 64, {"experiment": "reverse"})
 
     lengths = [2, 4, 6, 8] if quick else [4, 8, 12, 16, 20, 24]
@@ -288,33 +414,58 @@ def run_reverse(ctx):
             per_length[T] = {"exact_match": exact_match(out, refs), "token_accuracy": token_accuracy(out, refs)}
             ctx.out.log(event="test", model=variant, length=T, sequences=n_test, **per_length[T])
         results[variant] = {"by_length": per_length, **info}
-        ctx.say(f"{variant}: per-token accuracy by length " + ", ".join(
-            f"{T}: {100 * r['token_accuracy']:.1f}%" for T, r in per_length.items()))
+        ctx.say(
+            f"{variant}: per-token accuracy by length "
+            + ", ".join(f"{T}: {100 * r['token_accuracy']:.1f}%" for T, r in per_length.items())
+        )
 
     with ctx.out.figure("reverse") as plot:
         if plot is not None:
             fig, ax = plot
             for variant in VARIANTS:
-                ax.plot(lengths, [100 * results[variant]["by_length"][T]["token_accuracy"] for T in lengths],
-                        "o-", label=f"{variant}, per token")
-                ax.plot(lengths, [100 * results[variant]["by_length"][T]["exact_match"] for T in lengths],
-                        "s--", label=f"{variant}, whole sequence")
+                ax.plot(
+                    lengths,
+                    [100 * results[variant]["by_length"][T]["token_accuracy"] for T in lengths],
+                    "o-",
+                    label=f"{variant}, per token",
+                )
+                ax.plot(
+                    lengths,
+                    [100 * results[variant]["by_length"][T]["exact_match"] for T in lengths],
+                    "s--",
+                    label=f"{variant}, whole sequence",
+                )
             ax.set_xlabel("sequence length")
             ax.set_ylabel("right (%)")
             ax.set_ylim(0, 102)
             ax.legend()
     longest = lengths[-1]
     a, n = (results[v]["by_length"][longest]["token_accuracy"] for v in ("attention", "no-attention"))
-    summary = {"models": results, "lengths": lengths, "target_met": None,
-               "result": f"per-token accuracy at length {longest}: without attention {100 * n:.1f}%, "
-                         f"with attention {100 * a:.1f}%"}
-    lines = [f"Strings of 1..{max_len} symbols from {len(symbols)}; {n_test} test strings per length; greedy decoding.",
-             "", "| length | " + " | ".join(f"{v}: per token / whole" for v in VARIANTS) + " |",
-             "|---|---|---|",
-             *(f"| {T} | " + " | ".join(f"{100 * results[v]['by_length'][T]['token_accuracy']:.1f}% / "
-                                        f"{100 * results[v]['by_length'][T]['exact_match']:.1f}%" for v in VARIANTS)
-               + " |" for T in lengths),
-             "", " ".join(f"{v}: {results[v]['steps']} steps, {results[v]['seconds']} s." for v in VARIANTS)]
+    summary = {
+        "models": results,
+        "lengths": lengths,
+        "target_met": None,
+        "result": f"per-token accuracy at length {longest}: without attention {100 * n:.1f}%, "
+        f"with attention {100 * a:.1f}%",
+    }
+    lines = [
+        f"Strings of 1..{max_len} symbols from {len(symbols)}; {n_test} test strings per length; greedy decoding.",
+        "",
+        "| length | " + " | ".join(f"{v}: per token / whole" for v in VARIANTS) + " |",
+        "|---|---|---|",
+        *(
+            f"| {T} | "
+            + " | ".join(
+                f"{100 * results[v]['by_length'][T]['token_accuracy']:.1f}% / "
+                f"{100 * results[v]['by_length'][T]['exact_match']:.1f}%"
+                for v in VARIANTS
+            )
+            + " |"
+            for T in lengths
+        ),
+        "",
+        " ".join(f"{v}: {results[v]['steps']} steps, {results[v]['seconds']} s." for v in VARIANTS),
+    ]
     return summary, lines
 
 
@@ -324,8 +475,9 @@ LENGTH_BUCKETS = ((1, 4), (5, 6), (7, 8), (9, 10))  # English words (BLEU-4 need
 
 def run_translate(ctx):
     quick = ctx.quick
-    source = ctx.options.get("data") or shared_data("fra-eng.zip", "--data FILE",
-                                                    "the English-French pairs (fra-eng.zip or fra.txt)")
+    source = ctx.options.get("data") or shared_data(
+        "fra-eng.zip", "--data FILE", "the English-French pairs (fra-eng.zip or fra.txt)"
+    )
     max_words = 10
     pairs = load_pairs(source, max_words=max_words)
     en = [tokenize_words(s) for s in pairs.source]
@@ -338,19 +490,23 @@ def run_translate(ctx):
     order = np.random.default_rng(ctx.seed).permutation(len(keys))
     n_test, n_val = (200, 100) if quick else (2000, 500)
     if len(keys) < n_test + n_val + 10:
-        raise ValueError(f"{pairs.path}: {len(keys)} distinct English sentences of at most {max_words} "
-                         f"words, too few for {n_test} test and {n_val} validation sentences")
+        raise ValueError(
+            f"{pairs.path}: {len(keys)} distinct English sentences of at most {max_words} "
+            f"words, too few for {n_test} test and {n_val} validation sentences"
+        )
     test_keys = [keys[i] for i in order[:n_test]]
-    val_keys = [keys[i] for i in order[n_test:n_test + n_val]]
-    train_idx = np.array([k for i in order[n_test + n_val:] for k in groups[keys[i]]])
+    val_keys = [keys[i] for i in order[n_test : n_test + n_val]]
+    train_idx = np.array([k for i in order[n_test + n_val :] for k in groups[keys[i]]])
     # the most frequent words seen twice: the output layer's size is most of a step's cost
     src_vocab = TokenVocab.build([en[i] for i in train_idx], min_count=2, max_size=5000)
     tgt_vocab = TokenVocab.build([fr[i] for i in train_idx], min_count=2, max_size=6000)
     val_src = [list(k) for k in val_keys]
     val_tgt = [fr[groups[k][0]] for k in val_keys]
-    ctx.say(f"{len(en)} pairs of at most {max_words} English words from {pairs.path}; {len(train_idx)} "
-            f"training pairs, {n_val} validation and {n_test} test English sentences; vocabularies "
-            f"{src_vocab.size} English, {tgt_vocab.size} French (the most frequent words seen twice; others <unk>)")
+    ctx.say(
+        f"{len(en)} pairs of at most {max_words} English words from {pairs.path}; {len(train_idx)} "
+        f"training pairs, {n_val} validation and {n_test} test English sentences; vocabularies "
+        f"{src_vocab.size} English, {tgt_vocab.size} French (the most frequent words seen twice; others <unk>)"
+    )
 
     def sample(rng, n):
         idx = train_idx[rng.integers(len(train_idx), size=n)]
@@ -362,15 +518,41 @@ def run_translate(ctx):
     hidden = 32 if quick else 96
 
     def config(attention):
-        return Seq2SeqConfig(src_vocab.size, tgt_vocab.size, embedding=32 if quick else 96, cell="gru",
-                             hidden=hidden, bidirectional=True, decoder_cell="gru", decoder_hidden=2 * hidden,
-                             attention="additive" if attention else None, attention_size=hidden)
+        return Seq2SeqConfig(
+            src_vocab.size,
+            tgt_vocab.size,
+            embedding=32 if quick else 96,
+            cell="gru",
+            hidden=hidden,
+            bidirectional=True,
+            decoder_cell="gru",
+            decoder_hidden=2 * hidden,
+            attention="additive" if attention else None,
+            attention_size=hidden,
+        )
 
     minutes = ctx.options.get("minutes") or (None if quick else 7.0)
-    how = Fit(steps=300 if quick else 100_000, minutes=minutes, lr=2e-3, clip=1.0,
-              eval_every=100 if quick else 500, progress=ctx.progress, seed=ctx.seed)
-    models = train_pair(ctx, config, src_vocab, tgt_vocab, sample, val_loss, "words", how, 64,
-                        {"experiment": "translate", "data": str(pairs.path)})
+    how = Fit(
+        steps=300 if quick else 100_000,
+        minutes=minutes,
+        lr=2e-3,
+        clip=1.0,
+        eval_every=100 if quick else 500,
+        progress=ctx.progress,
+        seed=ctx.seed,
+    )
+    models = train_pair(
+        ctx,
+        config,
+        src_vocab,
+        tgt_vocab,
+        sample,
+        val_loss,
+        "words",
+        how,
+        64,
+        {"experiment": "translate", "data": str(pairs.path)},
+    )
 
     test_src = [list(k) for k in test_keys]
     references = [[fr[i] for i in groups[k]] for k in test_keys]  # every French translation given
@@ -385,19 +567,33 @@ def run_translate(ctx):
         for lo, hi in LENGTH_BUCKETS:
             idx = np.flatnonzero((src_len >= lo) & (src_len <= hi))
             if len(idx):
-                by_length[f"{lo}-{hi}"] = {"bleu": corpus_bleu([out[i] for i in idx], [references[i] for i in idx]),
-                                           "sentences": int(len(idx))}
+                by_length[f"{lo}-{hi}"] = {
+                    "bleu": corpus_bleu([out[i] for i in idx], [references[i] for i in idx]),
+                    "sentences": int(len(idx)),
+                }
         loss = val_loss(model)
         results[variant] = {"bleu": bleu, "by_length": by_length, "validation_loss": loss, **info}
-        ctx.out.log(event="test", model=variant, sentences=len(test_src), bleu=bleu, by_length=by_length,
-                    validation_loss=loss, beam=beam)
-        ctx.say(f"{variant}: BLEU {bleu:.2f} on {len(test_src)} held-out sentences; by source length "
-                + ", ".join(f"{k}: {v['bleu']:.1f}" for k, v in by_length.items()))
+        ctx.out.log(
+            event="test",
+            model=variant,
+            sentences=len(test_src),
+            bleu=bleu,
+            by_length=by_length,
+            validation_loss=loss,
+            beam=beam,
+        )
+        ctx.say(
+            f"{variant}: BLEU {bleu:.2f} on {len(test_src)} held-out sentences; by source length "
+            + ", ".join(f"{k}: {v['bleu']:.1f}" for k, v in by_length.items())
+        )
 
     examples = []
     for i in np.argsort(-src_len, kind="stable")[:: max(1, len(test_src) // 8)][:8]:
-        ex = {"english": " ".join(test_src[i]), "reference": " ".join(references[i][0]),
-              **{v: " ".join(outputs[v][i]) for v in VARIANTS}}
+        ex = {
+            "english": " ".join(test_src[i]),
+            "reference": " ".join(references[i][0]),
+            **{v: " ".join(outputs[v][i]) for v in VARIANTS},
+        }
         examples.append(ex)
         ctx.out.log(event="example", **ex)
     with ctx.out.figure("translate_bleu_by_length") as plot:
@@ -406,30 +602,55 @@ def run_translate(ctx):
             buckets = list(results["attention"]["by_length"])
             x = np.arange(len(buckets))
             for k, variant in enumerate(VARIANTS):
-                ax.bar(x + (k - 0.5) * 0.4, [results[variant]["by_length"].get(b, {}).get("bleu", 0) for b in buckets],
-                       0.4, label=variant)
+                ax.bar(
+                    x + (k - 0.5) * 0.4,
+                    [results[variant]["by_length"].get(b, {}).get("bleu", 0) for b in buckets],
+                    0.4,
+                    label=variant,
+                )
             ax.set_xticks(x, [f"{b} English words" for b in buckets])
             ax.set_ylabel("corpus BLEU")
             ax.legend()
-    gain = {b: results["attention"]["by_length"][b]["bleu"] - results["no-attention"]["by_length"].get(b, {}).get("bleu", 0)
-            for b in results["attention"]["by_length"]}
-    summary = {"models": results, "test_sentences": len(test_src), "beam": beam, "attention_gain_by_length": gain,
-               "examples": examples, "target_met": None,
-               "result": f"BLEU without attention {results['no-attention']['bleu']:.2f}, with attention "
-                         f"{results['attention']['bleu']:.2f}; gain by source length "
-                         + ", ".join(f"{b}: {g:+.1f}" for b, g in gain.items())}
-    lines = [f"{len(test_src)} held-out English sentences of at most {max_words} words (all their French "
-             f"translations as references), {'beam search of width ' + str(beam) if beam else 'greedy decoding'}; "
-             f"corpus BLEU (4-grams, brevity penalty) on lower-cased word tokens.", "",
-             "| model | BLEU | " + " | ".join(f"BLEU, {b} words ({results['attention']['by_length'][b]['sentences']})"
-                                           for b in results["attention"]["by_length"]) + " | steps | training time |",
-             "|---|---|" + "---|" * len(gain) + "---|---|",
-             *(f"| {v} | {results[v]['bleu']:.2f} | " + " | ".join(
-                 f"{results[v]['by_length'].get(b, {}).get('bleu', 0):.2f}" for b in gain)
-               + f" | {results[v]['steps']} | {results[v]['seconds']} s |" for v in VARIANTS),
-             "", "Examples (the longest sources first):", "",
-             "| English | reference | no attention | attention |", "|---|---|---|---|",
-             *(f"| {e['english']} | {e['reference']} | {e['no-attention']} | {e['attention']} |" for e in examples)]
+    gain = {
+        b: results["attention"]["by_length"][b]["bleu"] - results["no-attention"]["by_length"].get(b, {}).get("bleu", 0)
+        for b in results["attention"]["by_length"]
+    }
+    summary = {
+        "models": results,
+        "test_sentences": len(test_src),
+        "beam": beam,
+        "attention_gain_by_length": gain,
+        "examples": examples,
+        "target_met": None,
+        "result": f"BLEU without attention {results['no-attention']['bleu']:.2f}, with attention "
+        f"{results['attention']['bleu']:.2f}; gain by source length "
+        + ", ".join(f"{b}: {g:+.1f}" for b, g in gain.items()),
+    }
+    lines = [
+        f"{len(test_src)} held-out English sentences of at most {max_words} words (all their French "
+        f"translations as references), {'beam search of width ' + str(beam) if beam else 'greedy decoding'}; "
+        f"corpus BLEU (4-grams, brevity penalty) on lower-cased word tokens.",
+        "",
+        "| model | BLEU | "
+        + " | ".join(
+            f"BLEU, {b} words ({results['attention']['by_length'][b]['sentences']})"
+            for b in results["attention"]["by_length"]
+        )
+        + " | steps | training time |",
+        "|---|---|" + "---|" * len(gain) + "---|---|",
+        *(
+            f"| {v} | {results[v]['bleu']:.2f} | "
+            + " | ".join(f"{results[v]['by_length'].get(b, {}).get('bleu', 0):.2f}" for b in gain)
+            + f" | {results[v]['steps']} | {results[v]['seconds']} s |"
+            for v in VARIANTS
+        ),
+        "",
+        "Examples (the longest sources first):",
+        "",
+        "| English | reference | no attention | attention |",
+        "|---|---|---|---|",
+        *(f"| {e['english']} | {e['reference']} | {e['no-attention']} | {e['attention']} |" for e in examples),
+    ]
     return summary, lines
 
 
@@ -437,22 +658,28 @@ DATES = Experiment(
     name="dates",
     title="dates in 12 human formats -> ISO 8601: encoder-decoder without vs with attention",
     anchor="the lectures: attention lets the decoder read the source where it needs it "
-           "(target: >= 99% exact match on held-out dates with attention, within 10 minutes)",
-    options=("minutes", "sampling"), run=run_dates)
+    "(target: >= 99% exact match on held-out dates with attention, within 10 minutes)",
+    options=("minutes", "sampling"),
+    run=run_dates,
+)
 
 TRANSLATE = Experiment(
     name="translate",
     title="English -> French (Tatoeba, <= 10 words): BLEU without vs with attention, by source length",
     anchor="Bahdanau et al. 2015, fig. 2: without attention BLEU falls with sentence length "
-           "(the fixed-length bottleneck); attention's gain grows with length",
-    options=("data", "minutes", "sampling"), run=run_translate)
+    "(the fixed-length bottleneck); attention's gain grows with length",
+    options=("data", "minutes", "sampling"),
+    run=run_translate,
+)
 
 REVERSE = Experiment(
     name="reverse",
     title="reverse a random string: accuracy against length without vs with attention",
     anchor="Sutskever et al. 2014 (reversing helps: short dependencies); without attention the "
-           "accuracy falls with length, with attention it stays high",
-    options=("minutes", "sampling"), run=run_reverse)
+    "accuracy falls with length, with attention it stays high",
+    options=("minutes", "sampling"),
+    run=run_reverse,
+)
 
 
 # --- using a trained model: rnnlab translate ------------------------------------------------------------
@@ -466,8 +693,7 @@ class Translator:
         """[(output text, source tokens, output tokens, attention weights or None)] for each text."""
         src = [tokens_of(t, self.unit) for t in texts]
         unknown = sorted({t for s in src for t in s if t not in self.src_vocab.index})
-        out, weights = decode(self.model, self.src_vocab, self.tgt_vocab, src, beam=beam, max_len=max_len,
-                              alpha=alpha)
+        out, weights = decode(self.model, self.src_vocab, self.tgt_vocab, src, beam=beam, max_len=max_len, alpha=alpha)
         return [(join_tokens(o, self.unit), s, o, w) for s, o, w in zip(src, out, weights)], unknown
 
 
@@ -478,21 +704,31 @@ def load_translator(path) -> Translator:
 
     folder = Path(path)
     if not folder.exists():
-        raise ValueError(f"{folder} does not exist: pass a seq2seq model's run folder, e.g. "
-                         "runs/dates-.../attention (rnnlab experiment dates|translate|reverse writes them)")
-    if not (folder / "state.json").is_file() and not any(folder.glob("checkpoint-*")) \
-            and not (folder / "best").is_dir() and (folder / "attention").is_dir():
+        raise ValueError(
+            f"{folder} does not exist: pass a seq2seq model's run folder, e.g. "
+            "runs/dates-.../attention (rnnlab experiment dates|translate|reverse writes them)"
+        )
+    if (
+        not (folder / "state.json").is_file()
+        and not any(folder.glob("checkpoint-*"))
+        and not (folder / "best").is_dir()
+        and (folder / "attention").is_dir()
+    ):
         folder = folder / "attention"  # an experiment's folder: its attention model
     if (folder / "best" / "state.json").is_file():
         folder = folder / "best"
     ckpt = load_checkpoint(folder)
     spec = ckpt.state.get("config", {}).get("task", {}).get("seq2seq")
     if not isinstance(spec, dict) or not {"model", "src_vocab", "tgt_vocab", "unit"} <= set(spec):
-        raise CheckpointError(ckpt.path / "state.json", "is not a seq2seq model's checkpoint (no task.seq2seq "
-                                                        "config); pass the folder of a dates, translate or "
-                                                        "reverse model")
+        raise CheckpointError(
+            ckpt.path / "state.json",
+            "is not a seq2seq model's checkpoint (no task.seq2seq "
+            "config); pass the folder of a dates, translate or "
+            "reverse model",
+        )
     model = Seq2Seq(Seq2SeqConfig(**spec["model"]))
     load_weights_into(model, ckpt)
     model.eval()
-    return Translator(model, TokenVocab.from_json(spec["src_vocab"]), TokenVocab.from_json(spec["tgt_vocab"]),
-                      spec["unit"], ckpt.path)
+    return Translator(
+        model, TokenVocab.from_json(spec["src_vocab"]), TokenVocab.from_json(spec["tgt_vocab"]), spec["unit"], ckpt.path
+    )

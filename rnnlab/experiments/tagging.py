@@ -31,9 +31,16 @@ def run(ctx):
     for bidirectional in (False, True):
         label = "bidirectional" if bidirectional else "left-to-right"
         rng = np.random.default_rng(ctx.seed)
-        config = TaggerConfig(outputs=2, encoder=EncoderConfig(vocab_size=len(TAG_VOCAB), embedding=16,
-                                                               cell="lstm", hidden=16 if quick else 32,
-                                                               bidirectional=bidirectional))
+        config = TaggerConfig(
+            outputs=2,
+            encoder=EncoderConfig(
+                vocab_size=len(TAG_VOCAB),
+                embedding=16,
+                cell="lstm",
+                hidden=16 if quick else 32,
+                bidirectional=bidirectional,
+            ),
+        )
         model = SequenceTagger(config, rng)
 
         def batch(step, rng):
@@ -44,11 +51,17 @@ def run(ctx):
             scores = model.forward(val_ids, val_lengths)
             return cross_entropy(scores, val_tags, mask=_mask(val_lengths, val_ids.shape[0]))[0]
 
-        task = SupervisedTask(model, batch, lambda s, t: cross_entropy(s, t[0], mask=t[1]), evaluate,
-                              {"model": config.to_json(), "batch": 32})
+        task = SupervisedTask(
+            model,
+            batch,
+            lambda s, t: cross_entropy(s, t[0], mask=t[1]),
+            evaluate,
+            {"model": config.to_json(), "batch": 32},
+        )
         ctx.say(f"training the {label} LSTM tagger")
-        result, _ = fit(task, ctx.out.path / label, Fit(steps=steps, lr=1e-2, eval_every=50,
-                                                         progress=ctx.progress, seed=ctx.seed))
+        result, _ = fit(
+            task, ctx.out.path / label, Fit(steps=steps, lr=1e-2, eval_every=50, progress=ctx.progress, seed=ctx.seed)
+        )
         predicted = model.predict(test_ids, test_lengths).argmax(-1)
         valid = _mask(test_lengths, test_ids.shape[0])
         right = predicted == test_tags
@@ -72,9 +85,12 @@ def run(ctx):
 
     uni, bi = results["left-to-right"], results["bidirectional"]
     target_met = bi["ambiguous"] >= 0.99 and uni["ambiguous"] < 0.75
-    summary = {"taggers": results, "target_met": target_met,
-               "result": f"ambiguous words: left-to-right {100 * uni['ambiguous']:.1f}%, "
-                         f"bidirectional {100 * bi['ambiguous']:.1f}%"}
+    summary = {
+        "taggers": results,
+        "target_met": target_met,
+        "result": f"ambiguous words: left-to-right {100 * uni['ambiguous']:.1f}%, "
+        f"bidirectional {100 * bi['ambiguous']:.1f}%",
+    }
     lines = ["1000 test sentences; an ambiguous word's tag depends on the word after it.", "", *lines]
     return summary, lines
 
@@ -83,5 +99,7 @@ EXPERIMENT = Experiment(
     name="tagging",
     title="'Teddy bears' vs 'Teddy Roosevelt': a left-to-right vs a bidirectional LSTM tagger",
     anchor="the lectures: only a bidirectional RNN can tag a word by the words after it "
-           "(left-to-right ~50% on the ambiguous words, bidirectional ~100%)",
-    options=(), run=run)
+    "(left-to-right ~50% on the ambiguous words, bidirectional ~100%)",
+    options=(),
+    run=run,
+)

@@ -11,11 +11,18 @@ Neither torch nor onnx is imported until a function needs it: `pip install 'rnnl
 
 from .onnx import export as export_onnx
 from .onnx import run_onnxruntime
-from .torch import (from_torch, load_torch_checkpoint, read_torch_state_dict, save_torch_state_dict,
-                    to_torch)
+from .torch import from_torch, load_torch_checkpoint, read_torch_state_dict, save_torch_state_dict, to_torch
 
-__all__ = ["to_torch", "from_torch", "load_torch_checkpoint", "read_torch_state_dict",
-           "save_torch_state_dict", "export_onnx", "run_onnxruntime", "TorchCharLM"]
+__all__ = [
+    "to_torch",
+    "from_torch",
+    "load_torch_checkpoint",
+    "read_torch_state_dict",
+    "save_torch_state_dict",
+    "export_onnx",
+    "run_onnxruntime",
+    "TorchCharLM",
+]
 
 
 def __getattr__(name: str):

@@ -111,8 +111,7 @@ class _Graph:
         while inputs and inputs[-1] == "":  # trailing optional inputs may be left out
             inputs = inputs[:-1]
         outs = [self.fresh(hint if n_out == 1 else f"{hint}_{k}") for k in range(n_out)]
-        self.nodes.append(self.onnx.helper.make_node(op_type, inputs, outs, name=self.fresh(f"{hint}_node"),
-                                                     **attrs))
+        self.nodes.append(self.onnx.helper.make_node(op_type, inputs, outs, name=self.fresh(f"{hint}_node"), **attrs))
         return outs[0] if n_out == 1 else outs
 
     def input(self, name: str, elem, shape) -> str:
@@ -125,11 +124,14 @@ class _Graph:
 
     def model(self, doc: str, metadata: dict[str, str] | None):
         helper = self.onnx.helper
-        graph = helper.make_graph(self.nodes, "rnnlab", self.inputs, self.outputs, self.initializers,
-                                  doc_string=doc)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                                  ir_version=IR_VERSION, producer_name="rnnlab",
-                                  producer_version=__version__)
+        graph = helper.make_graph(self.nodes, "rnnlab", self.inputs, self.outputs, self.initializers, doc_string=doc)
+        model = helper.make_model(
+            graph,
+            opset_imports=[helper.make_opsetid("", OPSET)],
+            ir_version=IR_VERSION,
+            producer_name="rnnlab",
+            producer_version=__version__,
+        )
         for key, value in (metadata or {}).items():
             model.metadata_props.add(key=str(key), value=str(value))
         self.onnx.checker.check_model(model, full_check=True)
@@ -139,11 +141,12 @@ class _Graph:
 # --- the recurrent operators ------------------------------------------------------------------------
 def _gates_onnx_order(a: np.ndarray, kind: str, H: int) -> np.ndarray:
     """torch's gate blocks (rows k*H..(k+1)*H) in ONNX's order (GATE_ORDER)."""
-    return np.concatenate([a[k * H:(k + 1) * H] for k in GATE_ORDER[kind]])
+    return np.concatenate([a[k * H : (k + 1) * H] for k in GATE_ORDER[kind]])
 
 
-def _recurrent(g: _Graph, layer: RecurrentLayer, x: str, lengths32: str | None, h0: str | None,
-               c0: str | None, prefix: str) -> tuple[str, str, str | None]:
+def _recurrent(
+    g: _Graph, layer: RecurrentLayer, x: str, lengths32: str | None, h0: str | None, c0: str | None, prefix: str
+) -> tuple[str, str, str | None]:
     """Chain one ONNX operator per stacked layer: x (T, B, D) time-major -> out (T, B, nd*H),
     h_n (L*nd, B, H) and, for an LSTM, c_n."""
     kind = type(layer).__name__ if isinstance(layer, (RNN, LSTM, GRU)) else None
@@ -158,30 +161,42 @@ def _recurrent(g: _Graph, layer: RecurrentLayer, x: str, lengths32: str | None, 
     peephole = kind == "LSTM" and layer.options["peephole"]
     h_parts, c_parts = [], []
     for lay, cells in enumerate(layer.cells):
-        def stack(fn):
+
+        def stack(fn, cells=cells):
             return np.stack([fn(p) for p in cells])
+
         name = f"{prefix}l{lay}"
         W = g.const(f"{name}.W", stack(lambda p: _gates_onnx_order(p["weight_ih"].data, kind, H)))
         R = g.const(f"{name}.R", stack(lambda p: _gates_onnx_order(p["weight_hh"].data, kind, H)))
         B = ""
         if layer.bias:  # B = [Wb, Rb] per direction
-            B = g.const(f"{name}.B", stack(lambda p: np.concatenate(
-                [_gates_onnx_order(p["bias_ih"].data, kind, H), _gates_onnx_order(p["bias_hh"].data, kind, H)])))
+            B = g.const(
+                f"{name}.B",
+                stack(
+                    lambda p: np.concatenate(
+                        [_gates_onnx_order(p["bias_ih"].data, kind, H), _gates_onnx_order(p["bias_hh"].data, kind, H)]
+                    )
+                ),
+            )
         P = ""
         if peephole:  # P = [P_i, P_o, P_f]
-            P = g.const(f"{name}.P", stack(lambda p: np.concatenate(
-                [p["weight_ci"].data, p["weight_co"].data, p["weight_cf"].data])))
-        def this_layer(states: str | None, hint: str) -> str:
+            P = g.const(
+                f"{name}.P",
+                stack(lambda p: np.concatenate([p["weight_ci"].data, p["weight_co"].data, p["weight_cf"].data])),
+            )
+
+        def this_layer(states: str | None, hint: str, name=name, lay=lay) -> str:
             """Rows lay*nd .. (lay+1)*nd of the (L*nd, B, H) initial states; "" means zeros."""
             if not states:
                 return ""
             rows = [g.ints(f"{name}.first", [lay * nd]), g.ints(f"{name}.end", [(lay + 1) * nd]), g.ints("axis0", [0])]
             return g.op("Slice", [states, *rows], hint)
+
         inputs = [x, W, R, B, lengths32 or "", this_layer(h0, f"{name}.h0")]
         if kind == "LSTM":
             inputs += [this_layer(c0, f"{name}.c0"), P]
         outs = g.op(kind, inputs, f"{name}.{kind}", n_out=3 if kind == "LSTM" else 2, **attrs)
-        Y = outs[0]                                                     # (T, nd, B, H)
+        Y = outs[0]  # (T, nd, B, H)
         h_parts.append(outs[1])
         if kind == "LSTM":
             c_parts.append(outs[2])
@@ -204,9 +219,14 @@ def _valid_steps(g: _Graph, x_tm: str, lengths: str, hint: str) -> str:
     T = g.op("Squeeze", [T, g.ints("axis0", [0])], f"{hint}.T_scalar")
     lengths64 = g.op("Cast", [lengths], f"{hint}.lengths64", to=g.onnx.TensorProto.INT64)
     steps = g.op("Range", [g.const("zero", np.int64(0)), T, g.const("one", np.int64(1))], f"{hint}.steps")
-    valid = g.op("Less", [g.op("Unsqueeze", [steps, g.ints("axis1", [1])], f"{hint}.steps_t1"),
-                          g.op("Unsqueeze", [lengths64, g.ints("axis0", [0])], f"{hint}.lengths_1b")],
-                 f"{hint}.valid")                                      # (T, B) bool
+    valid = g.op(
+        "Less",
+        [
+            g.op("Unsqueeze", [steps, g.ints("axis1", [1])], f"{hint}.steps_t1"),
+            g.op("Unsqueeze", [lengths64, g.ints("axis0", [0])], f"{hint}.lengths_1b"),
+        ],
+        f"{hint}.valid",
+    )  # (T, B) bool
     return g.op("Cast", [valid], f"{hint}.weights", to=g.elem)
 
 
@@ -228,8 +248,9 @@ def _export_layer(g: _Graph, layer: RecurrentLayer, lengths: bool):
     c0 = g.input("c0", g.elem, [L, "B", H]) if isinstance(layer, LSTM) else None
     lengths32 = None
     if lengths:
-        lengths32 = g.op("Cast", [g.input("lengths", g.onnx.TensorProto.INT64, ["B"])], "lengths32",
-                         to=g.onnx.TensorProto.INT32)
+        lengths32 = g.op(
+            "Cast", [g.input("lengths", g.onnx.TensorProto.INT64, ["B"])], "lengths32", to=g.onnx.TensorProto.INT32
+        )
     out, h_n, c_n = _recurrent(g, layer, _time_major(g, x, layer.batch_first, "x_tbd"), lengths32, h0, c0, "")
     out = _time_major(g, out, layer.batch_first, "out_btf")
     g.output(out, "out", g.elem, x_shape[:2] + [layer.num_directions * H])
@@ -272,11 +293,18 @@ def _export_sequential(g: _Graph, modules: list[Module], lengths: bool):
         x = g.input("x", g.onnx.TensorProto.INT64, shape)
     else:
         first = modules[0]
-        features = (first.in_features if isinstance(first, Linear) else
-                    first.input_size if isinstance(first, RecurrentLayer) else None)
+        features = (
+            first.in_features
+            if isinstance(first, Linear)
+            else first.input_size
+            if isinstance(first, RecurrentLayer)
+            else None
+        )
         if features is None:
-            raise TypeError(f"the first module of an exported Sequential must be an Embedding, a "
-                            f"Linear or a recurrent layer (to know the input size), got {type(first).__name__}")
+            raise TypeError(
+                f"the first module of an exported Sequential must be an Embedding, a "
+                f"Linear or a recurrent layer (to know the input size), got {type(first).__name__}"
+            )
         shape = shape + [features]
         x = g.input("x", g.elem, shape)
     lengths64 = g.input("lengths", g.onnx.TensorProto.INT64, ["B"]) if lengths else None
@@ -289,8 +317,9 @@ def _export_sequential(g: _Graph, modules: list[Module], lengths: bool):
             x = g.op("Gather", [g.const(f"{hint}.weight", m.weight.data), x], hint, axis=0)
             shape = shape + [m.embedding_dim]
         elif isinstance(m, (RNN, LSTM, GRU)):
-            out, _, _ = _recurrent(g, m, _time_major(g, x, m.batch_first, f"{hint}.x_tbd"), lengths32,
-                                   None, None, f"{hint}.")
+            out, _, _ = _recurrent(
+                g, m, _time_major(g, x, m.batch_first, f"{hint}.x_tbd"), lengths32, None, None, f"{hint}."
+            )
             x = _time_major(g, out, m.batch_first, f"{hint}.out")
             shape = shape[:2] + [m.num_directions * m.hidden_size]
         elif isinstance(m, (LastStep, MeanPool)):
@@ -302,8 +331,10 @@ def _export_sequential(g: _Graph, modules: list[Module], lengths: bool):
         elif isinstance(m, Dropout):
             continue  # the identity at inference
         else:
-            raise TypeError(f"ONNX export of a Sequential knows Embedding, RNN, LSTM, GRU, Dropout, "
-                            f"LastStep, MeanPool and Linear; module {k} is a {type(m).__name__}")
+            raise TypeError(
+                f"ONNX export of a Sequential knows Embedding, RNN, LSTM, GRU, Dropout, "
+                f"LastStep, MeanPool and Linear; module {k} is a {type(m).__name__}"
+            )
     g.output(x, "y", g.elem, shape)
     return "y = f(x" + (", lengths" if lengths else "") + ")"
 
@@ -311,20 +342,21 @@ def _export_sequential(g: _Graph, modules: list[Module], lengths: bool):
 def _pool(g: _Graph, m: Module, x_tm: str, lengths: str | None, hint: str) -> str:
     """LastStep (4) / MeanPool (5) of rnnlab.nn.layers on a time-major (T, B, F) x -> (B, F)."""
     if isinstance(m, LastStep):
-        if lengths is None:                                             # y[b] = x[T - 1, b]
+        if lengths is None:  # y[b] = x[T - 1, b]
             return g.op("Gather", [x_tm, g.const("minus_one", np.int64(-1))], hint, axis=0)
         x_bt = g.op("Transpose", [x_tm], f"{hint}.x_btf", perm=[1, 0, 2])
         last = g.op("Sub", [lengths, g.const("one", np.int64(1))], f"{hint}.last")
         last = g.op("Unsqueeze", [last, g.ints("axis1", [1])], f"{hint}.last_b1")
-        return g.op("GatherND", [x_bt, last], hint, batch_dims=1)        # y[b] = x[L_b - 1, b]
-    if lengths is None:                                                 # y[b] = mean_t x[t, b]
+        return g.op("GatherND", [x_bt, last], hint, batch_dims=1)  # y[b] = x[L_b - 1, b]
+    if lengths is None:  # y[b] = mean_t x[t, b]
         return g.op("ReduceMean", [x_tm], hint, axes=[0], keepdims=0)
-    w = _valid_steps(g, x_tm, lengths, f"{hint}.steps")                # (T, B)
+    w = _valid_steps(g, x_tm, lengths, f"{hint}.steps")  # (T, B)
     masked = g.op("Mul", [x_tm, g.op("Unsqueeze", [w, g.ints("axis2", [2])], f"{hint}.w")], f"{hint}.masked")
     total = g.op("ReduceSum", [masked, g.ints("axis0", [0])], f"{hint}.sum", keepdims=0)
-    count = g.op("Cast", [g.op("Unsqueeze", [lengths, g.ints("axis1", [1])], f"{hint}.L_b1")],
-                 f"{hint}.count", to=g.elem)
-    return g.op("Div", [total, count], hint)                            # sum_{t < L_b} x / L_b
+    count = g.op(
+        "Cast", [g.op("Unsqueeze", [lengths, g.ints("axis1", [1])], f"{hint}.L_b1")], f"{hint}.count", to=g.elem
+    )
+    return g.op("Div", [total, count], hint)  # sum_{t < L_b} x / L_b
 
 
 def export(module: Module, path=None, *, lengths: bool = False, metadata: dict[str, str] | None = None):
@@ -340,8 +372,9 @@ def export(module: Module, path=None, *, lengths: bool = False, metadata: dict[s
     if isinstance(module, Sequential) and len(module) == 0:
         raise ValueError("cannot export an empty Sequential")
     if not isinstance(module, (CharLM, RNN, LSTM, GRU, Sequential, Linear, Embedding)):
-        raise TypeError("ONNX export knows RNN, LSTM, GRU, CharLM, Sequential, Linear and Embedding; "
-                        f"got {type(module).__name__}")
+        raise TypeError(
+            f"ONNX export knows RNN, LSTM, GRU, CharLM, Sequential, Linear and Embedding; got {type(module).__name__}"
+        )
     g = _Graph()
     if isinstance(module, CharLM):
         doc = _export_charlm(g, module)
@@ -364,8 +397,9 @@ def signature(model) -> str:
         dims = ", ".join(d.dim_param or str(d.dim_value) for d in t.shape.dim)
         return f"{v.name} [{dims}] {np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.elem_type))}"
 
-    return (", ".join(describe(v) for v in model.graph.input) + " -> "
-            + ", ".join(describe(v) for v in model.graph.output))
+    return (
+        ", ".join(describe(v) for v in model.graph.input) + " -> " + ", ".join(describe(v) for v in model.graph.output)
+    )
 
 
 def charlm_difference(lm: CharLM, model, ids: np.ndarray) -> float:
@@ -375,8 +409,9 @@ def charlm_difference(lm: CharLM, model, ids: np.ndarray) -> float:
     logits, state = lm.forward(ids)
     states = state if isinstance(state, tuple) else (state,)
     zeros = np.zeros(states[0].shape, np.float32)
-    got = run_onnxruntime(model, {"ids": np.asarray(ids, np.int64), "h0": zeros}
-                          | ({"c0": zeros} if len(states) == 2 else {}))
+    got = run_onnxruntime(
+        model, {"ids": np.asarray(ids, np.int64), "h0": zeros} | ({"c0": zeros} if len(states) == 2 else {})
+    )
     pairs = [(got["logits"], logits)] + list(zip((got["h_n"], got.get("c_n")), states))
     return max(float(np.abs(a - b).max()) for a, b in pairs)
 
@@ -388,8 +423,11 @@ def run_onnxruntime(model, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray
         import onnxruntime
     except ImportError as err:
         raise ImportError(f"running an ONNX model needs onnxruntime: {INSTALL_HINT} ({err})") from err
-    source = model.SerializeToString() if hasattr(model, "SerializeToString") else (
-        model if isinstance(model, bytes) else str(model))
+    source = (
+        model.SerializeToString()
+        if hasattr(model, "SerializeToString")
+        else (model if isinstance(model, bytes) else str(model))
+    )
     session = onnxruntime.InferenceSession(source, providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     return dict(zip(names, session.run(names, feeds)))

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..models.charlm import CharLM, CharLMConfig
-from ..nn import (GRU, LSTM, RNN, Dropout, Embedding, GRUCell, Linear, LSTMCell, Module, RNNCell)
+from ..nn import GRU, LSTM, RNN, Dropout, Embedding, GRUCell, Linear, LSTMCell, Module, RNNCell
 
 INSTALL_HINT = "pip install 'rnnlab[torch]'"
 
@@ -50,8 +50,10 @@ def _numpy_dtype(torch_module, what: str) -> np.dtype:
     dtype = dtypes.pop()
     table = {torch.float32: np.float32, torch.float64: np.float64}
     if dtype not in table:
-        raise TypeError(f"{what} has {dtype} parameters; rnnlab computes in float32 or float64: "
-                        f"convert it first with .float() or .double()")
+        raise TypeError(
+            f"{what} has {dtype} parameters; rnnlab computes in float32 or float64: "
+            f"convert it first with .float() or .double()"
+        )
     return np.dtype(table[dtype])
 
 
@@ -66,8 +68,7 @@ def _copy_into_torch(torch_module, module: Module):
 
 def _copy_from_torch(module: Module, torch_module) -> Module:
     """Copy a torch module's state dict into the rnnlab module of the same names (strict)."""
-    module.load_state_dict({name: t.detach().cpu().numpy().copy()
-                            for name, t in torch_module.state_dict().items()})
+    module.load_state_dict({name: t.detach().cpu().numpy().copy() for name, t in torch_module.state_dict().items()})
     module.train(torch_module.training)
     return module
 
@@ -94,23 +95,32 @@ def _torch_charlm_class():
         LSTM has none) and dtype may be "float32"/"float64" or a torch dtype.
         """
 
-        def __init__(self, vocab_size: int, model: str = "lstm", hidden: int = 256, layers: int = 2,
-                     embedding: int = 64, dropout: float = 0.0, peephole: bool = False,
-                     dtype="float32"):
+        def __init__(
+            self,
+            vocab_size: int,
+            model: str = "lstm",
+            hidden: int = 256,
+            layers: int = 2,
+            embedding: int = 64,
+            dropout: float = 0.0,
+            peephole: bool = False,
+            dtype="float32",
+        ):
             super().__init__()
             if model not in kinds:
                 raise ValueError(f"model must be one of {sorted(kinds)}, got {model!r}")
             if peephole:
-                raise ValueError("peephole=True: torch.nn.LSTM has no peephole connections; export "
-                                 "this model to ONNX instead (rnnlab export RUN_DIR --onnx FILE)")
+                raise ValueError(
+                    "peephole=True: torch.nn.LSTM has no peephole connections; export "
+                    "this model to ONNX instead (rnnlab export RUN_DIR --onnx FILE)"
+                )
             if isinstance(dtype, str):
                 if dtype not in ("float32", "float64"):
                     raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
                 dtype = getattr(torch, dtype)
             self.kind = model
             self.embed = torch.nn.Embedding(vocab_size, embedding, dtype=dtype)
-            self.rnn = kinds[model](embedding, hidden, layers, dropout=dropout if layers > 1 else 0.0,
-                                    dtype=dtype)
+            self.rnn = kinds[model](embedding, hidden, layers, dropout=dropout if layers > 1 else 0.0, dtype=dtype)
             self.head = torch.nn.Linear(hidden, vocab_size, dtype=dtype)
 
         def forward(self, ids, state=None):
@@ -134,16 +144,22 @@ def _refuse_what_torch_lacks(module: Module) -> None:
     """A ValueError for the two rnnlab forms that torch.nn has no module for."""
     kind = type(module).__name__
     if isinstance(module, CharLM) and module.config.peephole:
-        raise ValueError("this char-LM's LSTM has peephole connections, which torch.nn.LSTM lacks; "
-                         "export it to ONNX instead (rnnlab export RUN_DIR --onnx FILE)")
+        raise ValueError(
+            "this char-LM's LSTM has peephole connections, which torch.nn.LSTM lacks; "
+            "export it to ONNX instead (rnnlab export RUN_DIR --onnx FILE)"
+        )
     if isinstance(module, (LSTM, LSTMCell)) and module.options["peephole"]:
-        raise ValueError(f"{kind}(peephole=True) has no PyTorch equivalent: torch.nn.{kind} has no "
-                         "peephole weights (weight_ci, weight_cf, weight_co); export it to ONNX "
-                         "instead (rnnlab.interop.onnx.export), whose LSTM operator has them")
+        raise ValueError(
+            f"{kind}(peephole=True) has no PyTorch equivalent: torch.nn.{kind} has no "
+            "peephole weights (weight_ci, weight_cf, weight_co); export it to ONNX "
+            "instead (rnnlab.interop.onnx.export), whose LSTM operator has them"
+        )
     if isinstance(module, (GRU, GRUCell)) and module.options["reset"] != "after":
-        raise ValueError(f"{kind}(reset='before') has no PyTorch equivalent: torch.nn.{kind} applies "
-                         "the reset gate after the recurrent product (reset='after'); export it to "
-                         "ONNX instead (rnnlab.interop.onnx.export, linear_before_reset=0)")
+        raise ValueError(
+            f"{kind}(reset='before') has no PyTorch equivalent: torch.nn.{kind} applies "
+            "the reset gate after the recurrent product (reset='after'); export it to "
+            "ONNX instead (rnnlab.interop.onnx.export, linear_before_reset=0)"
+        )
 
 
 # --- rnnlab -> torch --------------------------------------------------------------------------------
@@ -160,31 +176,41 @@ def to_torch(module: Module):
     kind = type(module).__name__
     if isinstance(module, CharLM):
         cfg = module.config
-        m = _torch_charlm_class()(cfg.vocab_size, cfg.model, cfg.hidden, cfg.layers, cfg.embedding,
-                                  cfg.dropout, dtype=cfg.dtype)
+        m = _torch_charlm_class()(
+            cfg.vocab_size, cfg.model, cfg.hidden, cfg.layers, cfg.embedding, cfg.dropout, dtype=cfg.dtype
+        )
         return _copy_into_torch(m, module)
     dtype = _torch_dtype(module.dtype) if hasattr(module, "dtype") else None
     if isinstance(module, (RNN, LSTM, GRU)):
         extra = {"nonlinearity": module.options["nonlinearity"]} if isinstance(module, RNN) else {}
         torch_class = nn.LSTM if isinstance(module, LSTM) else nn.GRU if isinstance(module, GRU) else nn.RNN
-        m = torch_class(module.input_size, module.hidden_size, module.num_layers, bias=module.bias,
-                              batch_first=module.batch_first, dropout=module.dropout,
-                              bidirectional=module.bidirectional, dtype=dtype, **extra)
+        m = torch_class(
+            module.input_size,
+            module.hidden_size,
+            module.num_layers,
+            bias=module.bias,
+            batch_first=module.batch_first,
+            dropout=module.dropout,
+            bidirectional=module.bidirectional,
+            dtype=dtype,
+            **extra,
+        )
     elif isinstance(module, (RNNCell, LSTMCell, GRUCell)):
         extra = {"nonlinearity": module.options["nonlinearity"]} if isinstance(module, RNNCell) else {}
-        torch_class = (nn.LSTMCell if isinstance(module, LSTMCell) else nn.GRUCell if isinstance(module, GRUCell)
-                       else nn.RNNCell)
+        torch_class = (
+            nn.LSTMCell if isinstance(module, LSTMCell) else nn.GRUCell if isinstance(module, GRUCell) else nn.RNNCell
+        )
         m = torch_class(module.input_size, module.hidden_size, bias=module.bias, dtype=dtype, **extra)
     elif isinstance(module, Linear):
         m = nn.Linear(module.in_features, module.out_features, bias=module.bias is not None, dtype=dtype)
     elif isinstance(module, Embedding):
-        m = nn.Embedding(module.num_embeddings, module.embedding_dim, padding_idx=module.padding_idx,
-                         dtype=dtype)
+        m = nn.Embedding(module.num_embeddings, module.embedding_dim, padding_idx=module.padding_idx, dtype=dtype)
     elif isinstance(module, Dropout):
         m = nn.Dropout(module.p)
     else:
-        raise TypeError(f"to_torch converts RNN, LSTM, GRU, their cells, Linear, Embedding, Dropout "
-                        f"and CharLM; got {kind}")
+        raise TypeError(
+            f"to_torch converts RNN, LSTM, GRU, their cells, Linear, Embedding, Dropout and CharLM; got {kind}"
+        )
     return _copy_into_torch(m, module)
 
 
@@ -201,22 +227,38 @@ def from_torch(torch_module, rng: np.random.Generator | None = None) -> Module:
     kind = type(torch_module).__name__
     if isinstance(torch_module, _torch_charlm_class()):
         tm = torch_module
-        cfg = CharLMConfig(vocab_size=tm.embed.num_embeddings, model=tm.kind, hidden=tm.rnn.hidden_size,
-                           layers=tm.rnn.num_layers, embedding=tm.embed.embedding_dim,
-                           dropout=float(tm.rnn.dropout),
-                           dtype=str(_numpy_dtype(tm, "the TorchCharLM")))
+        cfg = CharLMConfig(
+            vocab_size=tm.embed.num_embeddings,
+            model=tm.kind,
+            hidden=tm.rnn.hidden_size,
+            layers=tm.rnn.num_layers,
+            embedding=tm.embed.embedding_dim,
+            dropout=float(tm.rnn.dropout),
+            dtype=str(_numpy_dtype(tm, "the TorchCharLM")),
+        )
         return _copy_from_torch(CharLM(cfg, rng), tm)
     dtype = _numpy_dtype(torch_module, f"the torch.nn.{kind}")
     if isinstance(torch_module, (nn.RNN, nn.LSTM, nn.GRU)):
         t = torch_module
         if getattr(t, "proj_size", 0):
-            raise ValueError(f"torch.nn.LSTM with proj_size={t.proj_size} has no rnnlab equivalent "
-                             "(rnnlab's LSTM has no projection of the hidden state)")
+            raise ValueError(
+                f"torch.nn.LSTM with proj_size={t.proj_size} has no rnnlab equivalent "
+                "(rnnlab's LSTM has no projection of the hidden state)"
+            )
         layer = LSTM if isinstance(t, nn.LSTM) else GRU if isinstance(t, nn.GRU) else RNN
         extra = {"nonlinearity": t.nonlinearity} if layer is RNN else {}
-        m = layer(t.input_size, t.hidden_size, t.num_layers, bias=t.bias, batch_first=t.batch_first,
-                  dropout=float(t.dropout) if t.num_layers > 1 else 0.0,
-                  bidirectional=t.bidirectional, dtype=dtype, rng=rng, **extra)
+        m = layer(
+            t.input_size,
+            t.hidden_size,
+            t.num_layers,
+            bias=t.bias,
+            batch_first=t.batch_first,
+            dropout=float(t.dropout) if t.num_layers > 1 else 0.0,
+            bidirectional=t.bidirectional,
+            dtype=dtype,
+            rng=rng,
+            **extra,
+        )
     elif isinstance(torch_module, (nn.RNNCell, nn.LSTMCell, nn.GRUCell)):
         t = torch_module
         cell = LSTMCell if isinstance(t, nn.LSTMCell) else GRUCell if isinstance(t, nn.GRUCell) else RNNCell
@@ -228,14 +270,18 @@ def from_torch(torch_module, rng: np.random.Generator | None = None) -> Module:
     elif isinstance(torch_module, nn.Embedding):
         t = torch_module
         if t.max_norm is not None:
-            raise ValueError("torch.nn.Embedding with max_norm renormalises rows on lookup; "
-                             "rnnlab's Embedding does not, so it is refused")
+            raise ValueError(
+                "torch.nn.Embedding with max_norm renormalises rows on lookup; "
+                "rnnlab's Embedding does not, so it is refused"
+            )
         m = Embedding(t.num_embeddings, t.embedding_dim, padding_idx=t.padding_idx, dtype=dtype, rng=rng)
     elif isinstance(torch_module, nn.Dropout):
         m = Dropout(torch_module.p, rng=rng)
     else:
-        raise TypeError("from_torch converts torch.nn.RNN, LSTM, GRU, their cells, Linear, Embedding, "
-                        f"Dropout and rnnlab.interop.torch.TorchCharLM; got {kind}")
+        raise TypeError(
+            "from_torch converts torch.nn.RNN, LSTM, GRU, their cells, Linear, Embedding, "
+            f"Dropout and rnnlab.interop.torch.TorchCharLM; got {kind}"
+        )
     return _copy_from_torch(m, torch_module)
 
 
@@ -281,29 +327,30 @@ def read_torch_state_dict(path, key: str | None = None) -> dict[str, np.ndarray]
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # UnpicklingError, RuntimeError, ...: the file is not usable
-            raise CheckpointError(path, "cannot be read by torch.load(weights_only=True) (save "
-                                        "model.state_dict(), not the model object): "
-                                        + " ".join(str(err).split())[:300]) from None
+            raise CheckpointError(
+                path,
+                "cannot be read by torch.load(weights_only=True) (save "
+                "model.state_dict(), not the model object): " + " ".join(str(err).split())[:300],
+            ) from None
         if key is not None:
             if not isinstance(obj, dict) or key not in obj:
                 found = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
                 raise CheckpointError(path, f"has no entry {key!r} (found {found})")
             obj = obj[key]
         if not isinstance(obj, dict):
-            raise CheckpointError(path, f"holds a {type(obj).__name__}, expected a state dict "
-                                        "(parameter names -> tensors)")
+            raise CheckpointError(
+                path, f"holds a {type(obj).__name__}, expected a state dict (parameter names -> tensors)"
+            )
         nested = sorted(k for k, v in obj.items() if isinstance(v, dict))
         if nested:
-            raise CheckpointError(path, f"holds dicts under {nested}, not a state dict: pass "
-                                        f"key= one of them")
+            raise CheckpointError(path, f"holds dicts under {nested}, not a state dict: pass key= one of them")
         tensors = {str(k): _tensor_to_numpy(str(k), v, path) for k, v in obj.items()}
     else:
         if key is not None:
-            raise CheckpointError(path, "is a safetensors file, which has no nested entries to pick "
-                                        "with key=")
+            raise CheckpointError(path, "is a safetensors file, which has no nested entries to pick with key=")
         tensors = st.load(path)[0]
     if tensors and all(k.startswith("module.") for k in tensors):
-        tensors = {k[len("module."):]: v for k, v in tensors.items()}
+        tensors = {k[len("module.") :]: v for k, v in tensors.items()}
     return tensors
 
 
@@ -320,8 +367,10 @@ def load_torch_checkpoint(path, module: Module | None = None, key: str | None = 
     if module is None:
         return tensors
     params = dict(module.named_parameters())
-    cast = {name: (a.astype(params[name].data.dtype) if name in params and a.dtype.kind == "f" else a)
-            for name, a in tensors.items()}
+    cast = {
+        name: (a.astype(params[name].data.dtype) if name in params and a.dtype.kind == "f" else a)
+        for name, a in tensors.items()
+    }
     try:
         module.load_state_dict(cast)
     except (KeyError, ValueError, TypeError) as err:
@@ -345,4 +394,3 @@ def save_torch_state_dict(module: Module, path, metadata: dict[str, str] | None 
     torch = _torch()
     torch.save({name: torch.from_numpy(a) for name, a in state.items()}, path)
     return path
-

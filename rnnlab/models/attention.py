@@ -44,8 +44,16 @@ class Attention(Module):
     the contexts (T, B, key_size) and the weights (T, B, S) (for plots); backward(dcontext,
     dweights=None) returns (dQ, dK) and adds parameter gradients into `.grad`."""
 
-    def __init__(self, kind: str, query_size: int, key_size: int, attention_size: int | None = None, *,
-                 dtype=np.float32, rng: np.random.Generator | None = None):
+    def __init__(
+        self,
+        kind: str,
+        query_size: int,
+        key_size: int,
+        attention_size: int | None = None,
+        *,
+        dtype=np.float32,
+        rng: np.random.Generator | None = None,
+    ):
         super().__init__()
         if kind not in KINDS:
             raise ValueError(f"attention kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -55,13 +63,19 @@ class Attention(Module):
         self.dtype = check_dtype(dtype)
         rng = rng if rng is not None else np.random.default_rng()
         if kind == "dot" and query_size != key_size:
-            raise ValueError(f"dot attention needs query_size == key_size, got {query_size} and {key_size}; "
-                             "use 'general' (a learned W between them) or 'additive'")
+            raise ValueError(
+                f"dot attention needs query_size == key_size, got {query_size} and {key_size}; "
+                "use 'general' (a learned W between them) or 'additive'"
+            )
         if kind == "general":
-            self.W = self.add_param("weight", uniform_init(rng, (query_size, key_size), 1 / np.sqrt(key_size), self.dtype))
+            self.W = self.add_param(
+                "weight", uniform_init(rng, (query_size, key_size), 1 / np.sqrt(key_size), self.dtype)
+            )
         if kind == "additive":
             A = positive_int("attention_size", attention_size or query_size)
-            self.Wq = self.add_param("weight_query", uniform_init(rng, (A, query_size), 1 / np.sqrt(query_size), self.dtype))
+            self.Wq = self.add_param(
+                "weight_query", uniform_init(rng, (A, query_size), 1 / np.sqrt(query_size), self.dtype)
+            )
             self.Wk = self.add_param("weight_key", uniform_init(rng, (A, key_size), 1 / np.sqrt(key_size), self.dtype))
             self.b = self.add_param("bias", np.zeros(A, self.dtype))
             self.v = self.add_param("weight_score", uniform_init(rng, (A,), 1 / np.sqrt(A), self.dtype))
@@ -89,20 +103,21 @@ class Attention(Module):
         Qb, Kb = Q.transpose(1, 0, 2), K.transpose(1, 0, 2)  # (B, T, Hq), (B, S, Hk)
         P = U = None
         if self.kind == "dot":
-            e = Qb @ Kb.transpose(0, 2, 1)                                        # (1)
+            e = Qb @ Kb.transpose(0, 2, 1)  # (1)
         elif self.kind == "general":
-            P = Qb @ self.W.data                                                  # (1) (B, T, Hk)
-            e = P @ Kb.transpose(0, 2, 1)                                         # (1)
+            P = Qb @ self.W.data  # (1) (B, T, Hk)
+            e = P @ Kb.transpose(0, 2, 1)  # (1)
         else:
-            U = np.tanh((Qb @ self.Wq.data.T)[:, :, None, :] + (Kb @ self.Wk.data.T)[:, None, :, :]
-                        + self.b.data)                                            # (1) (B, T, S, A)
-            e = U @ self.v.data                                                   # (1) (B, T, S)
+            U = np.tanh(
+                (Qb @ self.Wq.data.T)[:, :, None, :] + (Kb @ self.Wk.data.T)[:, None, :, :] + self.b.data
+            )  # (1) (B, T, S, A)
+            e = U @ self.v.data  # (1) (B, T, S)
         if valid is not None:
             e = np.where(valid.T[:, None, :], e, -np.inf)
         e = e - e.max(axis=2, keepdims=True)
-        a = np.exp(e)                                                             # (2) exp(-inf) = 0
+        a = np.exp(e)  # (2) exp(-inf) = 0
         a /= a.sum(axis=2, keepdims=True)
-        C = a @ Kb                                                                # (3) (B, T, Hk)
+        C = a @ Kb  # (3) (B, T, Hk)
         self.tape = (Qb, Kb, P, U, a, valid)
         return np.ascontiguousarray(C.transpose(1, 0, 2)), np.ascontiguousarray(a.transpose(1, 0, 2))
 
@@ -116,28 +131,28 @@ class Attention(Module):
         dC = as_float_array("dcontext", dcontext, self.dtype, (3,))
         check_shape("dcontext", dC, (T, B, self.key_size), "the shape of the context")
         dCb = dC.transpose(1, 0, 2)
-        dK = a.transpose(0, 2, 1) @ dCb                                           # (3)
-        da = dCb @ Kb.transpose(0, 2, 1)                                          # (3)
+        dK = a.transpose(0, 2, 1) @ dCb  # (3)
+        da = dCb @ Kb.transpose(0, 2, 1)  # (3)
         if dweights is not None:
             dw = as_float_array("dweights", dweights, self.dtype, (3,))
             check_shape("dweights", dw, (T, B, S), "the shape of the weights")
             da = da + dw.transpose(1, 0, 2)
-        de = a * (da - (a * da).sum(axis=2, keepdims=True))                       # (2)
+        de = a * (da - (a * da).sum(axis=2, keepdims=True))  # (2)
         if self.kind == "dot":
-            dQ = de @ Kb                                                          # (1)
-            dK += de.transpose(0, 2, 1) @ Qb                                      # (1)
+            dQ = de @ Kb  # (1)
+            dK += de.transpose(0, 2, 1) @ Qb  # (1)
         elif self.kind == "general":
-            dP = de @ Kb                                                          # (1)
-            dQ = dP @ self.W.data.T                                               # (1)
+            dP = de @ Kb  # (1)
+            dQ = dP @ self.W.data.T  # (1)
             self.W.grad += Qb.reshape(-1, self.query_size).T @ dP.reshape(-1, self.key_size)
-            dK += de.transpose(0, 2, 1) @ P                                       # (1)
+            dK += de.transpose(0, 2, 1) @ P  # (1)
         else:
-            self.v.grad += np.einsum("bts,btsa->a", de, U)                        # (1)
-            dZ = de[..., None] * self.v.data * (1 - U * U)                        # (1) (B, T, S, A)
+            self.v.grad += np.einsum("bts,btsa->a", de, U)  # (1)
+            dZ = de[..., None] * self.v.data * (1 - U * U)  # (1) (B, T, S, A)
             self.b.grad += dZ.sum(axis=(0, 1, 2))
-            dZq, dZk = dZ.sum(axis=2), dZ.sum(axis=1)                             # (B, T, A), (B, S, A)
-            dQ = dZq @ self.Wq.data                                               # (1)
-            dK += dZk @ self.Wk.data                                              # (1)
+            dZq, dZk = dZ.sum(axis=2), dZ.sum(axis=1)  # (B, T, A), (B, S, A)
+            dQ = dZq @ self.Wq.data  # (1)
+            dK += dZk @ self.Wk.data  # (1)
             self.Wq.grad += dZq.reshape(-1, dZq.shape[-1]).T @ Qb.reshape(-1, self.query_size)
             self.Wk.grad += dZk.reshape(-1, dZk.shape[-1]).T @ Kb.reshape(-1, self.key_size)
         return np.ascontiguousarray(dQ.transpose(1, 0, 2)), np.ascontiguousarray(dK.transpose(1, 0, 2))

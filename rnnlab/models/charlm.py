@@ -50,8 +50,12 @@ class CharLM(Module):
         dt = np.dtype(config.dtype)
         options = {"peephole": True} if config.peephole else {}
         self.embed = self.add_module("embed", Embedding(config.vocab_size, config.embedding, dtype=dt, rng=rng))
-        self.rnn = self.add_module("rnn", KINDS[config.model](
-            config.embedding, config.hidden, config.layers, dropout=config.dropout, dtype=dt, rng=rng, **options))
+        self.rnn = self.add_module(
+            "rnn",
+            KINDS[config.model](
+                config.embedding, config.hidden, config.layers, dropout=config.dropout, dtype=dt, rng=rng, **options
+            ),
+        )
         self.head = self.add_module("head", Linear(config.hidden, config.vocab_size, dtype=dt, rng=rng))
 
     @property
@@ -70,7 +74,7 @@ class CharLM(Module):
         self.embed.backward(dx)
 
     # --- the stepping protocol of models.sampling (generation, beam search) ------------------
-    def initial(self, batch: int) -> "Generation":
+    def initial(self, batch: int) -> Generation:
         """The state before any token: zeros, and a frozen stepper of the recurrent layers (one
         fused GEMV per layer and step instead of a forward call, see nn/stepper.py)."""
         return Generation(self.rnn.stepper(), None)
@@ -99,6 +103,7 @@ class CharLM(Module):
 @dataclass
 class Generation:
     """A generation's state: the frozen stepper and the recurrent state (None: zeros)."""
+
     stepper: Stepper
     state: object
 
@@ -114,8 +119,16 @@ class CharLMTask:
     """The trainer's Task for a CharLM: a window of the training streams per step, the hidden
     state carried between windows (reset at each epoch's start), validation loss as the score."""
 
-    def __init__(self, model: CharLM, vocab: Vocab, train_ids: np.ndarray, val_ids: np.ndarray,
-                 batch: int, seq_len: int, max_eval_windows: int = 50):
+    def __init__(
+        self,
+        model: CharLM,
+        vocab: Vocab,
+        train_ids: np.ndarray,
+        val_ids: np.ndarray,
+        batch: int,
+        seq_len: int,
+        max_eval_windows: int = 50,
+    ):
         self.model, self.vocab = model, vocab
         self.stream = BatchStream(train_ids, batch, seq_len)
         self.val_stream = BatchStream(val_ids, min(batch, max(1, len(val_ids) // (seq_len + 1))), seq_len)
@@ -153,8 +166,12 @@ class CharLMTask:
         return self.stream.windows_per_epoch
 
     def config(self) -> dict:
-        return {"model": asdict(self.model.config), "vocab": self.vocab.to_json(),
-                "batch": self.stream.batch_size, "seq_len": self.stream.seq_len}
+        return {
+            "model": asdict(self.model.config),
+            "vocab": self.vocab.to_json(),
+            "batch": self.stream.batch_size,
+            "seq_len": self.stream.seq_len,
+        }
 
     def carried_state(self) -> dict[str, np.ndarray]:
         if self.state is None:

@@ -37,8 +37,9 @@ class SequenceClassifier(Module):
         self.config = config
         self.encoder = self.add_module("encoder", SequenceEncoder(config.encoder, rng))
         self.pool = MeanPool() if config.pool == "mean" else None
-        self.head = self.add_module("head", Linear(self.encoder.width, config.outputs,
-                                                   dtype=self.encoder.dtype, rng=rng))
+        self.head = self.add_module(
+            "head", Linear(self.encoder.width, config.outputs, dtype=self.encoder.dtype, rng=rng)
+        )
 
     @property
     def dtype(self) -> np.dtype:

@@ -39,8 +39,10 @@ class EncoderConfig:
 
     def __post_init__(self):
         if (self.input_size is None) == (self.vocab_size is None):
-            raise ValueError("give exactly one of input_size (features per step) and vocab_size "
-                             f"(token ids), got input_size={self.input_size}, vocab_size={self.vocab_size}")
+            raise ValueError(
+                "give exactly one of input_size (features per step) and vocab_size "
+                f"(token ids), got input_size={self.input_size}, vocab_size={self.vocab_size}"
+            )
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
         for name in ("hidden", "layers", "embedding") + (("input_size",) if self.input_size else ("vocab_size",)):
@@ -61,8 +63,10 @@ class SequenceEncoder(Module):
             width = config.embedding
         kind = {"lstm": LSTM, "gru": GRU, "rnn": RNN, "irnn": RNN}[config.cell]
         extra = {"nonlinearity": "relu"} if config.cell == "irnn" else {}
-        self.rnn = self.add_module("rnn", kind(width, config.hidden, config.layers,
-                                               bidirectional=config.bidirectional, dtype=dt, rng=rng, **extra))
+        self.rnn = self.add_module(
+            "rnn",
+            kind(width, config.hidden, config.layers, bidirectional=config.bidirectional, dtype=dt, rng=rng, **extra),
+        )
         if config.cell == "irnn":
             init_recurrent_(self.rnn, rng, input_init="default", hidden_init="identity", bias=0.0)
         if config.cell == "lstm":
@@ -99,7 +103,7 @@ class SequenceEncoder(Module):
         if dlast is not None:
             H, D = self.config.hidden, self.directions
             for k in range(D):
-                dh_n[len(dh_n) - D + k] = dlast[:, k * H:(k + 1) * H]
+                dh_n[len(dh_n) - D + k] = dlast[:, k * H : (k + 1) * H]
         dx, _ = self.rnn.backward(dout, (dh_n, np.zeros_like(dh_n)) if lstm else dh_n)
         if self.embed is not None:
             self.embed.backward(dx)
@@ -113,8 +117,10 @@ def predict_in_batches(model: Module, x, lengths, batch: int, axis: int) -> np.n
     was = model.training
     model.eval()
     try:
-        parts = [model.forward(x[:, k:k + batch], None if lengths is None else lengths[k:k + batch])
-                 for k in range(0, x.shape[1], batch)]
+        parts = [
+            model.forward(x[:, k : k + batch], None if lengths is None else lengths[k : k + batch])
+            for k in range(0, x.shape[1], batch)
+        ]
     finally:
         model.train(was)
     return np.concatenate(parts, axis=axis)

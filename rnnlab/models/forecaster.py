@@ -40,8 +40,9 @@ class ForecasterConfig:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
     def encoder_config(self) -> EncoderConfig:
-        return EncoderConfig(input_size=self.features, cell=self.cell, hidden=self.hidden,
-                             layers=self.layers, dtype=self.dtype)
+        return EncoderConfig(
+            input_size=self.features, cell=self.cell, hidden=self.hidden, layers=self.layers, dtype=self.dtype
+        )
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -53,8 +54,9 @@ class Forecaster(Module):
         rng = rng if rng is not None else np.random.default_rng()
         self.config = config
         self.encoder = self.add_module("encoder", SequenceEncoder(config.encoder_config(), rng))
-        self.head = self.add_module("head", Linear(self.encoder.width, config.horizon,
-                                                   dtype=self.encoder.dtype, rng=rng))
+        self.head = self.add_module(
+            "head", Linear(self.encoder.width, config.horizon, dtype=self.encoder.dtype, rng=rng)
+        )
 
     @property
     def dtype(self) -> np.dtype:
@@ -64,8 +66,7 @@ class Forecaster(Module):
         """x (T, B, features) -> pred (T, B, horizon): at step t, the values at t+1 .. t+horizon."""
         x = np.asarray(x)
         if x.ndim != 3 or x.shape[2] != self.config.features:
-            raise ValueError(f"x has shape {x.shape}, expected (T, B, {self.config.features}): "
-                             "time, batch, features")
+            raise ValueError(f"x has shape {x.shape}, expected (T, B, {self.config.features}): time, batch, features")
         out, _ = self.encoder.forward(x, lengths)
         return self.head.forward(out)
 
@@ -90,9 +91,11 @@ class Forecaster(Module):
         """history (T, B, 1) -> (B, steps): the one-step forecast fed back `steps` times.
         Needs horizon = 1 and features = 1 (the forecast must be the next input)."""
         if self.config.horizon != 1 or self.config.features != 1:
-            raise ValueError("recursive forecasting feeds each forecast back as the next input: it needs "
-                             f"horizon=1 and features=1, this model has horizon={self.config.horizon}, "
-                             f"features={self.config.features}")
+            raise ValueError(
+                "recursive forecasting feeds each forecast back as the next input: it needs "
+                f"horizon=1 and features=1, this model has horizon={self.config.horizon}, "
+                f"features={self.config.features}"
+            )
         history = np.asarray(history, self.dtype)
         if history.ndim != 3 or history.shape[2] != 1:
             raise ValueError(f"history has shape {history.shape}, expected (T, B, 1)")

@@ -26,8 +26,10 @@ from collections.abc import Sequence
 
 def _check_pairs(hypotheses, references) -> None:
     if len(hypotheses) != len(references):
-        raise ValueError(f"got {len(hypotheses)} hypotheses but {len(references)} references: "
-                         "give one reference (or a list of references) per hypothesis")
+        raise ValueError(
+            f"got {len(hypotheses)} hypotheses but {len(references)} references: "
+            "give one reference (or a list of references) per hypothesis"
+        )
     if not hypotheses:
         raise ValueError("no hypotheses: the corpus is empty")
 
@@ -49,7 +51,7 @@ def token_accuracy(hypotheses: Sequence[Sequence], references: Sequence[Sequence
 
 
 def _ngrams(tokens: Sequence, n: int) -> Counter:
-    return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+    return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
 
 
 def bleu_statistics(hypotheses, references, max_n: int = 4) -> dict:
@@ -62,13 +64,13 @@ def bleu_statistics(hypotheses, references, max_n: int = 4) -> dict:
         refs = [list(r) for r in refs] if refs and isinstance(refs[0], (list, tuple)) else [list(refs)]
         hyp = list(hyp)
         hyp_len += len(hyp)
-        ref_len += min((abs(len(r) - len(hyp)), len(r)) for r in refs)[1]               # (2)
+        ref_len += min((abs(len(r) - len(hyp)), len(r)) for r in refs)[1]  # (2)
         for n in range(1, max_n + 1):
             counts = _ngrams(hyp, n)
             most = Counter()
             for r in refs:
                 most |= _ngrams(r, n)  # max count of each n-gram over the references
-            matches[n - 1] += sum(min(c, most[g]) for g, c in counts.items())          # (1)
+            matches[n - 1] += sum(min(c, most[g]) for g, c in counts.items())  # (1)
             totals[n - 1] += max(len(hyp) - n + 1, 0)
     return {"matches": matches, "totals": totals, "hyp_len": hyp_len, "ref_len": ref_len}
 
@@ -80,7 +82,7 @@ def corpus_bleu(hypotheses, references, max_n: int = 4) -> float:
     s = bleu_statistics(hypotheses, references, max_n)
     if s["hyp_len"] == 0 or min(s["matches"]) == 0:
         return 0.0
-    log_precision = sum(math.log(m / t) for m, t in zip(s["matches"], s["totals"])) / max_n   # (1), (3)
+    log_precision = sum(math.log(m / t) for m, t in zip(s["matches"], s["totals"])) / max_n  # (1), (3)
     c, r = s["hyp_len"], s["ref_len"]
-    brevity = 1.0 if c > r else math.exp(1 - r / c)                                         # (2)
-    return 100.0 * brevity * math.exp(log_precision)                                         # (3)
+    brevity = 1.0 if c > r else math.exp(1 - r / c)  # (2)
+    return 100.0 * brevity * math.exp(log_precision)  # (3)

@@ -19,23 +19,25 @@ class MLP(Module):
         if len(sizes) < 2:
             raise ValueError(f"sizes must list at least the input and output sizes, got {sizes}")
         rng = rng if rng is not None else np.random.default_rng()
-        self.layers = [self.add_module(str(k), Linear(a, b, dtype=dtype, rng=rng))
-                       for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))]
+        self.layers = [
+            self.add_module(str(k), Linear(a, b, dtype=dtype, rng=rng))
+            for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))
+        ]
         self.tape = None
 
     def forward(self, x) -> np.ndarray:
         """x (B, sizes[0]) -> (B, sizes[-1])."""
         hidden = []
         for layer in self.layers[:-1]:
-            x = np.tanh(layer.forward(x))                                   # (1)
+            x = np.tanh(layer.forward(x))  # (1)
             hidden.append(x)
         self.tape = hidden
-        return self.layers[-1].forward(x)                                   # (1)
+        return self.layers[-1].forward(x)  # (1)
 
     def backward(self, dout) -> np.ndarray:
         if self.tape is None:
             raise ValueError("backward() needs a forward() first")
         d = self.layers[-1].backward(dout)
         for layer, h in zip(reversed(self.layers[:-1]), reversed(self.tape)):
-            d = layer.backward(d * (1 - h * h))                             # (1)
+            d = layer.backward(d * (1 - h * h))  # (1)
         return d

@@ -31,15 +31,17 @@ class PolyphonicModel(SequenceTagger):
         if config.encoder.bidirectional:
             raise ValueError("a next-step model may not read the future: the encoder must have one direction")
         if config.encoder.input_size != config.outputs:
-            raise ValueError(f"the model reads the frames it predicts: input_size ({config.encoder.input_size}) "
-                             f"must equal outputs ({config.outputs})")
+            raise ValueError(
+                f"the model reads the frames it predicts: input_size ({config.encoder.input_size}) "
+                f"must equal outputs ({config.outputs})"
+            )
         super().__init__(config, rng)
 
     def frame_nll(self, rolls: np.ndarray, lengths: np.ndarray, batch: int = 64) -> float:
         """Mean over valid frames of -log p(frame | earlier frames), in nats: rolls (T, B, K) 0/1."""
         total, frames = 0.0, 0
         for k in range(0, rolls.shape[1], batch):
-            r, lens = rolls[:, k:k + batch], lengths[k:k + batch]
+            r, lens = rolls[:, k : k + batch], lengths[k : k + batch]
             T = int(lens.max())
             z = self.predict(shifted_inputs(r[:T], self.dtype), lens).astype(np.float64)
             y = r[:T].astype(np.float64)

@@ -28,7 +28,8 @@ per token instead of the sum.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -60,14 +61,21 @@ class Stepper(Protocol):
 # --- argument checks ------------------------------------------------------------------------
 def _check_sampling(temperature, top_k, top_p) -> tuple[float, int | None, float | None]:
     """The sampling options checked, or a ValueError naming the argument."""
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(temperature) or temperature < 0:
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, (int, float, np.integer, np.floating))
+        or not np.isfinite(temperature)
+        or temperature < 0
+    ):
         raise ValueError(f"temperature must be a finite number >= 0 (0 means greedy), got {temperature!r}")
     if top_k is not None:
         top_k = positive_int("top_k", top_k)
     if top_p is not None:
-        if isinstance(top_p, bool) or not isinstance(top_p, (int, float, np.integer, np.floating)) \
-                or not 0 < top_p <= 1:
+        if (
+            isinstance(top_p, bool)
+            or not isinstance(top_p, (int, float, np.integer, np.floating))
+            or not 0 < top_p <= 1
+        ):
             raise ValueError(f"top_p must be a number in (0, 1], got {top_p!r}")
         top_p = float(top_p)
     return float(temperature), top_k, top_p
@@ -79,8 +87,9 @@ def _check_logits(name: str, logits, ndim: int) -> np.ndarray:
     z = np.asarray(logits)
     if z.dtype.kind not in "fiu" or z.ndim != ndim or z.shape[-1] == 0:
         shape = "(V,)" if ndim == 1 else "(W, V)"
-        raise ValueError(f"{name} must be a real array of shape {shape} with V >= 1, "
-                         f"got dtype {z.dtype} and shape {z.shape}")
+        raise ValueError(
+            f"{name} must be a real array of shape {shape} with V >= 1, got dtype {z.dtype} and shape {z.shape}"
+        )
     z = z.astype(np.float64, copy=False)
     if np.isnan(z).any() or np.isposinf(z).any():
         raise ValueError(f"{name} contains NaN or +inf")
@@ -104,8 +113,7 @@ def _check_ids(name: str, ids, allow_empty: bool = False) -> np.ndarray:
 
 def _check_rng(rng) -> None:
     if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
-                        f"got {type(rng).__name__}")
+        raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
 
 
 def _check_length(length) -> int:
@@ -119,11 +127,14 @@ def _step(stepper: Stepper, state, ids: np.ndarray) -> tuple[np.ndarray, Any]:
     logits, state = stepper.step(state, ids)
     z = _check_logits("the stepper's logits", logits, 2)
     if z.shape[0] != ids.shape[0]:
-        raise ValueError(f"the stepper returned logits of shape {z.shape} for {ids.shape[0]} "
-                         f"row(s); expected ({ids.shape[0]}, V)")
+        raise ValueError(
+            f"the stepper returned logits of shape {z.shape} for {ids.shape[0]} row(s); expected ({ids.shape[0]}, V)"
+        )
     if ids.max() >= z.shape[1]:
-        raise ValueError(f"token id {int(ids.max())} is out of range for a vocabulary of "
-                         f"{z.shape[1]} (the stepper's logits have V={z.shape[1]})")
+        raise ValueError(
+            f"token id {int(ids.max())} is out of range for a vocabulary of "
+            f"{z.shape[1]} (the stepper's logits have V={z.shape[1]})"
+        )
     return z, state
 
 
@@ -135,8 +146,9 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def token_probs(logits, *, temperature: float = 1.0, top_k: int | None = None,
-                top_p: float | None = None) -> np.ndarray:
+def token_probs(
+    logits, *, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None
+) -> np.ndarray:
     """The distribution (V,) that `next_token` draws from: (1), then (2) and/or (3), renormalised.
 
     temperature 0 gives the one-hot of argmax (greedy)."""
@@ -148,22 +160,29 @@ def token_probs(logits, *, temperature: float = 1.0, top_k: int | None = None,
         p[int(np.argmax(z))] = 1.0
         return p
     with np.errstate(over="ignore", under="ignore"):  # (z - max) / tiny -> -inf, exp -> 0: wanted
-        p = np.exp((z - z.max()) / temperature)                          # (1)
+        p = np.exp((z - z.max()) / temperature)  # (1)
     p /= p.sum()
-    if top_k is not None and top_k < V:                                  # (2)
+    if top_k is not None and top_k < V:  # (2)
         drop = np.argsort(-p, kind="stable")[top_k:]
         p[drop] = 0.0
         p /= p.sum()
-    if top_p is not None and top_p < 1:                                  # (3)
+    if top_p is not None and top_p < 1:  # (3)
         order = np.argsort(-p, kind="stable")
         before = np.cumsum(p[order]) - p[order]  # mass of the more likely tokens
-        p[order[before >= top_p]] = 0.0          # the first token has before == 0 < top_p: kept
+        p[order[before >= top_p]] = 0.0  # the first token has before == 0 < top_p: kept
         p /= p.sum()
     return p
 
 
-def next_token(logits, rng: np.random.Generator, *, temperature: float = 1.0,
-               top_k: int | None = None, top_p: float | None = None, greedy: bool = False) -> int:
+def next_token(
+    logits,
+    rng: np.random.Generator,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    greedy: bool = False,
+) -> int:
     """One token id drawn from logits (V,): argmax if `greedy` or temperature == 0, otherwise
     one draw by `rng` from softmax(logits / temperature) restricted by top_k and/or top_p (4).
 
@@ -174,13 +193,21 @@ def next_token(logits, rng: np.random.Generator, *, temperature: float = 1.0,
         return int(np.argmax(_check_logits("logits", logits, 1)))
     p = token_probs(logits, temperature=temperature, top_k=top_k, top_p=top_p)
     kept = np.flatnonzero(p)
-    return int(kept[rng.choice(kept.size, p=p[kept])])                   # (4)
+    return int(kept[rng.choice(kept.size, p=p[kept])])  # (4)
 
 
 # --- sequences ------------------------------------------------------------------------------
-def generate(stepper: Stepper, prime_ids: Sequence[int] | np.ndarray, length: int,
-             rng: np.random.Generator, *, temperature: float = 1.0, top_k: int | None = None,
-             top_p: float | None = None, greedy: bool = False) -> Iterator[int]:
+def generate(
+    stepper: Stepper,
+    prime_ids: Sequence[int] | np.ndarray,
+    length: int,
+    rng: np.random.Generator,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    greedy: bool = False,
+) -> Iterator[int]:
     """Feed `prime_ids` (at least one) to `stepper` one at a time, then yield `length` sampled
     ids, each fed back in before the next is drawn (the last one is not fed: nothing needs it).
 
@@ -206,8 +233,9 @@ def generate(stepper: Stepper, prime_ids: Sequence[int] | np.ndarray, length: in
     return tokens()
 
 
-def beam_search(stepper: Stepper, prime_ids: Sequence[int] | np.ndarray, length: int, width: int,
-                *, length_norm: bool = False) -> tuple[list[int], float]:
+def beam_search(
+    stepper: Stepper, prime_ids: Sequence[int] | np.ndarray, length: int, width: int, *, length_norm: bool = False
+) -> tuple[list[int], float]:
     """The highest-scoring continuation of `prime_ids` by exactly `length` tokens that beam search
     of `width` finds, and its score: the total log-probability (5), or with `length_norm` the mean
     per token (same ranking, see the module doc). Deterministic; ties go to the lower parent row,
@@ -220,12 +248,12 @@ def beam_search(stepper: Stepper, prime_ids: Sequence[int] | np.ndarray, length:
     state = stepper.initial(1)
     for i in prime:
         logits, state = _step(stepper, state, np.array([i], np.intp))
-    scores = np.zeros(1)                      # (5) of each kept prefix
-    seqs = np.zeros((1, 0), np.intp)          # the kept prefixes, one row each
+    scores = np.zeros(1)  # (5) of each kept prefix
+    seqs = np.zeros((1, 0), np.intp)  # the kept prefixes, one row each
     for t in range(length):
-        cand = (scores[:, None] + log_softmax(logits)).ravel()             # (6) every extension
+        cand = (scores[:, None] + log_softmax(logits)).ravel()  # (6) every extension
         V = logits.shape[1]
-        best = np.argsort(-cand, kind="stable")[:width]                    # (6) keep the top W
+        best = np.argsort(-cand, kind="stable")[:width]  # (6) keep the top W
         rows, toks = best // V, best % V
         scores = cand[best]
         seqs = np.concatenate([seqs[rows], toks[:, None]], axis=1)

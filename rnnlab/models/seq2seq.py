@@ -90,23 +90,33 @@ class Seq2Seq(Module):
         add = self.add_module
         self.src_embed = add("src_embed", Embedding(c.src_vocab, c.embedding, dtype=dt, rng=rng))
         self.tgt_embed = add("tgt_embed", Embedding(c.tgt_vocab, c.embedding, dtype=dt, rng=rng))
-        self.encoder = add("encoder", CELLS[c.cell](c.embedding, c.hidden, c.layers,
-                                                    bidirectional=c.bidirectional, dtype=dt, rng=rng))
-        self.decoder = add("decoder", CELLS[c.decoder_cell](c.embedding, c.decoder_hidden, c.decoder_layers,
-                                                            dtype=dt, rng=rng))
+        self.encoder = add(
+            "encoder", CELLS[c.cell](c.embedding, c.hidden, c.layers, bidirectional=c.bidirectional, dtype=dt, rng=rng)
+        )
+        self.decoder = add(
+            "decoder", CELLS[c.decoder_cell](c.embedding, c.decoder_hidden, c.decoder_layers, dtype=dt, rng=rng)
+        )
         for layer, kind in ((self.encoder, c.cell), (self.decoder, c.decoder_cell)):
             if kind == "lstm":
                 forget_gate_bias_(layer, c.forget_bias)
-        self.direct = (c.bridge == "auto" and self.directions == 1 and c.layers == c.decoder_layers
-                       and c.hidden == c.decoder_hidden)
-        self.bridge = None if self.direct else add(
-            "bridge", Linear(self.key_size, c.decoder_layers * c.decoder_hidden, dtype=dt, rng=rng))
+        self.direct = (
+            c.bridge == "auto"
+            and self.directions == 1
+            and c.layers == c.decoder_layers
+            and c.hidden == c.decoder_hidden
+        )
+        self.bridge = (
+            None
+            if self.direct
+            else add("bridge", Linear(self.key_size, c.decoder_layers * c.decoder_hidden, dtype=dt, rng=rng))
+        )
         self.attention = self.combine = None
         if c.attention is not None:
-            self.attention = add("attention", Attention(c.attention, c.decoder_hidden, self.key_size,
-                                                        c.attention_size, dtype=dt, rng=rng))
-            self.combine = add("combine", Linear(self.key_size + c.decoder_hidden, c.decoder_hidden,
-                                                 dtype=dt, rng=rng))
+            self.attention = add(
+                "attention",
+                Attention(c.attention, c.decoder_hidden, self.key_size, c.attention_size, dtype=dt, rng=rng),
+            )
+            self.combine = add("combine", Linear(self.key_size + c.decoder_hidden, c.decoder_hidden, dtype=dt, rng=rng))
         self.head = add("head", Linear(c.decoder_hidden, c.tgt_vocab, dtype=dt, rng=rng))
         self.enc_lstm, self.dec_lstm = c.cell == "lstm", c.decoder_cell == "lstm"
         self.tape = None
@@ -133,9 +143,9 @@ class Seq2Seq(Module):
             return h_n
         D, Ld, Hd = self.directions, self.config.decoder_layers, self.config.decoder_hidden
         last = np.concatenate([h_n[len(h_n) - D + k] for k in range(D)], axis=1)  # (B, D*H_e)
-        s0 = np.tanh(self.bridge.forward(last))                                    # (1)
+        s0 = np.tanh(self.bridge.forward(last))  # (1)
         self._bridge_out = s0
-        s0 = np.ascontiguousarray(s0.reshape(-1, Ld, Hd).transpose(1, 0, 2))       # (L_d, B, H_d)
+        s0 = np.ascontiguousarray(s0.reshape(-1, Ld, Hd).transpose(1, 0, 2))  # (L_d, B, H_d)
         return (s0, np.zeros_like(s0)) if self.dec_lstm else s0
 
     def _bridge_backward(self, ds0):
@@ -146,12 +156,12 @@ class Seq2Seq(Module):
             dc_n = (ds0[1] if self.dec_lstm else np.zeros_like(dh0)) if self.enc_lstm else None
         else:
             B = dh0.shape[1]
-            dpre = dh0.transpose(1, 0, 2).reshape(B, -1) * (1 - self._bridge_out ** 2)  # (1) tanh'
+            dpre = dh0.transpose(1, 0, 2).reshape(B, -1) * (1 - self._bridge_out**2)  # (1) tanh'
             dlast = self.bridge.backward(dpre)
             dh_n = np.zeros(self._enc_shape, self.dtype)
             D, H = self.directions, self.config.hidden
             for k in range(D):
-                dh_n[len(dh_n) - D + k] = dlast[:, k * H:(k + 1) * H]
+                dh_n[len(dh_n) - D + k] = dlast[:, k * H : (k + 1) * H]
             dc_n = np.zeros_like(dh_n) if self.enc_lstm else None
         return (dh_n, dc_n) if self.enc_lstm else dh_n
 
@@ -159,8 +169,8 @@ class Seq2Seq(Module):
         """(3)-(4): decoder states h (T, B, H_d) -> features f (T, B, H_d) and attention weights."""
         if self.attention is None:
             return h, None
-        context, weights = self.attention.forward(h, K, mask)                            # (3)
-        f = np.tanh(self.combine.forward(np.concatenate([context, h], axis=-1)))          # (4)
+        context, weights = self.attention.forward(h, K, mask)  # (3)
+        f = np.tanh(self.combine.forward(np.concatenate([context, h], axis=-1)))  # (4)
         return f, weights
 
     # --- whole sequences, teacher forced ------------------------------------------------------------
@@ -168,37 +178,41 @@ class Seq2Seq(Module):
         """src (S, B) ids, src_lengths (B,), tgt_in (T, B) ids (BOS then the target but its last
         token), tgt_lengths (B,) -> logits (T, B, tgt_vocab) for the next target tokens."""
         if tgt_in is None:
-            raise ValueError("forward needs tgt_in, the decoder's inputs (T, B); use greedy() or "
-                             "beam_search() to translate without a target")
+            raise ValueError(
+                "forward needs tgt_in, the decoder's inputs (T, B); use greedy() or "
+                "beam_search() to translate without a target"
+            )
         K, s0, mask = self.encode(src, src_lengths)
         tgt_in = np.asarray(tgt_in)
         if tgt_in.ndim != 2 or tgt_in.shape[1] != K.shape[1] or tgt_in.dtype.kind not in "iu":
-            raise ValueError(f"tgt_in must be token ids of shape (T, B={K.shape[1]}), got {tgt_in.dtype} "
-                             f"of shape {tgt_in.shape}")
+            raise ValueError(
+                f"tgt_in must be token ids of shape (T, B={K.shape[1]}), got {tgt_in.dtype} of shape {tgt_in.shape}"
+            )
         h, _ = self.decoder.forward(self.tgt_embed.forward(tgt_in), s0, lengths=tgt_lengths)  # (2)
         f, weights = self._features(h, K, mask)
         self.weights = weights  # (T, B, S) for plots; None without attention
         self.tape = (f, K.shape)
-        return self.head.forward(f)                                                        # (5)
+        return self.head.forward(f)  # (5)
 
     def backward(self, dlogits) -> None:
         """dlogits (T, B, tgt_vocab) -> parameter gradients into .grad (token ids get none)."""
         if self.tape is None:
             raise ValueError("Seq2Seq.backward() needs a forward() first")
         f, K_shape = self.tape
-        df = self.head.backward(dlogits)                                                   # (5)
+        df = self.head.backward(dlogits)  # (5)
         dK = None
         if self.attention is not None:
-            dcat = self.combine.backward(df * (1 - f * f))                                 # (4)
-            dcontext, dh = dcat[..., :self.key_size], dcat[..., self.key_size:]
-            dq, dK = self.attention.backward(dcontext)                                     # (3)
+            dcat = self.combine.backward(df * (1 - f * f))  # (4)
+            dcontext, dh = dcat[..., : self.key_size], dcat[..., self.key_size :]
+            dq, dK = self.attention.backward(dcontext)  # (3)
             dh = dh + dq
         else:
             dh = df
-        dx, ds0 = self.decoder.backward(dh)                                                # (2)
+        dx, ds0 = self.decoder.backward(dh)  # (2)
         self.tgt_embed.backward(dx)
-        dxs, _ = self.encoder.backward(dK if dK is not None else np.zeros(K_shape, self.dtype),
-                                       self._bridge_backward(ds0))                         # (1)
+        dxs, _ = self.encoder.backward(
+            dK if dK is not None else np.zeros(K_shape, self.dtype), self._bridge_backward(ds0)
+        )  # (1)
         self.src_embed.backward(dxs)
         return None
 
@@ -237,12 +251,19 @@ class Seq2Seq(Module):
             row = list(out[b])
             n = row.index(eos) if eos in row else len(row)
             seqs.append([int(t) for t in row[:n]])
-            weights.append(None if self.attention is None else
-                           np.stack([w[b, :src_len[b]] for w in steps_w[:n + 1]]))
+            weights.append(None if self.attention is None else np.stack([w[b, : src_len[b]] for w in steps_w[: n + 1]]))
         return seqs, weights
 
-    def beam_search(self, src, src_lengths=None, width: int = 4, max_len: int = 50, alpha: float = 1.0,
-                    bos: int = BOS, eos: int = EOS):
+    def beam_search(
+        self,
+        src,
+        src_lengths=None,
+        width: int = 4,
+        max_len: int = 50,
+        alpha: float = 1.0,
+        bos: int = BOS,
+        eos: int = EOS,
+    ):
         """Beam search per sequence: keep the `width` best partial outputs by total log-probability;
         a finished one (ending in EOS) is ranked by log p / len^alpha (length normalisation; alpha
         = 0 ranks by log p, which favours short outputs). Returns (tokens, weights) as greedy()."""
@@ -253,8 +274,8 @@ class Seq2Seq(Module):
         seqs, weights = [], []
         for b in range(K.shape[1]):
             n = int(mask[:, b].sum())
-            Kb, mb = K[:n, b:b + 1], mask[:n, b:b + 1]
-            state = tuple(s[:, b:b + 1] for s in s0) if self.dec_lstm else s0[:, b:b + 1]
+            Kb, mb = K[:n, b : b + 1], mask[:n, b : b + 1]
+            state = tuple(s[:, b : b + 1] for s in s0) if self.dec_lstm else s0[:, b : b + 1]
             tokens, w = self._beam_one(stepper, Kb, mb, state, width, max_len, alpha, bos, eos)
             seqs.append(tokens)
             weights.append(w)
@@ -265,17 +286,22 @@ class Seq2Seq(Module):
         finished = []
         for _ in range(max_len):
             R = len(beams)
-            logp, new_state, w = self._step(stepper, np.array([t[-1] if t else bos for t, _, _ in beams]),
-                                            state, np.repeat(K, R, axis=1), np.repeat(mask, R, axis=1))
+            logp, new_state, w = self._step(
+                stepper,
+                np.array([t[-1] if t else bos for t, _, _ in beams]),
+                state,
+                np.repeat(K, R, axis=1),
+                np.repeat(mask, R, axis=1),
+            )
             total = np.array([s for _, s, _ in beams])[:, None] + logp  # (R, V)
-            order = np.argsort(total, axis=None)[::-1][:2 * width]
+            order = np.argsort(total, axis=None)[::-1][: 2 * width]
             keep = []
             for flat in order:
                 r, tok = divmod(int(flat), total.shape[1])
                 rows = beams[r][2] + ([w[r]] if w is not None else [])
                 if tok == eos:
                     length = len(beams[r][0]) + 1
-                    finished.append((beams[r][0], total[r, tok] / length ** alpha, rows))
+                    finished.append((beams[r][0], total[r, tok] / length**alpha, rows))
                 else:
                     keep.append((r, beams[r][0] + [tok], float(total[r, tok]), rows))
                 if len(keep) == width:
@@ -292,13 +318,14 @@ class Seq2Seq(Module):
 
 
 # --- training helpers ----------------------------------------------------------------------------
-def teacher_forcing_ratio(step: int, total: int, schedule: str = "constant", end: float = 0.0,
-                          k: float | None = None) -> float:
+def teacher_forcing_ratio(
+    step: int, total: int, schedule: str = "constant", end: float = 0.0, k: float | None = None
+) -> float:
     """The probability of feeding the true previous token at `step` of `total` (scheduled sampling):
-        constant:         1 (pure teacher forcing)
-        linear:           1 - (1 - end) * step / total, down to `end`
-        inverse_sigmoid:  k / (k + exp(step / k)) (Bengio et al. 2015), k = total / 10 by default,
-                          not below `end`
+    constant:         1 (pure teacher forcing)
+    linear:           1 - (1 - end) * step / total, down to `end`
+    inverse_sigmoid:  k / (k + exp(step / k)) (Bengio et al. 2015), k = total / 10 by default,
+                      not below `end`
     """
     if schedule == "constant":
         return 1.0
@@ -312,8 +339,9 @@ def teacher_forcing_ratio(step: int, total: int, schedule: str = "constant", end
     raise ValueError(f"schedule must be 'constant', 'linear' or 'inverse_sigmoid', got {schedule!r}")
 
 
-def scheduled_inputs(model: Seq2Seq, src, src_lengths, tgt_in, tgt_lengths, ratio: float,
-                     rng: np.random.Generator) -> np.ndarray:
+def scheduled_inputs(
+    model: Seq2Seq, src, src_lengths, tgt_in, tgt_lengths, ratio: float, rng: np.random.Generator
+) -> np.ndarray:
     """Scheduled sampling in parallel: the decoder inputs tgt_in with each input after the first
     replaced, with probability 1 - ratio, by the model's own prediction for that position (the
     argmax of a teacher-forced pass whose gradient is not taken)."""

@@ -28,8 +28,9 @@ class SequenceTagger(Module):
         rng = rng if rng is not None else np.random.default_rng()
         self.config = config
         self.encoder = self.add_module("encoder", SequenceEncoder(config.encoder, rng))
-        self.head = self.add_module("head", Linear(self.encoder.width, config.outputs,
-                                                   dtype=self.encoder.dtype, rng=rng))
+        self.head = self.add_module(
+            "head", Linear(self.encoder.width, config.outputs, dtype=self.encoder.dtype, rng=rng)
+        )
 
     @property
     def dtype(self) -> np.dtype:

@@ -52,8 +52,7 @@ def _norm_of(g: np.ndarray, norm_type: float) -> float:
         return float((np.abs(g) ** norm_type).sum())
 
 
-def clip_grad_norm_(params, max_norm: float, norm_type: float = 2.0,
-                    error_if_nonfinite: bool = False) -> float:
+def clip_grad_norm_(params, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False) -> float:
     """Scale all gradients in place so that their global `norm_type`-norm is at most `max_norm`
     (equations (1)-(3) above); returns the global norm N before clipping.
 
@@ -67,18 +66,19 @@ def clip_grad_norm_(params, max_norm: float, norm_type: float = 2.0,
         return 0.0
     parts = np.array([_norm_of(g, norm_type) for g in grads])
     if norm_type == math.inf:
-        total = float(parts.max())                                            # (1)
+        total = float(parts.max())  # (1)
     else:
-        total = float(parts.sum() ** (1.0 / norm_type))                       # (1)
+        total = float(parts.sum() ** (1.0 / norm_type))  # (1)
     if error_if_nonfinite and not math.isfinite(total):
         raise FloatingPointError(
             f"the total {norm_type:g}-norm of the gradients is {total}, so they cannot be clipped; "
-            f"no gradient was changed (pass error_if_nonfinite=False to scale them by it anyway)")
+            f"no gradient was changed (pass error_if_nonfinite=False to scale them by it anyway)"
+        )
     coef = max_norm / (total + 1e-6)  # NaN when both are infinite, as in torch          (2)
     if not coef >= 1.0:  # also when coef is NaN, as torch.clamp(NaN, max=1) is NaN
         with np.errstate(invalid="ignore"):  # 0 · inf
             for g in grads:
-                g *= coef                                                     # (3)
+                g *= coef  # (3)
     return total
 
 

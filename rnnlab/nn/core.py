@@ -84,8 +84,7 @@ class Module:
         unexpected = sorted(set(state) - set(params))
         if missing or unexpected:
             raise KeyError(
-                f"state dict does not match the module: missing {missing or 'none'}, "
-                f"unexpected {unexpected or 'none'}"
+                f"state dict does not match the module: missing {missing or 'none'}, unexpected {unexpected or 'none'}"
             )
         arrays = {}
         for name, p in params.items():
@@ -93,13 +92,9 @@ class Module:
             if not isinstance(value, np.ndarray):
                 raise TypeError(f"state[{name!r}] is a {type(value).__name__}, expected a NumPy array")
             if value.shape != p.data.shape:
-                raise ValueError(
-                    f"state[{name!r}] has shape {value.shape}, expected {p.data.shape}"
-                )
+                raise ValueError(f"state[{name!r}] has shape {value.shape}, expected {p.data.shape}")
             if value.dtype != p.data.dtype:
-                raise TypeError(
-                    f"state[{name!r}] has dtype {value.dtype}, expected {p.data.dtype}"
-                )
+                raise TypeError(f"state[{name!r}] has dtype {value.dtype}, expected {p.data.dtype}")
             arrays[name] = value
         for name, p in params.items():
             p.data[...] = arrays[name]
@@ -144,11 +139,13 @@ def check_lengths(lengths, T: int, B: int) -> np.ndarray:
     """Per-sequence valid lengths: integers of shape (B,) in 1..T, any order."""
     lengths = np.asarray(lengths)
     if lengths.dtype.kind not in "iu" or lengths.shape != (B,):
-        raise ValueError(f"lengths must be integers of shape ({B},) (one per sequence), "
-                         f"got {lengths.dtype} of shape {lengths.shape}")
+        raise ValueError(
+            f"lengths must be integers of shape ({B},) (one per sequence), got {lengths.dtype} of shape {lengths.shape}"
+        )
     if lengths.min() < 1 or lengths.max() > T:
-        raise ValueError(f"lengths must lie in 1..{T} (the number of steps in x), "
-                         f"got min {lengths.min()} and max {lengths.max()}")
+        raise ValueError(
+            f"lengths must lie in 1..{T} (the number of steps in x), got min {lengths.min()} and max {lengths.max()}"
+        )
     return lengths.astype(np.intp)
 
 

@@ -50,8 +50,15 @@ def _backward(module: Module, weights: list[np.ndarray], layer: bool, recurrent:
     return module.backward(weights[0] if len(weights) == 1 else tuple(weights))
 
 
-def gradcheck(module: Module, x: np.ndarray, hx=None, *, eps: float = 1e-6,
-              rng: np.random.Generator | None = None, **forward_kwargs) -> dict[str, float]:
+def gradcheck(
+    module: Module,
+    x: np.ndarray,
+    hx=None,
+    *,
+    eps: float = 1e-6,
+    rng: np.random.Generator | None = None,
+    **forward_kwargs,
+) -> dict[str, float]:
     """Relative error of `module.backward` against central differences, per checked array.
 
     Works for the recurrent layers (forward(x, hx, **kw) -> (out, h_n) or (out, (h_n, c_n))),
@@ -66,8 +73,10 @@ def gradcheck(module: Module, x: np.ndarray, hx=None, *, eps: float = 1e-6,
     index_input = x.dtype.kind in "iu"  # e.g. token ids into an Embedding: no gradient w.r.t. x
     dtypes = {p.data.dtype for p in module.parameters()} | (set() if index_input else {x.dtype})
     if dtypes != {np.dtype(np.float64)}:
-        raise TypeError(f"gradcheck needs a float64 module and input (finite differences in "
-                        f"float32 are noise), got {sorted(str(d) for d in dtypes)}")
+        raise TypeError(
+            f"gradcheck needs a float64 module and input (finite differences in "
+            f"float32 are noise), got {sorted(str(d) for d in dtypes)}"
+        )
     rng = rng if rng is not None else np.random.default_rng(0)
     recurrent = hasattr(module, "run_class")
     layer = hasattr(module, "num_layers")

@@ -32,10 +32,12 @@ def default_bound(hidden_size: int) -> float:
 
 def _blocks(a: np.ndarray, blocks: int) -> list[np.ndarray]:
     if a.ndim != 2 or blocks < 1 or a.shape[0] % blocks:
-        raise ValueError(f"expected a 2-D array whose {a.shape[0] if a.ndim else '?'} rows split into "
-                         f"{blocks} equal gate blocks, got shape {a.shape}")
+        raise ValueError(
+            f"expected a 2-D array whose {a.shape[0] if a.ndim else '?'} rows split into "
+            f"{blocks} equal gate blocks, got shape {a.shape}"
+        )
     rows = a.shape[0] // blocks
-    return [a[k * rows:(k + 1) * rows] for k in range(blocks)]
+    return [a[k * rows : (k + 1) * rows] for k in range(blocks)]
 
 
 def uniform_(a: np.ndarray, bound: float, rng: np.random.Generator) -> np.ndarray:
@@ -78,8 +80,11 @@ def identity_(a: np.ndarray, scale: float = 1.0, blocks: int = 1) -> np.ndarray:
 def _cells(module: Module):
     """(suffix, params-by-short-name) for each layer-direction of a recurrent layer or cell."""
     if hasattr(module, "cells"):
-        names = [f"_l{layer}" + ("_reverse" if d else "") for layer in range(module.num_layers)
-                 for d in range(module.num_directions)]
+        names = [
+            f"_l{layer}" + ("_reverse" if d else "")
+            for layer in range(module.num_layers)
+            for d in range(module.num_directions)
+        ]
         return list(zip(names, (params for layer in module.cells for params in layer)))
     if hasattr(module, "params"):
         return [("", module.params)]
@@ -95,14 +100,20 @@ def forget_gate_bias_(module: Module, value: float = 1.0) -> Module:
     for _, params in _cells(module):
         if "bias_ih" not in params:
             raise ValueError(f"{type(module).__name__} was built with bias=False: it has no forget-gate bias")
-        params["bias_ih"].data[H:2 * H] = value
-        params["bias_hh"].data[H:2 * H] = 0
+        params["bias_ih"].data[H : 2 * H] = value
+        params["bias_hh"].data[H : 2 * H] = 0
     return module
 
 
-def init_recurrent_(module: Module, rng: np.random.Generator, *, input_init: str = "xavier",
-                    hidden_init: str = "orthogonal", hidden_scale: float = 1.0,
-                    bias: float | None = 0.0) -> Module:
+def init_recurrent_(
+    module: Module,
+    rng: np.random.Generator,
+    *,
+    input_init: str = "xavier",
+    hidden_init: str = "orthogonal",
+    hidden_scale: float = 1.0,
+    bias: float | None = 0.0,
+) -> Module:
     """Re-initialise every layer-direction of a recurrent layer or cell, gate block by gate block.
 
     input_init: "xavier" or "default" (PyTorch's uniform) for weight_ih;

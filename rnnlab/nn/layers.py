@@ -31,8 +31,16 @@ import inspect
 
 import numpy as np
 
-from .core import (FLOAT_DTYPES, Module, as_float_array, check_dtype, check_lengths, check_shape,
-                   positive_int, uniform_init)
+from .core import (
+    FLOAT_DTYPES,
+    Module,
+    as_float_array,
+    check_dtype,
+    check_lengths,
+    check_shape,
+    positive_int,
+    uniform_init,
+)
 
 
 def _float_input(name: str, value, dtype=None, ndims: tuple[int, ...] | None = None) -> np.ndarray:
@@ -49,8 +57,9 @@ def _float_input(name: str, value, dtype=None, ndims: tuple[int, ...] | None = N
 
 def _no_tape(module: Module):
     if module.tape is None:
-        raise ValueError(f"{type(module).__name__}.backward() needs a forward() first: "
-                         "it differentiates the last forward pass")
+        raise ValueError(
+            f"{type(module).__name__}.backward() needs a forward() first: it differentiates the last forward pass"
+        )
     return module.tape
 
 
@@ -62,23 +71,31 @@ class Linear(Module):
     every step of a (T, B, H) sequence at once: one GEMM over the T*B rows.
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
-                 dtype=np.float32, rng: np.random.Generator | None = None):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        dtype=np.float32,
+        rng: np.random.Generator | None = None,
+    ):
         super().__init__()
         self.in_features = positive_int("in_features", in_features)
         self.out_features = positive_int("out_features", out_features)
         self.dtype = check_dtype(dtype)
         self.rng = rng if rng is not None else np.random.default_rng()
         bound = 1.0 / np.sqrt(self.in_features)
-        self.weight = self.add_param("weight", uniform_init(
-            self.rng, (self.out_features, self.in_features), bound, self.dtype))
-        self.bias = (self.add_param("bias", uniform_init(self.rng, (self.out_features,), bound, self.dtype))
-                     if bias else None)
+        self.weight = self.add_param(
+            "weight", uniform_init(self.rng, (self.out_features, self.in_features), bound, self.dtype)
+        )
+        self.bias = (
+            self.add_param("bias", uniform_init(self.rng, (self.out_features,), bound, self.dtype)) if bias else None
+        )
         self.tape = None
 
     def __repr__(self) -> str:
-        return (f"Linear({self.in_features}, {self.out_features}, bias={self.bias is not None}, "
-                f"dtype={self.dtype})")
+        return f"Linear({self.in_features}, {self.out_features}, bias={self.bias is not None}, dtype={self.dtype})"
 
     def forward(self, x) -> np.ndarray:
         """x (..., in_features) -> y (..., out_features)."""
@@ -86,9 +103,9 @@ class Linear(Module):
         if x.shape[-1] != self.in_features:
             raise ValueError(f"x has shape {x.shape}, expected (..., in_features={self.in_features})")
         X = x.reshape(-1, self.in_features)
-        Y = X @ self.weight.data.T                                          # (1)
+        Y = X @ self.weight.data.T  # (1)
         if self.bias is not None:
-            Y += self.bias.data                                             # (1)
+            Y += self.bias.data  # (1)
         self.tape = (X, x.shape)
         return Y.reshape(x.shape[:-1] + (self.out_features,))
 
@@ -98,10 +115,10 @@ class Linear(Module):
         dout = _float_input("dout", dout, self.dtype)
         check_shape("dout", dout, x_shape[:-1] + (self.out_features,), "the shape of y")
         dY = dout.reshape(-1, self.out_features)
-        self.weight.grad += dY.T @ X                                        # (1)
+        self.weight.grad += dY.T @ X  # (1)
         if self.bias is not None:
-            self.bias.grad += dY.sum(axis=0)                                # (1)
-        return (dY @ self.weight.data).reshape(x_shape)                     # (1)
+            self.bias.grad += dY.sum(axis=0)  # (1)
+        return (dY @ self.weight.data).reshape(x_shape)  # (1)
 
 
 class Embedding(Module):
@@ -111,15 +128,25 @@ class Embedding(Module):
     never receives a gradient, so padded positions stay constant through training.
     """
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, *,
-                 dtype=np.float32, rng: np.random.Generator | None = None):
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        padding_idx: int | None = None,
+        *,
+        dtype=np.float32,
+        rng: np.random.Generator | None = None,
+    ):
         super().__init__()
         self.num_embeddings = positive_int("num_embeddings", num_embeddings)
         self.embedding_dim = positive_int("embedding_dim", embedding_dim)
         if padding_idx is not None:
             n = self.num_embeddings
-            if (isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer))
-                    or not -n <= padding_idx < n):
+            if (
+                isinstance(padding_idx, bool)
+                or not isinstance(padding_idx, (int, np.integer))
+                or not -n <= padding_idx < n
+            ):
                 raise ValueError(f"padding_idx must be an integer in [{-n}, {n}), got {padding_idx!r}")
             padding_idx = int(padding_idx) % n
         self.padding_idx = padding_idx
@@ -145,8 +172,7 @@ class Embedding(Module):
             lo, hi = flat.min(), flat.max()
             if lo < 0 or hi >= self.num_embeddings:
                 bad = lo if lo < 0 else hi
-                raise ValueError(f"ids must lie in [0, {self.num_embeddings}) (num_embeddings), "
-                                 f"got {bad}")
+                raise ValueError(f"ids must lie in [0, {self.num_embeddings}) (num_embeddings), got {bad}")
         self.tape = (flat, ids.shape)
         return np.take(self.weight.data, flat, axis=0).reshape(ids.shape + (self.embedding_dim,))  # (2)
 
@@ -166,12 +192,12 @@ class Embedding(Module):
         order = np.argsort(flat, kind="stable")
         ids_sorted = flat[order]
         starts = np.flatnonzero(np.r_[True, ids_sorted[1:] != ids_sorted[:-1]])
-        rows = ids_sorted[starts]                                           # each used id once
+        rows = ids_sorted[starts]  # each used id once
         sums = np.add.reduceat(dout.reshape(-1, self.embedding_dim)[order], starts, axis=0)  # (2)
         if self.padding_idx is not None:
             keep = rows != self.padding_idx
             rows, sums = rows[keep], sums[keep]
-        self.weight.grad[rows] += sums                                      # rows are distinct
+        self.weight.grad[rows] += sums  # rows are distinct
         return None
 
 
@@ -199,21 +225,21 @@ class Dropout(Module):
         x = _float_input("x", x, ndims=(np.ndim(x),))
         if not self.training or self.p == 0:
             self.tape = (None, x.shape, x.dtype)
-            return x                                                        # (3) identity
+            return x  # (3) identity
         if self.p == 1:
             mask = np.zeros(x.shape, x.dtype)
         else:
             mask = (self.rng.random(x.shape, dtype=x.dtype) >= self.p).astype(x.dtype)
             mask *= x.dtype.type(1.0 / (1.0 - self.p))
         self.tape = (mask, x.shape, x.dtype)
-        return x * mask                                                     # (3)
+        return x * mask  # (3)
 
     def backward(self, dout) -> np.ndarray:
         """dout (the shape of x) -> dx, through the mask of the last forward."""
         mask, x_shape, dtype = _no_tape(self)
         dout = _float_input("dout", dout, dtype, ndims=(len(x_shape),))
         check_shape("dout", dout, x_shape, "the shape of x")
-        return dout if mask is None else dout * mask                        # (3)
+        return dout if mask is None else dout * mask  # (3)
 
 
 def _takes_lengths(module: Module) -> bool:
@@ -278,9 +304,11 @@ class Sequential(Module):
             if isinstance(dout, tuple):
                 dout = dout[0]
             if dout is None and k > 0:
-                raise ValueError(f"module {name} ({type(m).__name__}) returned no input gradient, "
-                                 "so the modules before it cannot be differentiated; only the first "
-                                 "module may take non-differentiable input such as token ids")
+                raise ValueError(
+                    f"module {name} ({type(m).__name__}) returned no input gradient, "
+                    "so the modules before it cannot be differentiated; only the first "
+                    "module may take non-differentiable input such as token ids"
+                )
         return dout
 
 
@@ -321,7 +349,7 @@ class LastStep(Module):
         xt, lengths, T, B = _pool_input(self, x, lengths)
         last = np.full(B, T - 1, np.intp) if lengths is None else lengths - 1
         self.tape = (last, xt.shape, xt.dtype)
-        return xt[last, np.arange(B)]                                       # (4)
+        return xt[last, np.arange(B)]  # (4)
 
     def backward(self, dout) -> np.ndarray:
         """dout (B, F) -> dx, the shape of x, zero except at each sequence's last valid step."""
@@ -329,7 +357,7 @@ class LastStep(Module):
         dout = _float_input("dout", dout, dtype, ndims=(2,))
         check_shape("dout", dout, (B, F), "(B, F), the shape of the output")
         dxt = np.zeros((T, B, F), dtype)
-        dxt[last, np.arange(B)] = dout                                      # (4)
+        dxt[last, np.arange(B)] = dout  # (4)
         return _pool_dx(self, dxt)
 
 
@@ -349,15 +377,15 @@ class MeanPool(Module):
         xt, lengths, T, B = _pool_input(self, x, lengths)
         if lengths is None:
             w = np.full((T, B), 1.0 / T, xt.dtype)
-        else:                                                               # w[t, b] = [t < L_b] / L_b
+        else:  # w[t, b] = [t < L_b] / L_b
             w = (np.arange(T)[:, None] < lengths[None, :]) / lengths[None, :].astype(xt.dtype)
             w = w.astype(xt.dtype, copy=False)
         self.tape = (w, xt.shape, xt.dtype)
-        return np.einsum("tb,tbf->bf", w, xt)                               # (5)
+        return np.einsum("tb,tbf->bf", w, xt)  # (5)
 
     def backward(self, dout) -> np.ndarray:
         """dout (B, F) -> dx, the shape of x: dout[b] / L_b at valid steps, zero at padded ones."""
         w, (T, B, F), dtype = _no_tape(self)
         dout = _float_input("dout", dout, dtype, ndims=(2,))
         check_shape("dout", dout, (B, F), "(B, F), the shape of the output")
-        return _pool_dx(self, w[:, :, None] * dout[None])                   # (5)
+        return _pool_dx(self, w[:, :, None] * dout[None])  # (5)

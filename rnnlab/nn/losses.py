@@ -65,8 +65,10 @@ def _mask(mask, shape: tuple[int, ...]) -> np.ndarray | None:
         return None
     m = np.asarray(mask)
     if m.ndim > len(shape) or any(a not in (1, b) for a, b in zip(m.shape, shape)):
-        raise ValueError(f"mask has shape {m.shape}, expected the leading dims of {shape} (each "
-                         f"equal or 1; it broadcasts over the trailing dims it lacks)")
+        raise ValueError(
+            f"mask has shape {m.shape}, expected the leading dims of {shape} (each "
+            f"equal or 1; it broadcasts over the trailing dims it lacks)"
+        )
     if m.dtype != np.bool_:
         if m.dtype.kind not in "iuf":
             raise TypeError(f"mask must be bool or 0/1 numbers, got dtype {m.dtype}")
@@ -97,8 +99,10 @@ def cross_entropy(logits, targets, *, mask=None, ignore_index: int | None = None
     if targets.dtype.kind not in "iu":
         raise TypeError(f"targets must be integer class indices, got dtype {targets.dtype}")
     if targets.shape != logits.shape[:-1]:
-        raise ValueError(f"targets has shape {targets.shape}, expected {logits.shape[:-1]} "
-                         f"(logits.shape[:-1]; logits has shape {logits.shape})")
+        raise ValueError(
+            f"targets has shape {targets.shape}, expected {logits.shape[:-1]} "
+            f"(logits.shape[:-1]; logits has shape {logits.shape})"
+        )
     m = _mask(mask, targets.shape)
     valid = None if m is None else np.broadcast_to(m, targets.shape).reshape(-1)
     t = targets.reshape(-1)
@@ -111,20 +115,19 @@ def cross_entropy(logits, targets, *, mask=None, ignore_index: int | None = None
     ty = t[rows]
     if ty.min() < 0 or ty.max() >= C:
         bad = ty.min() if ty.min() < 0 else ty.max()
-        raise ValueError(f"targets must lie in [0, {C}) (C = logits.shape[-1]) at valid positions, "
-                         f"got {bad}")
+        raise ValueError(f"targets must lie in [0, {C}) (C = logits.shape[-1]) at valid positions, got {bad}")
     n = rows.size
 
     Z = logits.reshape(-1, C)
-    grad = Z - Z.max(axis=1, keepdims=True)                   # z - m                   (1)
-    picked = grad[rows, ty]                                   # z_y - m
+    grad = Z - Z.max(axis=1, keepdims=True)  # z - m                   (1)
+    picked = grad[rows, ty]  # z_y - m
     np.exp(grad, out=grad)
-    s = grad.sum(axis=1, keepdims=True)                       # sum_c exp(z_c - m)
+    s = grad.sum(axis=1, keepdims=True)  # sum_c exp(z_c - m)
     loss = float(np.sum(np.log(s[rows, 0]) - picked, dtype=np.float64)) / n  # lse - z_y  (1)
-    grad /= s                                                 # softmax(z)
-    grad[rows, ty] -= 1                                       # - onehot(y)             (1)
+    grad /= s  # softmax(z)
+    grad[rows, ty] -= 1  # - onehot(y)             (1)
     if valid is not None:
-        grad *= valid[:, None]                                # no gradient at invalid positions
+        grad *= valid[:, None]  # no gradient at invalid positions
     grad *= grad.dtype.type(1.0 / n)
     return loss, grad.reshape(logits.shape)
 
@@ -141,11 +144,11 @@ def mse(pred, target, *, mask=None) -> tuple[float, np.ndarray]:
     n = _count(m, pred.shape)
     if n == 0:
         raise ValueError("mse has no valid element (the mask is all False)")
-    diff = pred - target                                      # p - y                   (2)
+    diff = pred - target  # p - y                   (2)
     if m is not None:
         diff *= m
     loss = float(np.sum(np.square(diff), dtype=np.float64)) / n
-    diff *= pred.dtype.type(2.0 / n)                          # 2 (p - y) / N           (2)
+    diff *= pred.dtype.type(2.0 / n)  # 2 (p - y) / N           (2)
     return loss, np.asarray(diff, pred.dtype)
 
 
@@ -166,10 +169,10 @@ def bce_with_logits(logits, targets, *, mask=None) -> tuple[float, np.ndarray]:
     if y_valid.size and (y_valid.min() < 0 or y_valid.max() > 1):
         bad = y_valid.min() if y_valid.min() < 0 else y_valid.max()
         raise ValueError(f"targets must lie in [0, 1] (probabilities) at valid elements, got {bad}")
-    e = np.exp(-np.abs(x))                                    # e = exp(-|x|) <= 1
-    terms = np.maximum(x, 0) - x * y + np.log1p(e)            # (3)
-    grad = np.where(x >= 0, 1, e) / (1 + e)                   # sigmoid(x), stable both ways (3)
-    grad -= y                                                 # s(x) - y                (3)
+    e = np.exp(-np.abs(x))  # e = exp(-|x|) <= 1
+    terms = np.maximum(x, 0) - x * y + np.log1p(e)  # (3)
+    grad = np.where(x >= 0, 1, e) / (1 + e)  # sigmoid(x), stable both ways (3)
+    grad -= y  # s(x) - y                (3)
     if m is not None:
         terms *= m
         grad *= m

@@ -2,8 +2,9 @@
 
 Each `step()` reads every parameter's gradient g = p.grad (left unchanged) and updates p.data
 in place by the update rule of torch.optim's single-tensor path, in the same order of operations
-(they agree to ~1e-15 relative in float64; tests/test_nn_optim.py holds them to 1e-10). Notation: θ a parameter, g its gradient, t the step count (1 at the first step), γ the
-learning rate `lr`, λ `weight_decay`; squares, roots and divisions are element-wise.
+(they agree to ~1e-15 relative in float64; tests/test_nn_optim.py holds them to 1e-10).
+Notation: θ a parameter, g its gradient, t the step count (1 at the first step), γ the learning
+rate `lr`, λ `weight_decay`; squares, roots and divisions are element-wise.
 
 SGD(lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False), state `momentum_buffer`
     g ← g + λθ                                    (1)  if λ ≠ 0
@@ -66,8 +67,16 @@ N_SCRATCH = 2  # temporaries per parameter a step needs (the most any update rul
 
 
 # --- argument checks shared with schedules.py and clip.py ----------------------------------------
-def check_number(name: str, value, low: float | None = 0.0, high: float | None = None, *,
-                 low_open: bool = False, high_open: bool = False, allow_inf: bool = False) -> float:
+def check_number(
+    name: str,
+    value,
+    low: float | None = 0.0,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+    allow_inf: bool = False,
+) -> float:
     """`value` as a float within [low, high] (ends open where asked), or a ValueError naming it."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
@@ -102,19 +111,19 @@ def named_params(params, who: str) -> dict[str, Param]:
     """{name: Param} from an iterable of Param or (name, Param) pairs; unnamed ones get their
     position as name. Refuses an empty list, other objects, repeated names and repeated Params."""
     if isinstance(params, Param) or not isinstance(params, Iterable):
-        raise TypeError(f"{who} takes an iterable of Param or (name, Param) pairs, such as "
-                        f"model.parameters() or model.named_parameters(), got {type(params).__name__}")
+        raise TypeError(
+            f"{who} takes an iterable of Param or (name, Param) pairs, such as "
+            f"model.parameters() or model.named_parameters(), got {type(params).__name__}"
+        )
     named: dict[str, Param] = {}
     seen: dict[int, str] = {}
     for i, item in enumerate(params):
         if isinstance(item, Param):
             name, p = str(i), item
-        elif (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
-              and isinstance(item[1], Param)):
+        elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], Param):
             name, p = item
         else:
-            raise TypeError(f"params[{i}] is a {type(item).__name__}, "
-                            f"expected a Param or a (name, Param) pair")
+            raise TypeError(f"params[{i}] is a {type(item).__name__}, expected a Param or a (name, Param) pair")
         if name in named:
             raise ValueError(f"params[{i}]: the name {name!r} is given twice")
         if id(p) in seen:
@@ -141,14 +150,19 @@ class Optimizer:
         self.params = named_params(params, type(self).__name__)
         for name, p in self.params.items():
             if not isinstance(p.data, np.ndarray) or p.data.dtype not in FLOAT_DTYPES:
-                raise TypeError(f"parameter {name!r} must hold a float32 or float64 array, "
-                                f"got {type(p.data).__name__} of dtype {getattr(p.data, 'dtype', None)}")
+                raise TypeError(
+                    f"parameter {name!r} must hold a float32 or float64 array, "
+                    f"got {type(p.data).__name__} of dtype {getattr(p.data, 'dtype', None)}"
+                )
         self._set_hyperparameters(self._check_hyperparameters(hyperparameters))
         self.steps = 0
         self.state: dict[str, dict[str, np.ndarray]] = {
-            name: {s: np.full(p.data.shape, self._initial_value(s), p.data.dtype)
-                   for s in self._state_names(self.hyperparameters())}
-            for name, p in self.params.items()}
+            name: {
+                s: np.full(p.data.shape, self._initial_value(s), p.data.dtype)
+                for s in self._state_names(self.hyperparameters())
+            }
+            for name, p in self.params.items()
+        }
         self._scratch = self._make_scratch()
 
     # --- what a subclass provides ------------------------------------------------------------------
@@ -163,15 +177,18 @@ class Optimizer:
     def _initial_value(self, state_name: str) -> float:
         return 0.0
 
-    def _update(self, theta: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray],
-                t1: np.ndarray, t2: np.ndarray) -> None:
+    def _update(
+        self, theta: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], t1: np.ndarray, t2: np.ndarray
+    ) -> None:
         raise NotImplementedError
 
     # --- hyperparameters -----------------------------------------------------------------------------
     def hyperparameters(self) -> dict:
         """The hyperparameters as JSON-ready values (tuples as lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v
-                for k, v in ((k, getattr(self, k)) for k in self.hyperparameter_names)}
+        return {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in ((k, getattr(self, k)) for k in self.hyperparameter_names)
+        }
 
     def _set_hyperparameters(self, hp: dict) -> None:
         for k, v in hp.items():
@@ -191,16 +208,17 @@ class Optimizer:
         scratch = {}
         for name, p in self.params.items():
             buffer, n = buffers[p.data.dtype], largest[p.data.dtype]
-            scratch[name] = tuple(buffer[k * n:k * n + p.data.size].reshape(p.data.shape)
-                                  for k in range(N_SCRATCH))
+            scratch[name] = tuple(buffer[k * n : k * n + p.data.size].reshape(p.data.shape) for k in range(N_SCRATCH))
         return scratch
 
     def step(self) -> None:
         """Update every parameter in place from its gradient (the rules in the module docstring)."""
         for name, p in self.params.items():
             if p.grad.shape != p.data.shape or p.grad.dtype != p.data.dtype:
-                raise ValueError(f"parameter {name!r}: grad has shape {p.grad.shape} and dtype "
-                                 f"{p.grad.dtype}, expected {p.data.shape} and {p.data.dtype} like its data")
+                raise ValueError(
+                    f"parameter {name!r}: grad has shape {p.grad.shape} and dtype "
+                    f"{p.grad.dtype}, expected {p.data.shape} and {p.data.dtype} like its data"
+                )
         self.steps += 1
         for name, p in self.params.items():
             self._update(p.data, p.grad, self.state[name], *self._scratch[name])
@@ -213,8 +231,12 @@ class Optimizer:
     # --- checkpoints ---------------------------------------------------------------------------------
     def state_dict(self) -> tuple[dict, dict[str, np.ndarray]]:
         """(meta, tensors): meta JSON-serialisable, tensors copies keyed "<param>.<state>"."""
-        meta = {"optimizer": type(self).__name__, "hyperparameters": self.hyperparameters(),
-                "steps": self.steps, "param_names": list(self.params)}
+        meta = {
+            "optimizer": type(self).__name__,
+            "hyperparameters": self.hyperparameters(),
+            "steps": self.steps,
+            "param_names": list(self.params),
+        }
         tensors = {f"{name}.{s}": a.copy() for name, state in self.state.items() for s, a in state.items()}
         return meta, tensors
 
@@ -225,8 +247,7 @@ class Optimizer:
         values, shapes or dtypes) and changes nothing."""
         cls = type(self).__name__
         if not isinstance(meta, Mapping):
-            raise TypeError(f"meta must be a dict (the first item of state_dict()), "
-                            f"got {type(meta).__name__}")
+            raise TypeError(f"meta must be a dict (the first item of state_dict()), got {type(meta).__name__}")
         missing = [k for k in ("optimizer", "hyperparameters", "steps", "param_names") if k not in meta]
         if missing:
             raise KeyError(f"meta lacks {missing}: it is not an optimiser state_dict()")
@@ -234,13 +255,16 @@ class Optimizer:
             raise ValueError(f"meta holds the state of a {meta['optimizer']} optimiser, this is a {cls}")
         saved = list(meta["param_names"])
         if set(saved) != set(self.params):
-            raise KeyError(f"meta's parameter names do not match this optimiser's: missing "
-                           f"{sorted(set(self.params) - set(saved)) or 'none'}, unexpected "
-                           f"{sorted(set(saved) - set(self.params)) or 'none'}")
+            raise KeyError(
+                f"meta's parameter names do not match this optimiser's: missing "
+                f"{sorted(set(self.params) - set(saved)) or 'none'}, unexpected "
+                f"{sorted(set(saved) - set(self.params)) or 'none'}"
+            )
         hp = dict(meta["hyperparameters"])
         if set(hp) != set(self.hyperparameter_names):
-            raise KeyError(f"meta's hyperparameters for {cls} must be {list(self.hyperparameter_names)}, "
-                           f"got {sorted(hp)}")
+            raise KeyError(
+                f"meta's hyperparameters for {cls} must be {list(self.hyperparameter_names)}, got {sorted(hp)}"
+            )
         hp = self._check_hyperparameters(hp)
         steps = check_int("meta['steps']", meta["steps"])
         if not isinstance(tensors, Mapping):
@@ -249,23 +273,28 @@ class Optimizer:
         expected = {f"{name}.{s}": (name, s) for name in self.params for s in state_names}
         missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
         if missing or unexpected:
-            raise KeyError(f"tensors do not match {cls}'s state: missing {missing or 'none'}, "
-                           f"unexpected {unexpected or 'none'}")
+            raise KeyError(
+                f"tensors do not match {cls}'s state: missing {missing or 'none'}, unexpected {unexpected or 'none'}"
+            )
         for key, (name, _) in expected.items():
             a, data = tensors[key], self.params[name].data
             if not isinstance(a, np.ndarray):
                 raise TypeError(f"tensors[{key!r}] is a {type(a).__name__}, expected a NumPy array")
             if a.shape != data.shape:
-                raise ValueError(f"tensors[{key!r}] has shape {a.shape}, expected {data.shape} "
-                                 f"(the shape of parameter {name!r})")
+                raise ValueError(
+                    f"tensors[{key!r}] has shape {a.shape}, expected {data.shape} (the shape of parameter {name!r})"
+                )
             if a.dtype != data.dtype:
-                raise ValueError(f"tensors[{key!r}] has dtype {a.dtype}, expected {data.dtype} "
-                                 f"(the dtype of parameter {name!r})")
+                raise ValueError(
+                    f"tensors[{key!r}] has dtype {a.dtype}, expected {data.dtype} (the dtype of parameter {name!r})"
+                )
         # Everything checked: now change things.
         self._set_hyperparameters(hp)
         self.steps = steps
-        self.state = {name: {s: np.array(tensors[f"{name}.{s}"], order="C", copy=True) for s in state_names}
-                      for name in self.params}
+        self.state = {
+            name: {s: np.array(tensors[f"{name}.{s}"], order="C", copy=True) for s in state_names}
+            for name in self.params
+        }
 
 
 class SGD(Optimizer):
@@ -273,20 +302,33 @@ class SGD(Optimizer):
 
     hyperparameter_names = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
 
-    def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
-                 weight_decay: float = 0, nesterov: bool = False):
-        super().__init__(params, lr=lr, momentum=momentum, dampening=dampening,
-                         weight_decay=weight_decay, nesterov=nesterov)
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float = 0,
+        nesterov: bool = False,
+    ):
+        super().__init__(
+            params, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov
+        )
 
     @classmethod
     def _check_hyperparameters(cls, hp: dict) -> dict:
-        out = {"lr": check_number("lr", hp["lr"]), "momentum": check_number("momentum", hp["momentum"]),
-               "dampening": check_number("dampening", hp["dampening"], low=None),
-               "weight_decay": check_number("weight_decay", hp["weight_decay"]),
-               "nesterov": check_flag("nesterov", hp["nesterov"])}
+        out = {
+            "lr": check_number("lr", hp["lr"]),
+            "momentum": check_number("momentum", hp["momentum"]),
+            "dampening": check_number("dampening", hp["dampening"], low=None),
+            "weight_decay": check_number("weight_decay", hp["weight_decay"]),
+            "nesterov": check_flag("nesterov", hp["nesterov"]),
+        }
         if out["nesterov"] and (out["momentum"] <= 0 or out["dampening"] != 0):
-            raise ValueError(f"nesterov=True needs momentum > 0 and dampening = 0, got momentum="
-                             f"{out['momentum']} and dampening={out['dampening']}")
+            raise ValueError(
+                f"nesterov=True needs momentum > 0 and dampening = 0, got momentum="
+                f"{out['momentum']} and dampening={out['dampening']}"
+            )
         return out
 
     @classmethod
@@ -297,23 +339,23 @@ class SGD(Optimizer):
         mu = self.momentum
         if self.weight_decay != 0:
             np.multiply(theta, self.weight_decay, out=t1)
-            g = np.add(t1, g, out=t1)                             # (1)
+            g = np.add(t1, g, out=t1)  # (1)
         if mu != 0:
             b = state["momentum_buffer"]
             if self.steps == 1:
-                b[...] = g                                        # (2) at t = 1
+                b[...] = g  # (2) at t = 1
             else:
                 b *= mu
                 if self.dampening == 0:
-                    b += g                                        # (2)
+                    b += g  # (2)
                 else:
                     b += np.multiply(g, 1 - self.dampening, out=t2)
             if self.nesterov:
                 np.multiply(b, mu, out=t2)
-                g = np.add(t2, g, out=t2)                         # (3)
+                g = np.add(t2, g, out=t2)  # (3)
             else:
-                g = b                                             # (3)
-        theta -= np.multiply(g, self.lr, out=t2)                  # (4)
+                g = b  # (3)
+        theta -= np.multiply(g, self.lr, out=t2)  # (4)
 
 
 class Adam(Optimizer):
@@ -322,8 +364,15 @@ class Adam(Optimizer):
     hyperparameter_names = ("lr", "betas", "eps", "weight_decay", "amsgrad")
     decoupled_weight_decay = False
 
-    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+    ):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
 
     @classmethod
@@ -331,12 +380,13 @@ class Adam(Optimizer):
         betas = hp["betas"]
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        return {"lr": check_number("lr", hp["lr"]),
-                "betas": tuple(check_number(f"betas[{i}]", b, 0.0, 1.0, high_open=True)
-                               for i, b in enumerate(betas)),
-                "eps": check_number("eps", hp["eps"]),
-                "weight_decay": check_number("weight_decay", hp["weight_decay"]),
-                "amsgrad": check_flag("amsgrad", hp["amsgrad"])}
+        return {
+            "lr": check_number("lr", hp["lr"]),
+            "betas": tuple(check_number(f"betas[{i}]", b, 0.0, 1.0, high_open=True) for i, b in enumerate(betas)),
+            "eps": check_number("eps", hp["eps"]),
+            "weight_decay": check_number("weight_decay", hp["weight_decay"]),
+            "amsgrad": check_flag("amsgrad", hp["amsgrad"]),
+        }
 
     @classmethod
     def _state_names(cls, hp: dict) -> tuple[str, ...]:
@@ -347,21 +397,21 @@ class Adam(Optimizer):
         m, v = state["exp_avg"], state["exp_avg_sq"]
         if wd != 0:
             if self.decoupled_weight_decay:
-                theta *= 1 - lr * wd                              # (1) AdamW
+                theta *= 1 - lr * wd  # (1) AdamW
             else:
                 np.multiply(theta, wd, out=t1)
-                g = np.add(t1, g, out=t1)                         # (1) Adam
-        m += np.multiply(np.subtract(g, m, out=t2), 1 - beta1, out=t2)   # (2)
+                g = np.add(t1, g, out=t1)  # (1) Adam
+        m += np.multiply(np.subtract(g, m, out=t2), 1 - beta1, out=t2)  # (2)
         v *= beta2
-        v += np.multiply(np.multiply(g, g, out=t2), 1 - beta2, out=t2)   # (3)
+        v += np.multiply(np.multiply(g, g, out=t2), 1 - beta2, out=t2)  # (3)
         if self.amsgrad:
             v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])  # (4)
         denom = np.sqrt(v, out=t2)
-        denom /= (1 - beta2 ** t) ** 0.5
+        denom /= (1 - beta2**t) ** 0.5
         denom += self.eps
         step = np.divide(m, denom, out=t2)
-        step *= lr / (1 - beta1 ** t)
-        theta -= step                                             # (5)
+        step *= lr / (1 - beta1**t)
+        theta -= step  # (5)
 
 
 class AdamW(Adam):
@@ -369,8 +419,15 @@ class AdamW(Adam):
 
     decoupled_weight_decay = True
 
-    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+    ):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
 
 
@@ -379,47 +436,62 @@ class RMSprop(Optimizer):
 
     hyperparameter_names = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")
 
-    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0, momentum: float = 0, centered: bool = False):
-        super().__init__(params, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                         momentum=momentum, centered=centered)
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum: float = 0,
+        centered: bool = False,
+    ):
+        super().__init__(
+            params, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered
+        )
 
     @classmethod
     def _check_hyperparameters(cls, hp: dict) -> dict:
-        return {"lr": check_number("lr", hp["lr"]), "alpha": check_number("alpha", hp["alpha"]),
-                "eps": check_number("eps", hp["eps"]),
-                "weight_decay": check_number("weight_decay", hp["weight_decay"]),
-                "momentum": check_number("momentum", hp["momentum"]),
-                "centered": check_flag("centered", hp["centered"])}
+        return {
+            "lr": check_number("lr", hp["lr"]),
+            "alpha": check_number("alpha", hp["alpha"]),
+            "eps": check_number("eps", hp["eps"]),
+            "weight_decay": check_number("weight_decay", hp["weight_decay"]),
+            "momentum": check_number("momentum", hp["momentum"]),
+            "centered": check_flag("centered", hp["centered"]),
+        }
 
     @classmethod
     def _state_names(cls, hp: dict) -> tuple[str, ...]:
-        return (("square_avg",) + (("momentum_buffer",) if hp["momentum"] > 0 else ())
-                + (("grad_avg",) if hp["centered"] else ()))
+        return (
+            ("square_avg",)
+            + (("momentum_buffer",) if hp["momentum"] > 0 else ())
+            + (("grad_avg",) if hp["centered"] else ())
+        )
 
     def _update(self, theta, g, state, t1, t2) -> None:
         alpha = self.alpha
         if self.weight_decay != 0:
             np.multiply(theta, self.weight_decay, out=t1)
-            g = np.add(t1, g, out=t1)                             # (1)
+            g = np.add(t1, g, out=t1)  # (1)
         s = state["square_avg"]
         s *= alpha
-        s += np.multiply(np.multiply(g, g, out=t2), 1 - alpha, out=t2)   # (2)
+        s += np.multiply(np.multiply(g, g, out=t2), 1 - alpha, out=t2)  # (2)
         if self.centered:
             a = state["grad_avg"]
             a += np.multiply(np.subtract(g, a, out=t2), 1 - alpha, out=t2)  # (3)
             d = np.sqrt(np.subtract(s, np.multiply(a, a, out=t2), out=t2), out=t2)  # (4)
         else:
-            d = np.sqrt(s, out=t2)                                # (4)
+            d = np.sqrt(s, out=t2)  # (4)
         d += self.eps
         step = np.divide(g, d, out=t2)
         if self.momentum > 0:
             b = state["momentum_buffer"]
             b *= self.momentum
             b += step
-            step = np.multiply(b, self.lr, out=t2)                # (5)
+            step = np.multiply(b, self.lr, out=t2)  # (5)
         else:
-            step *= self.lr                                       # (5)
+            step *= self.lr  # (5)
         theta -= step
 
 
@@ -428,10 +500,23 @@ class Adagrad(Optimizer):
 
     hyperparameter_names = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
 
-    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
-                 initial_accumulator_value: float = 0, eps: float = 1e-10):
-        super().__init__(params, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                         initial_accumulator_value=initial_accumulator_value, eps=eps)
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-2,
+        lr_decay: float = 0,
+        weight_decay: float = 0,
+        initial_accumulator_value: float = 0,
+        eps: float = 1e-10,
+    ):
+        super().__init__(
+            params,
+            lr=lr,
+            lr_decay=lr_decay,
+            weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value,
+            eps=eps,
+        )
 
     @classmethod
     def _check_hyperparameters(cls, hp: dict) -> dict:
@@ -447,12 +532,12 @@ class Adagrad(Optimizer):
     def _update(self, theta, g, state, t1, t2) -> None:
         if self.weight_decay != 0:
             np.multiply(theta, self.weight_decay, out=t1)
-            g = np.add(t1, g, out=t1)                             # (1)
+            g = np.add(t1, g, out=t1)  # (1)
         lr_t = self.lr / (1 + (self.steps - 1) * self.lr_decay)  # (2)
         S = state["sum"]
-        S += np.multiply(g, g, out=t2)                            # (3)
+        S += np.multiply(g, g, out=t2)  # (3)
         d = np.sqrt(S, out=t2)
         d += self.eps
         step = np.divide(g, d, out=t2)
         step *= lr_t
-        theta -= step                                             # (4)
+        theta -= step  # (4)

@@ -11,29 +11,31 @@ in cells/; this file checks arguments and moves arrays between the user's layout
 from __future__ import annotations
 
 import warnings
+
 import numpy as np
 
 from .cells.gru import GRURun
 from .cells.lstm import PEEPHOLES, LSTMRun
 from .cells.rnn import RNNRun
-from .core import (Module, as_float_array, check_dtype, check_lengths, check_shape, positive_int,
-                   uniform_init)
+from .core import Module, as_float_array, check_dtype, check_lengths, check_shape, positive_int, uniform_init
 from .sequence import SequenceRun
 from .stepper import Stepper
 
 
-def _cell_params(module: Module, suffix: str, input_size: int, hidden_size: int, gates: int,
-                 bias: bool, peephole: bool) -> dict:
+def _cell_params(
+    module: Module, suffix: str, input_size: int, hidden_size: int, gates: int, bias: bool, peephole: bool
+) -> dict:
     """Create one cell's parameters on `module` (names + suffix) and return them by short name."""
-    shapes = {"weight_ih": (gates * hidden_size, input_size),
-              "weight_hh": (gates * hidden_size, hidden_size)}
+    shapes = {"weight_ih": (gates * hidden_size, input_size), "weight_hh": (gates * hidden_size, hidden_size)}
     if bias:
         shapes |= {"bias_ih": (gates * hidden_size,), "bias_hh": (gates * hidden_size,)}
     if peephole:
         shapes |= {name: (hidden_size,) for name in PEEPHOLES}
     bound = 1.0 / np.sqrt(hidden_size)
-    return {name: module.add_param(name + suffix, uniform_init(module.rng, shape, bound, module.dtype))
-            for name, shape in shapes.items()}
+    return {
+        name: module.add_param(name + suffix, uniform_init(module.rng, shape, bound, module.dtype))
+        for name, shape in shapes.items()
+    }
 
 
 def _states_in(names: tuple[str, ...], hx, shape: tuple, dtype) -> tuple:
@@ -57,9 +59,20 @@ class RecurrentLayer(Module):
 
     run_class: type[SequenceRun]
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, *,
-                 dtype=np.float32, rng: np.random.Generator | None = None, **options):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        dtype=np.float32,
+        rng: np.random.Generator | None = None,
+        **options,
+    ):
         super().__init__()
         self.input_size = positive_int("input_size", input_size)
         self.hidden_size = positive_int("hidden_size", hidden_size)
@@ -67,8 +80,7 @@ class RecurrentLayer(Module):
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         if dropout > 0 and num_layers == 1:
-            warnings.warn("dropout acts between stacked layers; with num_layers=1 it does nothing",
-                          stacklevel=2)
+            warnings.warn("dropout acts between stacked layers; with num_layers=1 it does nothing", stacklevel=2)
         self.bias, self.batch_first, self.dropout = bool(bias), bool(batch_first), float(dropout)
         self.bidirectional = bool(bidirectional)
         self.num_directions = 2 if bidirectional else 1
@@ -76,17 +88,30 @@ class RecurrentLayer(Module):
         self.rng = rng if rng is not None else np.random.default_rng()
         self.options = self.run_class.check_options(options)
         gates, peephole = self.run_class.n_gates, self.options.get("peephole", False)
-        self.cells = [[_cell_params(self, f"_l{layer}" + ("_reverse" if d else ""),
-                                    self.input_size if layer == 0 else hidden_size * self.num_directions,
-                                    hidden_size, gates, self.bias, peephole)
-                       for d in range(self.num_directions)] for layer in range(num_layers)]
+        self.cells = [
+            [
+                _cell_params(
+                    self,
+                    f"_l{layer}" + ("_reverse" if d else ""),
+                    self.input_size if layer == 0 else hidden_size * self.num_directions,
+                    hidden_size,
+                    gates,
+                    self.bias,
+                    peephole,
+                )
+                for d in range(self.num_directions)
+            ]
+            for layer in range(num_layers)
+        ]
         self.recorded: dict[str, dict[str, np.ndarray]] = {}
         self.tape = None
 
     def __repr__(self) -> str:
         extra = "".join(f", {k}={v!r}" for k, v in self.options.items())
-        return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}, num_layers="
-                f"{self.num_layers}, bidirectional={self.bidirectional}{extra}, dtype={self.dtype})")
+        return (
+            f"{type(self).__name__}({self.input_size}, {self.hidden_size}, num_layers="
+            f"{self.num_layers}, bidirectional={self.bidirectional}{extra}, dtype={self.dtype})"
+        )
 
     # --- forward -------------------------------------------------------------------------------
     def forward(self, x, hx=None, lengths=None, record: bool = False):
@@ -105,8 +130,10 @@ class RecurrentLayer(Module):
         T, B, D = xt.shape
         if D != self.input_size or T == 0 or B == 0:
             layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
-            raise ValueError(f"x has shape {x.shape}, expected {layout if batched else '(T, input_size)'}"
-                             f" with input_size={self.input_size}")
+            raise ValueError(
+                f"x has shape {x.shape}, expected {layout if batched else '(T, input_size)'}"
+                f" with input_size={self.input_size}"
+            )
         n_cells, H, n_states = self.num_layers * self.num_directions, self.hidden_size, self.run_class.n_states
         state_shape = (n_cells, B, H) if batched else (n_cells, H)
         states0 = _states_in(("h0", "c0") if n_states == 2 else ("hx",), hx, state_shape, self.dtype)
@@ -120,11 +147,11 @@ class RecurrentLayer(Module):
             S = np.empty((self.num_directions * H, T + 2, B), self.dtype)  # hidden store, both directions
             layer_runs = []
             for d, params in enumerate(cells):
-                run = self.run_class(params, inp, S[d * H:(d + 1) * H], T, B, d == 1, active, **self.options)
+                run = self.run_class(params, inp, S[d * H : (d + 1) * H], T, B, d == 1, active, **self.options)
                 run.forward(tuple(s[layer * self.num_directions + d].T for s in states0))
                 layer_runs.append(run)
             runs.append(layer_runs)
-            inp = S[:, 1:T + 1].reshape(-1, T * B)
+            inp = S[:, 1 : T + 1].reshape(-1, T * B)
             if self.training and self.dropout > 0 and layer < self.num_layers - 1:
                 keep = self.rng.random(inp.shape) >= self.dropout
                 mask = keep.astype(self.dtype) / self.dtype.type(1 - self.dropout)
@@ -133,12 +160,13 @@ class RecurrentLayer(Module):
             else:
                 drop_masks.append(None)
 
-        out_fhb = S[:, 1:T + 1]  # (D*H, T, B)
+        out_fhb = S[:, 1 : T + 1]  # (D*H, T, B)
         if active is not None:
             out_fhb = out_fhb * active.transpose(1, 0, 2)
         out = self._to_user(out_fhb.transpose(1, 2, 0), batched)
-        finals = [np.stack([run.final_state()[k].T for cell_runs in runs for run in cell_runs])
-                  for k in range(n_states)]
+        finals = [
+            np.stack([run.final_state()[k].T for cell_runs in runs for run in cell_runs]) for k in range(n_states)
+        ]
         if not batched:
             finals = [f[:, 0] for f in finals]
         self.tape = (runs, drop_masks, active, x.shape, out.shape, finals[0].shape, batched)
@@ -166,9 +194,13 @@ class RecurrentLayer(Module):
 
     def _record(self, runs, batched) -> dict[str, dict[str, np.ndarray]]:
         """Per-step internals of every layer and direction, each (T, B, H) in the user's layout."""
-        return {f"l{layer}" + ("_reverse" if d else ""):
-                {name: self._to_user(a.transpose(0, 2, 1), batched) for name, a in run.recorded().items()}
-                for layer, cell_runs in enumerate(runs) for d, run in enumerate(cell_runs)}
+        return {
+            f"l{layer}" + ("_reverse" if d else ""): {
+                name: self._to_user(a.transpose(0, 2, 1), batched) for name, a in run.recorded().items()
+            }
+            for layer, cell_runs in enumerate(runs)
+            for d, run in enumerate(cell_runs)
+        }
 
     def stepper(self) -> Stepper:
         """A frozen copy of this layer for generation one token at a time: `step(x, state)`, x
@@ -208,7 +240,7 @@ class RecurrentLayer(Module):
             for d, run in enumerate(runs[layer]):
                 k = layer * self.num_directions + d
                 dstate = [s[k].T.copy() for s in dstates]
-                dstates0[layer][d] = run.backward(dY[d * H:(d + 1) * H], dstate)
+                dstates0[layer][d] = run.backward(dY[d * H : (d + 1) * H], dstate)
                 part = run.accumulate_grads(time_major_input_grad=layer == 0)
                 dinp = part if dinp is None else dinp.__iadd__(part)
             if layer > 0:
@@ -227,10 +259,32 @@ class RNN(RecurrentLayer):
 
     run_class = RNNRun
 
-    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, *, dtype=np.float32, rng=None):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype=dtype, rng=rng, nonlinearity=nonlinearity)
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        nonlinearity="tanh",
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        *,
+        dtype=np.float32,
+        rng=None,
+    ):
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            dtype=dtype,
+            rng=rng,
+            nonlinearity=nonlinearity,
+        )
 
 
 class LSTM(RecurrentLayer):
@@ -239,10 +293,32 @@ class LSTM(RecurrentLayer):
 
     run_class = LSTMRun
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, *, peephole=False, dtype=np.float32, rng=None):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype=dtype, rng=rng, peephole=peephole)
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        *,
+        peephole=False,
+        dtype=np.float32,
+        rng=None,
+    ):
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            dtype=dtype,
+            rng=rng,
+            peephole=peephole,
+        )
 
 
 class GRU(RecurrentLayer):
@@ -250,10 +326,32 @@ class GRU(RecurrentLayer):
 
     run_class = GRURun
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, *, reset="after", dtype=np.float32, rng=None):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype=dtype, rng=rng, reset=reset)
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        *,
+        reset="after",
+        dtype=np.float32,
+        rng=None,
+    ):
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            dtype=dtype,
+            rng=rng,
+            reset=reset,
+        )
 
 
 class RecurrentCell(Module):
@@ -261,8 +359,16 @@ class RecurrentCell(Module):
 
     run_class: type[SequenceRun]
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, dtype=np.float32,
-                 rng: np.random.Generator | None = None, **options):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        *,
+        dtype=np.float32,
+        rng: np.random.Generator | None = None,
+        **options,
+    ):
         super().__init__()
         self.input_size = positive_int("input_size", input_size)
         self.hidden_size = positive_int("hidden_size", hidden_size)
@@ -270,8 +376,15 @@ class RecurrentCell(Module):
         self.dtype = check_dtype(dtype)
         self.rng = rng if rng is not None else np.random.default_rng()
         self.options = self.run_class.check_options(options)
-        self.params = _cell_params(self, "", self.input_size, self.hidden_size, self.run_class.n_gates,
-                                   self.bias, self.options.get("peephole", False))
+        self.params = _cell_params(
+            self,
+            "",
+            self.input_size,
+            self.hidden_size,
+            self.run_class.n_gates,
+            self.bias,
+            self.options.get("peephole", False),
+        )
         self.tape = None
 
     def forward(self, x, hx=None):
@@ -279,8 +392,9 @@ class RecurrentCell(Module):
         x = as_float_array("x", x, self.dtype, (1, 2))
         batched = x.ndim == 2
         if x.shape[-1] != self.input_size:
-            raise ValueError(f"x has shape {x.shape}, expected {'(B, ' if batched else '('}"
-                             f"input_size={self.input_size})")
+            raise ValueError(
+                f"x has shape {x.shape}, expected {'(B, ' if batched else '('}input_size={self.input_size})"
+            )
         B, H, n_states = (x.shape[0] if batched else 1), self.hidden_size, self.run_class.n_states
         names = ("h0", "c0") if n_states == 2 else ("hx",)
         states0 = _states_in(names, hx, (B, H) if batched else (H,), self.dtype)
@@ -352,4 +466,3 @@ class GRUCell(RecurrentCell):
 
     def __init__(self, input_size, hidden_size, bias=True, *, reset="after", dtype=np.float32, rng=None):
         super().__init__(input_size, hidden_size, bias, dtype=dtype, rng=rng, reset=reset)
-

@@ -76,8 +76,12 @@ class LRScheduler:
 
     def state_dict(self) -> dict:
         """{"scheduler": class name, "base_lr", "last_epoch", and each hyperparameter}: JSON-ready."""
-        return {"scheduler": type(self).__name__, "base_lr": self.base_lr, "last_epoch": self.last_epoch,
-                **{k: getattr(self, k) for k in self.hyperparameter_names}}
+        return {
+            "scheduler": type(self).__name__,
+            "base_lr": self.base_lr,
+            "last_epoch": self.last_epoch,
+            **{k: getattr(self, k) for k in self.hyperparameter_names},
+        }
 
     def load_state_dict(self, state: Mapping) -> None:
         """Restore a `state_dict()`, after checking the class name, the keys and every value; a
@@ -93,8 +97,9 @@ class LRScheduler:
         expected = {"scheduler", "base_lr", "last_epoch", *self.hyperparameter_names}
         missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
         if missing or unexpected:
-            raise KeyError(f"state does not match {cls}: missing {missing or 'none'}, "
-                           f"unexpected {unexpected or 'none'}")
+            raise KeyError(
+                f"state does not match {cls}: missing {missing or 'none'}, unexpected {unexpected or 'none'}"
+            )
         hp = self._check_hyperparameters({k: state[k] for k in self.hyperparameter_names})
         base_lr = check_number("state['base_lr']", state["base_lr"])
         last_epoch = check_int("state['last_epoch']", state["last_epoch"])
@@ -113,8 +118,10 @@ class StepLR(LRScheduler):
 
     @classmethod
     def _check_hyperparameters(cls, hp: dict) -> dict:
-        return {"step_size": check_int("step_size", hp["step_size"], low=1),
-                "gamma": check_number("gamma", hp["gamma"])}
+        return {
+            "step_size": check_int("step_size", hp["step_size"], low=1),
+            "gamma": check_number("gamma", hp["gamma"]),
+        }
 
     def lr_at(self, epoch: int) -> float:
         return self.base_lr * self.gamma ** (epoch // self.step_size)
@@ -133,7 +140,7 @@ class ExponentialLR(LRScheduler):
         return {"gamma": check_number("gamma", hp["gamma"])}
 
     def lr_at(self, epoch: int) -> float:
-        return self.base_lr * self.gamma ** epoch
+        return self.base_lr * self.gamma**epoch
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -147,8 +154,7 @@ class CosineAnnealingLR(LRScheduler):
 
     @classmethod
     def _check_hyperparameters(cls, hp: dict) -> dict:
-        return {"T_max": check_int("T_max", hp["T_max"], low=1),
-                "eta_min": check_number("eta_min", hp["eta_min"])}
+        return {"T_max": check_int("T_max", hp["T_max"], low=1), "eta_min": check_number("eta_min", hp["eta_min"])}
 
     def lr_at(self, epoch: int) -> float:
         return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
@@ -160,15 +166,18 @@ class LinearLR(LRScheduler):
 
     hyperparameter_names = ("start_factor", "end_factor", "total_iters")
 
-    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
-                 total_iters: int = 5):
+    def __init__(
+        self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0, total_iters: int = 5
+    ):
         super().__init__(optimizer, start_factor=start_factor, end_factor=end_factor, total_iters=total_iters)
 
     @classmethod
     def _check_hyperparameters(cls, hp: dict) -> dict:
-        return {"start_factor": check_number("start_factor", hp["start_factor"], 0.0, 1.0, low_open=True),
-                "end_factor": check_number("end_factor", hp["end_factor"], 0.0, 1.0),
-                "total_iters": check_int("total_iters", hp["total_iters"], low=1)}
+        return {
+            "start_factor": check_number("start_factor", hp["start_factor"], 0.0, 1.0, low_open=True),
+            "end_factor": check_number("end_factor", hp["end_factor"], 0.0, 1.0),
+            "total_iters": check_int("total_iters", hp["total_iters"], low=1),
+        }
 
     def lr_at(self, epoch: int) -> float:
         s, e, n = self.start_factor, self.end_factor, self.total_iters

@@ -46,8 +46,17 @@ class SequenceRun:
     n_gates = 1
     n_states = 1  # 1 for (h,), 2 for (h, c)
 
-    def __init__(self, params: dict[str, Param], inp: np.ndarray, S: np.ndarray,
-                 T: int, B: int, reverse: bool, active: np.ndarray | None, **options):
+    def __init__(
+        self,
+        params: dict[str, Param],
+        inp: np.ndarray,
+        S: np.ndarray,
+        T: int,
+        B: int,
+        reverse: bool,
+        active: np.ndarray | None,
+        **options,
+    ):
         self.p = params
         self.inp = inp  # (D, T*B) layer input, kept for the weight gradients
         self.S = S  # (H, T + 2, B) hidden store of this direction
@@ -157,7 +166,7 @@ class SequenceRun:
     def previous_states(self) -> np.ndarray:
         """(H, T*B) view of the state each step started from."""
         first = 2 if self.reverse else 0
-        return self.S[:, first:first + self.T].reshape(self.H, -1)
+        return self.S[:, first : first + self.T].reshape(self.H, -1)
 
     # --- defaults for the plain case (one gate block, bias_ih + bias_hh folded into Zx) --------
     def input_bias(self) -> np.ndarray | None:
@@ -175,7 +184,7 @@ class SequenceRun:
 
     def recorded(self) -> dict[str, np.ndarray]:
         """Per-step internals as (T, H, B) arrays."""
-        return {"h": self.S[:, 1:self.T + 1].transpose(1, 0, 2)}
+        return {"h": self.S[:, 1 : self.T + 1].transpose(1, 0, 2)}
 
     # --- what a cell defines -------------------------------------------------------------------
     def allocate(self) -> None:

@@ -38,8 +38,9 @@ class Stepper:
 
     def __init__(self, module):
         if getattr(module, "bidirectional", False):
-            raise ValueError("a bidirectional layer reads the whole sequence at once; it cannot be "
-                             "stepped one token at a time")
+            raise ValueError(
+                "a bidirectional layer reads the whole sequence at once; it cannot be stepped one token at a time"
+            )
         self.module = copy.deepcopy(module).eval()  # frozen: later updates don't reach it
         self.is_cell = not hasattr(module, "num_layers")
         self.n_states = module.run_class.n_states
@@ -61,16 +62,20 @@ class Stepper:
         b_hh = p["bias_hh"].data if "bias_hh" in p else np.zeros(w_ih.shape[0], dt)
         if self.kind != "GRURun":
             fused = np.concatenate([w_ih, w_hh, (b_ih + b_hh)[:, None]], axis=1)
-            peep = tuple(p[k].data.copy() if k in p else np.empty(0, dt)
-                         for k in ("weight_ci", "weight_cf", "weight_co"))
+            peep = tuple(
+                p[k].data.copy() if k in p else np.empty(0, dt) for k in ("weight_ci", "weight_cf", "weight_co")
+            )
             return {"fused": np.ascontiguousarray(fused), "peep": peep}
         after = self.options["reset"] == "after"
         bias_x, bias_h = b_ih + b_hh, np.zeros(3 * H, dt)
         if after:  # b_hn stays inside r * (W_hn h + b_hn) (gru.py (3)): it joins the h GEMV
-            bias_x[2 * H:], bias_h[2 * H:] = b_ih[2 * H:], b_hh[2 * H:]
-        return {"input": np.ascontiguousarray(np.concatenate([w_ih, bias_x[:, None]], axis=1)),
-                "hidden": np.ascontiguousarray(np.concatenate([w_hh, bias_h[:, None]], axis=1)),
-                "w_hn": np.ascontiguousarray(w_hh[2 * H:]), "after": after}
+            bias_x[2 * H :], bias_h[2 * H :] = b_ih[2 * H :], b_hh[2 * H :]
+        return {
+            "input": np.ascontiguousarray(np.concatenate([w_ih, bias_x[:, None]], axis=1)),
+            "hidden": np.ascontiguousarray(np.concatenate([w_hh, bias_h[:, None]], axis=1)),
+            "w_hn": np.ascontiguousarray(w_hh[2 * H :]),
+            "after": after,
+        }
 
     def _work(self, B: int) -> list:
         """Work arrays for B rows, per layer, and (H, B) or (rows, B) views of them.
@@ -88,25 +93,50 @@ class Stepper:
             work = []
             for layer in range(len(self.layers)):
                 d_in = self.D if layer == 0 else H
-                w = {"stack": np.zeros((d_in + H + 1, B), dt), "xone": np.zeros((d_in + 1, B), dt),
-                     "hone": np.zeros((H + 1, B), dt), "no_bias": np.zeros(1 if flat else H, dt)}
+                w = {
+                    "stack": np.zeros((d_in + H + 1, B), dt),
+                    "xone": np.zeros((d_in + 1, B), dt),
+                    "hone": np.zeros((H + 1, B), dt),
+                    "no_bias": np.zeros(1 if flat else H, dt),
+                }
                 for name in ("stack", "xone", "hone"):
                     w[name][-1] = 1  # the bias column's input
                 if flat:
-                    w |= {"G": np.zeros((1, ng, H), dt), "Zx": np.zeros((nx, 1, H), dt),
-                          "S": np.zeros((1, 3, H), dt), "C": np.zeros((3, 1, H), dt),
-                          "TC": np.zeros((1, 1, H), dt), "RH": np.zeros((1, 1, H), dt)}
-                    w |= {"z": w["G"][0].reshape(-1, 1), "zx": w["Zx"].reshape(-1, 1),
-                          "h_prev": w["S"][0, 0].reshape(H, 1), "h_new": w["S"][0, 1].reshape(H, 1),
-                          "c_prev": w["C"][0, 0].reshape(H, 1), "c_new": w["C"][1, 0].reshape(H, 1),
-                          "rh": w["RH"].reshape(H, 1)}
+                    w |= {
+                        "G": np.zeros((1, ng, H), dt),
+                        "Zx": np.zeros((nx, 1, H), dt),
+                        "S": np.zeros((1, 3, H), dt),
+                        "C": np.zeros((3, 1, H), dt),
+                        "TC": np.zeros((1, 1, H), dt),
+                        "RH": np.zeros((1, 1, H), dt),
+                    }
+                    w |= {
+                        "z": w["G"][0].reshape(-1, 1),
+                        "zx": w["Zx"].reshape(-1, 1),
+                        "h_prev": w["S"][0, 0].reshape(H, 1),
+                        "h_new": w["S"][0, 1].reshape(H, 1),
+                        "c_prev": w["C"][0, 0].reshape(H, 1),
+                        "c_new": w["C"][1, 0].reshape(H, 1),
+                        "rh": w["RH"].reshape(H, 1),
+                    }
                 else:
-                    w |= {"G": np.zeros((1, ng * H, B), dt), "Zx": np.zeros((nx * H, 1, B), dt),
-                          "S": np.zeros((H, 3, B), dt), "C": np.zeros((3, H, B), dt),
-                          "TC": np.zeros((1, H, B), dt), "RH": np.zeros((H, 1, B), dt)}
-                    w |= {"z": w["G"][0], "zx": w["Zx"][:, 0], "h_prev": w["S"][:, 0],
-                          "h_new": w["S"][:, 1], "c_prev": w["C"][0], "c_new": w["C"][1],
-                          "rh": w["RH"][:, 0]}
+                    w |= {
+                        "G": np.zeros((1, ng * H, B), dt),
+                        "Zx": np.zeros((nx * H, 1, B), dt),
+                        "S": np.zeros((H, 3, B), dt),
+                        "C": np.zeros((3, H, B), dt),
+                        "TC": np.zeros((1, H, B), dt),
+                        "RH": np.zeros((H, 1, B), dt),
+                    }
+                    w |= {
+                        "z": w["G"][0],
+                        "zx": w["Zx"][:, 0],
+                        "h_prev": w["S"][:, 0],
+                        "h_new": w["S"][:, 1],
+                        "c_prev": w["C"][0],
+                        "c_new": w["C"][1],
+                        "rh": w["RH"][:, 0],
+                    }
                 work.append(w)
             self.buffers[B] = work
         return self.buffers[B]
@@ -121,8 +151,9 @@ class Stepper:
         parts = list(state) if self.n_states == 2 and isinstance(state, (tuple, list)) else [state]
         if len(parts) != self.n_states:
             raise TypeError(f"an LSTM's state is a tuple (h0, c0), got {type(state).__name__}")
-        expected = ((B, self.H) if batched else (self.H,)) if self.is_cell else \
-            ((L, B, self.H) if batched else (L, self.H))
+        expected = (
+            ((B, self.H) if batched else (self.H,)) if self.is_cell else ((L, B, self.H) if batched else (L, self.H))
+        )
         out = []
         for name, s in zip(names, parts):
             s = as_float_array(name, s, self.dtype, (len(expected),))
@@ -165,12 +196,12 @@ class Stepper:
             work["h_prev"][...] = prev[0]
             np.matmul(w["input"], work["xone"], out=work["zx"])  # ax
             if w["after"]:
-                np.matmul(w["hidden"], work["hone"], out=work["z"][:3 * H])  # a, b_hn included
+                np.matmul(w["hidden"], work["hone"], out=work["z"][: 3 * H])  # a, b_hn included
                 kernels.gru_after_forward(G, Zx, S, 0, 0, 1, work["no_bias"])
             else:
-                np.matmul(w["hidden"][:2 * H], work["hone"], out=work["z"][:2 * H])
+                np.matmul(w["hidden"][: 2 * H], work["hone"], out=work["z"][: 2 * H])
                 kernels.gru_before_gates(G, Zx, S, work["RH"], 0, 0)
-                np.matmul(w["w_hn"], work["rh"], out=work["z"][2 * H:3 * H])
+                np.matmul(w["w_hn"], work["rh"], out=work["z"][2 * H : 3 * H])
                 kernels.gru_before_output(G, Zx, S, 0, 0, 1)
             return (work["h_new"],)
         stack = work["stack"]
@@ -180,8 +211,7 @@ class Stepper:
             kernels.rnn_forward(G[0], Zx, S, 0, 1, self.options["nonlinearity"] == "relu")
             return (work["h_new"],)
         work["c_prev"][...] = prev[1]
-        kernels.lstm_forward(G, Zx, work["C"], work["TC"], S, 0, 0, 1, *w["peep"],
-                             self.options["peephole"])
+        kernels.lstm_forward(G, Zx, work["C"], work["TC"], S, 0, 0, 1, *w["peep"], self.options["peephole"])
         return work["h_new"], work["c_new"]
 
     def _step_reference(self, x2: np.ndarray, state, batched: bool):

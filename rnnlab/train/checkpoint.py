@@ -72,8 +72,9 @@ def save_checkpoint(run_dir, ckpt: Checkpoint, keep: int = 3) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     blobs = {"model.safetensors": st.encode(ckpt.model), "train.safetensors": st.encode(ckpt.train)}
-    state = dict(ckpt.state, step=ckpt.step, rnnlab_version=__version__,
-                 sha256={f: _sha256(b) for f, b in blobs.items()})
+    state = dict(
+        ckpt.state, step=ckpt.step, rnnlab_version=__version__, sha256={f: _sha256(b) for f, b in blobs.items()}
+    )
     blobs["state.json"] = json.dumps(state, indent=1, sort_keys=True).encode()
     for fname, data in blobs.items():
         _write(tmp / fname, data)
@@ -119,7 +120,11 @@ def load_checkpoint(path) -> Checkpoint:
         raise CheckpointError(state_file, f"cannot be read ({err.strerror or err})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CheckpointError(state_file, f"is not valid JSON ({err})") from None
-    if not isinstance(state, dict) or not isinstance(state.get("step"), int) or not isinstance(state.get("sha256"), dict):
+    if (
+        not isinstance(state, dict)
+        or not isinstance(state.get("step"), int)
+        or not isinstance(state.get("sha256"), dict)
+    ):
         raise CheckpointError(state_file, "lacks the step number or the files' checksums")
     arrays = {}
     for fname in FILES:
@@ -129,11 +134,15 @@ def load_checkpoint(path) -> Checkpoint:
         except OSError as err:
             raise CheckpointError(file, f"cannot be read ({err.strerror or err})") from None
         if _sha256(data) != state["sha256"].get(fname):
-            raise CheckpointError(file, "does not match the checksum recorded in state.json "
-                                        "(the file was changed or corrupted after it was saved)")
+            raise CheckpointError(
+                file,
+                "does not match the checksum recorded in state.json "
+                "(the file was changed or corrupted after it was saved)",
+            )
         arrays[fname] = st.decode(data, file)[0]
-    return Checkpoint(step=state["step"], model=arrays["model.safetensors"],
-                      train=arrays["train.safetensors"], state=state, path=path)
+    return Checkpoint(
+        step=state["step"], model=arrays["model.safetensors"], train=arrays["train.safetensors"], state=state, path=path
+    )
 
 
 def load_weights_into(module, ckpt: Checkpoint) -> None:

@@ -26,7 +26,9 @@ def plot_run(run_dir, unit: str = "nats/char") -> Path:
         steps, losses = zip(*train)
         ax.plot(steps, losses, color="0.75", lw=0.8, label="training batch")
         k = max(1, len(losses) // 50)
-        smooth = [sum(losses[max(0, i - k + 1):i + 1]) / len(losses[max(0, i - k + 1):i + 1]) for i in range(len(losses))]
+        smooth = [
+            sum(losses[max(0, i - k + 1) : i + 1]) / len(losses[max(0, i - k + 1) : i + 1]) for i in range(len(losses))
+        ]
         ax.plot(steps, smooth, color="tab:blue", lw=1.5, label=f"training, mean of {k}")
     if evals:
         ax.plot(*zip(*evals), "o-", color="tab:red", lw=1.5, ms=3, label="validation")

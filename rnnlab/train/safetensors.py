@@ -22,8 +22,20 @@ from pathlib import Path
 
 import numpy as np
 
-DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2",
-          "I8": "i1", "U8": "u1", "U16": "<u2", "U32": "<u4", "U64": "<u8", "BOOL": "?"}
+DTYPES = {
+    "F64": "<f8",
+    "F32": "<f4",
+    "F16": "<f2",
+    "I64": "<i8",
+    "I32": "<i4",
+    "I16": "<i2",
+    "I8": "i1",
+    "U8": "u1",
+    "U16": "<u2",
+    "U32": "<u4",
+    "U64": "<u8",
+    "BOOL": "?",
+}
 CODES = {np.dtype(v): k for k, v in DTYPES.items()}
 MAX_HEADER = 100 * 1024 * 1024  # the reference implementation's limit
 
@@ -74,8 +86,7 @@ def encode(tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = Non
         if code is None:
             raise TypeError(f"tensor {name!r} has dtype {a.dtype}, which safetensors cannot hold")
         raw = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<")).tobytes()
-        header[name] = {"dtype": code, "shape": list(a.shape),
-                        "data_offsets": [offset, offset + len(raw)]}
+        header[name] = {"dtype": code, "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
         chunks.append(raw)
         offset += len(raw)
     head = json.dumps(header, separators=(",", ":")).encode()
@@ -102,10 +113,11 @@ def decode(data: bytes, path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         raise CheckpointError(path, f"is {len(data)} bytes long, too short for a safetensors header")
     n = int.from_bytes(data[:8], "little")
     if n > MAX_HEADER or 8 + n > len(data):
-        raise CheckpointError(path, f"header length {n} does not fit in a file of {len(data)} bytes "
-                                    "(truncated or not a safetensors file)")
+        raise CheckpointError(
+            path, f"header length {n} does not fit in a file of {len(data)} bytes (truncated or not a safetensors file)"
+        )
     try:
-        header = json.loads(data[8:8 + n])
+        header = json.loads(data[8 : 8 + n])
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CheckpointError(path, f"header is not valid JSON ({err})") from None
     if not isinstance(header, dict):
@@ -113,7 +125,7 @@ def decode(data: bytes, path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     metadata = header.pop("__metadata__", None) or {}
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise CheckpointError(path, "__metadata__ must map strings to strings")
-    body = memoryview(data)[8 + n:]
+    body = memoryview(data)[8 + n :]
     tensors, spans = {}, []
     for name, entry in header.items():
         try:
@@ -123,19 +135,27 @@ def decode(data: bytes, path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         except (KeyError, TypeError, ValueError):
             raise CheckpointError(path, f"tensor {name!r} has a malformed entry {entry!r}") from None
         if not all(isinstance(d, int) and d >= 0 for d in shape) or not (
-                isinstance(begin, int) and isinstance(end, int) and 0 <= begin <= end <= len(body)):
-            raise CheckpointError(path, f"tensor {name!r}: shape {list(shape)} or offsets "
-                                        f"[{begin}, {end}] are invalid for {len(body)} data bytes")
+            isinstance(begin, int) and isinstance(end, int) and 0 <= begin <= end <= len(body)
+        ):
+            raise CheckpointError(
+                path,
+                f"tensor {name!r}: shape {list(shape)} or offsets "
+                f"[{begin}, {end}] are invalid for {len(body)} data bytes",
+            )
         if end - begin != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
-            raise CheckpointError(path, f"tensor {name!r}: {end - begin} bytes do not hold "
-                                        f"{entry['dtype']} of shape {list(shape)}")
+            raise CheckpointError(
+                path, f"tensor {name!r}: {end - begin} bytes do not hold {entry['dtype']} of shape {list(shape)}"
+            )
         spans.append((begin, end, name))
         tensors[name] = np.frombuffer(body[begin:end], dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
     position = 0
     for begin, end, name in sorted(spans):
         if begin != position:
-            raise CheckpointError(path, f"tensor {name!r} starts at byte {begin}, expected {position} "
-                                        "(overlapping tensors or a hole in the data)")
+            raise CheckpointError(
+                path,
+                f"tensor {name!r} starts at byte {begin}, expected {position} "
+                "(overlapping tensors or a hole in the data)",
+            )
         position = end
     if position != len(body):
         raise CheckpointError(path, f"{len(body) - position} bytes after the last tensor")

@@ -59,8 +59,7 @@ class Task(Protocol):
     def carried_state(self) -> dict[str, np.ndarray]:
         """Arrays a resume needs besides the weights (e.g. the hidden state between windows)."""
 
-    def load_carried_state(self, arrays: dict[str, np.ndarray]) -> None:
-        ...
+    def load_carried_state(self, arrays: dict[str, np.ndarray]) -> None: ...
 
 
 @dataclass
@@ -119,8 +118,7 @@ def _blas_threads(n: int | None) -> int | None:
 
 
 class Trainer:
-    def __init__(self, task: Task, optimizer, run_dir, config: TrainConfig | None = None, schedule=None,
-                 on_eval=None):
+    def __init__(self, task: Task, optimizer, run_dir, config: TrainConfig | None = None, schedule=None, on_eval=None):
         """on_eval(step, score, improved), if given, is called after each evaluation (the CLI
         prints there; the trainer itself prints nothing but its progress bar)."""
         self.task, self.optimizer, self.schedule, self.on_eval = task, optimizer, schedule, on_eval
@@ -144,8 +142,12 @@ class Trainer:
         train = {f"optim.{k}": v for k, v in opt_tensors.items()}
         train |= {f"carry.{k}": v for k, v in self.task.carried_state().items()}
         state = {
-            "trainer": {"skipped": self.skipped, "skipped_in_a_row": self.skipped_in_a_row,
-                        "best_score": self.best_score, "evals_since_best": self.evals_since_best},
+            "trainer": {
+                "skipped": self.skipped,
+                "skipped_in_a_row": self.skipped_in_a_row,
+                "best_score": self.best_score,
+                "evals_since_best": self.evals_since_best,
+            },
             "optimizer": opt_meta,
             "schedule": self.schedule.state_dict() if self.schedule is not None else None,
             "rng": self.rng.bit_generator.state,
@@ -160,12 +162,13 @@ class Trainer:
         file = ckpt.path / "state.json"
         state = ckpt.state
         try:
-            opt = {k[len("optim."):]: v for k, v in ckpt.train.items() if k.startswith("optim.")}
-            carry = {k[len("carry."):]: v for k, v in ckpt.train.items() if k.startswith("carry.")}
+            opt = {k[len("optim.") :]: v for k, v in ckpt.train.items() if k.startswith("optim.")}
+            carry = {k[len("carry.") :]: v for k, v in ckpt.train.items() if k.startswith("carry.")}
             rngs = _module_rngs(self.task.model)
             if set(rngs) != set(state["module_rngs"]):
-                raise CheckpointError(file, f"module RNGs {sorted(state['module_rngs'])} do not match the "
-                                            f"model's {sorted(rngs)}")
+                raise CheckpointError(
+                    file, f"module RNGs {sorted(state['module_rngs'])} do not match the model's {sorted(rngs)}"
+                )
             load_weights_into(self.task.model, ckpt)
             self.optimizer.load_state_dict(state["optimizer"], opt)
             if self.schedule is not None:
@@ -219,12 +222,19 @@ class Trainer:
             self._truncate_metrics(self.step)
         elif not resume:
             (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
-        (self.run_dir / "config.json").write_text(json.dumps(
-            {"train": asdict(cfg), "task": self.task.config(), "blas_threads": self.blas_threads}, indent=1))
+        (self.run_dir / "config.json").write_text(
+            json.dumps({"train": asdict(cfg), "task": self.task.config(), "blas_threads": self.blas_threads}, indent=1)
+        )
 
         per_epoch = self.task.steps_per_epoch()
-        limits = [s for s in (cfg.max_steps, math.ceil(cfg.max_epochs * per_epoch)
-                              if cfg.max_epochs is not None and per_epoch else None) if s is not None]
+        limits = [
+            s
+            for s in (
+                cfg.max_steps,
+                math.ceil(cfg.max_epochs * per_epoch) if cfg.max_epochs is not None and per_epoch else None,
+            )
+            if s is not None
+        ]
         last_step = min(limits) if limits else None
         deadline = time.monotonic() + 60 * cfg.max_minutes if cfg.max_minutes is not None else None
         bar = _progress(cfg.progress, self.step, last_step)
@@ -254,7 +264,10 @@ class Trainer:
         finally:
             signal.signal(signal.SIGINT, previous)
         bar.close()
-        if not list_checkpoints(self.run_dir) or list_checkpoints(self.run_dir)[-1].name != f"checkpoint-{self.step:08d}":
+        if (
+            not list_checkpoints(self.run_dir)
+            or list_checkpoints(self.run_dir)[-1].name != f"checkpoint-{self.step:08d}"
+        ):
             self._save()
         return TrainResult(self.step, reason, self.best_score, self.skipped, loss)
 
@@ -274,13 +287,20 @@ class Trainer:
             self.skipped += 1
             self.skipped_in_a_row += 1
             self.step += 1
-            self._log({"step": self.step, "event": "skipped", "loss": loss if math.isfinite(loss) else str(loss),
-                       "grad_norm": norm if math.isfinite(norm) else str(norm)})
+            self._log(
+                {
+                    "step": self.step,
+                    "event": "skipped",
+                    "loss": loss if math.isfinite(loss) else str(loss),
+                    "grad_norm": norm if math.isfinite(norm) else str(norm),
+                }
+            )
             if cfg.on_nonfinite == "stop" or self.skipped_in_a_row >= cfg.max_skipped:
                 raise DivergedError(
                     f"step {self.step}: non-finite {'loss' if not math.isfinite(loss) else 'gradient'} "
                     f"({self.skipped_in_a_row} in a row); the weights were not updated. Lower the "
-                    f"learning rate or clip gradients harder, and resume from the last checkpoint.")
+                    f"learning rate or clip gradients harder, and resume from the last checkpoint."
+                )
             bar.update(1)
             return loss
         self.skipped_in_a_row = 0

@@ -46,8 +46,7 @@ class GRURun(SequenceRun):
     @staticmethod
     def check_options(options):
         if options["reset"] not in RESETS:
-            raise ValueError(f"reset must be 'after' (PyTorch) or 'before' (Cho et al. 2014), "
-                             f"got {options['reset']!r}")
+            raise ValueError(f"reset must be 'after' (PyTorch) or 'before' (Cho et al. 2014), got {options['reset']!r}")
         return options
 
     def allocate(self) -> None:
@@ -55,9 +54,9 @@ class GRURun(SequenceRun):
         self.after = self.options["reset"] == "after"
         w_hh = self.p["weight_hh"].data
         b_hh = self.p.get("bias_hh")
-        self.w_hh, self.w_hrz, self.w_hn = w_hh, w_hh[:2 * H], w_hh[2 * H:]
-        self.b_hn = None if b_hh is None else b_hh.data[2 * H:, None]
-        self.b_hn_vector = np.zeros(H, dt) if b_hh is None else b_hh.data[2 * H:]  # for the kernel
+        self.w_hh, self.w_hrz, self.w_hn = w_hh, w_hh[: 2 * H], w_hh[2 * H :]
+        self.b_hn = None if b_hh is None else b_hh.data[2 * H :, None]
+        self.b_hn_vector = np.zeros(H, dt) if b_hh is None else b_hh.data[2 * H :]  # for the kernel
         # after: rows r, z, hn, n;  before: rows r, z, n and r * h_prev of every step in RH
         self.G = np.empty((T, 4 * H if self.after else 3 * H, B), dt)
         if not self.after:
@@ -71,7 +70,7 @@ class GRURun(SequenceRun):
             return None
         bias = b_ih.data + b_hh.data
         if self.options["reset"] == "after":  # b_hn sits inside r * (W_hn h + b_hn)
-            bias[2 * self.H:] = b_ih.data[2 * self.H:]
+            bias[2 * self.H :] = b_ih.data[2 * self.H :]
         return bias
 
     def state_views(self, slot):
@@ -80,8 +79,8 @@ class GRURun(SequenceRun):
     def _gates(self, t):
         H, g = self.H, self.G[t]
         if self.after:
-            return g[:H], g[H:2 * H], g[3 * H:], g[2 * H:3 * H]  # r, z, n, hn
-        return g[:H], g[H:2 * H], g[2 * H:], None
+            return g[:H], g[H : 2 * H], g[3 * H :], g[2 * H : 3 * H]  # r, z, n, hn
+        return g[:H], g[H : 2 * H], g[2 * H :], None
 
     def forward_step(self, t, prev, cur):
         if self.fast:
@@ -89,19 +88,19 @@ class GRURun(SequenceRun):
         H, g, ax, h_prev = self.H, self.G[t], self.Zx[:, t], self.S[:, prev]
         r, z, n, hn = self._gates(t)
         if self.after:
-            np.matmul(self.w_hh, h_prev, out=g[:3 * H])  # (1)
+            np.matmul(self.w_hh, h_prev, out=g[: 3 * H])  # (1)
             if self.b_hn is not None:
                 hn += self.b_hn  # (3)
         else:
-            np.matmul(self.w_hrz, h_prev, out=g[:2 * H])  # (1)
-        g[:2 * H] += ax[:2 * H]
-        sigmoid_(g[:2 * H])  # (2)
+            np.matmul(self.w_hrz, h_prev, out=g[: 2 * H])  # (1)
+        g[: 2 * H] += ax[: 2 * H]
+        sigmoid_(g[: 2 * H])  # (2)
         if self.after:
             np.multiply(r, hn, out=n)  # (3)
         else:
             rh = np.multiply(r, h_prev, out=self.RH[:, t])  # (3)
             np.matmul(self.w_hn, rh, out=n)  # (3)
-        n += ax[2 * H:]
+        n += ax[2 * H :]
         np.tanh(n, out=n)  # (3)
         tmp = np.subtract(h_prev, n, out=self.tmp)
         tmp *= z
@@ -110,12 +109,12 @@ class GRURun(SequenceRun):
     def _forward_step_compiled(self, t, prev, cur):
         H, g, h_prev = self.H, self.G[t], self.S[:, prev]
         if self.after:
-            np.matmul(self.w_hh, h_prev, out=g[:3 * H])  # (1)
+            np.matmul(self.w_hh, h_prev, out=g[: 3 * H])  # (1)
             kernels.gru_after_forward(self.G, self.Zx, self.S, t, prev, cur, self.b_hn_vector)  # (2)-(4)
         else:
-            np.matmul(self.w_hrz, h_prev, out=g[:2 * H])  # (1)
+            np.matmul(self.w_hrz, h_prev, out=g[: 2 * H])  # (1)
             kernels.gru_before_gates(self.G, self.Zx, self.S, self.RH, t, prev)  # (2) (3)
-            np.matmul(self.w_hn, self.RH[:, t], out=g[2 * H:])  # (3)
+            np.matmul(self.w_hn, self.RH[:, t], out=g[2 * H :])  # (3)
             kernels.gru_before_output(self.G, self.Zx, self.S, t, prev, cur)  # (3) (4)
 
     def _backward_step_compiled(self, t, prev, cur):
@@ -125,9 +124,9 @@ class GRURun(SequenceRun):
             np.matmul(self.w_hh.T, self.dZ[:, t], out=dh)  # (1)
         else:
             kernels.gru_before_backward_n(self.G, self.S, prev, dh, self.dZ, t)
-            drh = np.matmul(self.w_hn.T, self.dZ[2 * H:, t], out=self.tmp2)  # (3)
+            drh = np.matmul(self.w_hn.T, self.dZ[2 * H :, t], out=self.tmp2)  # (3)
             kernels.gru_before_backward_r(self.G, self.S, prev, dh, drh, self.dZ, direct, t)
-            np.matmul(self.w_hrz.T, self.dZ[:2 * H, t], out=dh)  # (1)
+            np.matmul(self.w_hrz.T, self.dZ[: 2 * H, t], out=dh)  # (1)
         dh += direct  # (4) (1)
 
     def backward_step(self, t, prev, cur):
@@ -136,10 +135,10 @@ class GRURun(SequenceRun):
         H, dz, tmp, tmp2 = self.H, self.dz, self.tmp, self.tmp2
         r, z, n, hn = self._gates(t)
         h_prev, dh = self.S[:, prev], self.dstate[0]
-        dn_pre = self.dZN[:, t] if self.after else dz[2 * H:]
-        sigmoid_grad(self.G[t][:2 * H], out=dz[:2 * H])  # (2)
-        dz[H:2 * H] *= np.subtract(h_prev, n, out=tmp)
-        dz[H:2 * H] *= dh  # dz_pre                                                   (4) (2)
+        dn_pre = self.dZN[:, t] if self.after else dz[2 * H :]
+        sigmoid_grad(self.G[t][: 2 * H], out=dz[: 2 * H])  # (2)
+        dz[H : 2 * H] *= np.subtract(h_prev, n, out=tmp)
+        dz[H : 2 * H] *= dh  # dz_pre                                                   (4) (2)
         tanh_grad(n, out=tmp2)
         tmp2 *= np.subtract(1, z, out=tmp)
         tmp2 *= dh  # dn_pre                                                          (4) (3)
@@ -147,7 +146,7 @@ class GRURun(SequenceRun):
         if self.after:
             dz[:H] *= hn
             dz[:H] *= tmp2  # dr_pre                                                   (3) (2)
-            np.multiply(tmp2, r, out=dz[2 * H:])  # dhn                                (3)
+            np.multiply(tmp2, r, out=dz[2 * H :])  # dhn                                (3)
             np.multiply(dh, z, out=tmp)
             w_rec, dz_rec = self.w_hh, dz
         else:
@@ -157,7 +156,7 @@ class GRURun(SequenceRun):
             np.multiply(dh, z, out=tmp)
             drh *= r
             tmp += drh  # (4) (3)
-            w_rec, dz_rec = self.w_hrz, dz[:2 * H]
+            w_rec, dz_rec = self.w_hrz, dz[: 2 * H]
         self.dZ[:, t] = dz
         np.matmul(w_rec.T, dz_rec, out=dh)
         dh += tmp  # (4) (1)
@@ -170,7 +169,7 @@ class GRURun(SequenceRun):
 
     def input_grad_blocks(self):
         if self.after:
-            yield slice(0, 2 * self.H), self.dZ[:2 * self.H]
+            yield slice(0, 2 * self.H), self.dZ[: 2 * self.H]
             yield slice(2 * self.H, 3 * self.H), self.dZN
         else:
             yield slice(None), self.dZ
@@ -180,11 +179,11 @@ class GRURun(SequenceRun):
             yield slice(None), self.dZ, self.previous_states()
         else:
             H = self.H
-            yield slice(0, 2 * H), self.dZ[:2 * H], self.previous_states()
-            yield slice(2 * H, 3 * H), self.dZ[2 * H:], self.RH.reshape(H, -1)
+            yield slice(0, 2 * H), self.dZ[: 2 * H], self.previous_states()
+            yield slice(2 * H, 3 * H), self.dZ[2 * H :], self.RH.reshape(H, -1)
 
     def recorded(self):
         H = self.H
         n_first = 3 * H if self.after else 2 * H
-        rec = {"r": self.G[:, :H], "z": self.G[:, H:2 * H], "n": self.G[:, n_first:n_first + H]}
+        rec = {"r": self.G[:, :H], "z": self.G[:, H : 2 * H], "n": self.G[:, n_first : n_first + H]}
         return rec | super().recorded()

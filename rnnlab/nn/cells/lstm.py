@@ -63,24 +63,25 @@ class LSTMRun(SequenceRun):
     def forward_step(self, t, prev, cur):
         if self.fast:
             np.matmul(self.w_hh, self.S[:, prev], out=self.G[t])  # (1)
-            kernels.lstm_forward(self.G, self.Zx, self.C, self.TC, self.S, t, prev, cur, *self.peep,
-                                 self.peephole)  # (1)-(5)
+            kernels.lstm_forward(
+                self.G, self.Zx, self.C, self.TC, self.S, t, prev, cur, *self.peep, self.peephole
+            )  # (1)-(5)
             return
         H, z, tmp = self.H, self.G[t], self.tmp
         c_prev, c, tanh_c = self.C[prev], self.C[cur], self.TC[t]
         np.matmul(self.w_hh, self.S[:, prev], out=z)  # (1)
         z += self.Zx[:, t]  # (1)
-        i, f, g, o = z[:H], z[H:2 * H], z[2 * H:3 * H], z[3 * H:]
+        i, f, g, o = z[:H], z[H : 2 * H], z[2 * H : 3 * H], z[3 * H :]
         if self.peephole:
             i += np.multiply(self.w_ci, c_prev, out=tmp)  # (2)
             f += np.multiply(self.w_cf, c_prev, out=tmp)  # (2)
-            sigmoid_(z[:2 * H])  # (2)
+            sigmoid_(z[: 2 * H])  # (2)
             np.tanh(g, out=g)  # (2)
         else:  # sigmoid(x) = (1 + tanh(x / 2)) / 2: one tanh call covers all four gates (2) (4)
-            z[:2 * H] *= 0.5
+            z[: 2 * H] *= 0.5
             o *= 0.5
             np.tanh(z, out=z)
-            for s in (z[:2 * H], o):
+            for s in (z[: 2 * H], o):
                 s *= 0.5
                 s += 0.5
         np.multiply(f, c_prev, out=c)  # (3)
@@ -94,32 +95,31 @@ class LSTMRun(SequenceRun):
     def backward_step(self, t, prev, cur):
         if self.fast:
             dh, dc = self.dstate
-            kernels.lstm_backward(self.G, self.C, self.TC, prev, dh, dc, self.dZ, t, *self.peep,
-                                  self.peephole)
+            kernels.lstm_backward(self.G, self.C, self.TC, prev, dh, dc, self.dZ, t, *self.peep, self.peephole)
             np.matmul(self.w_hh.T, self.dZ[:, t], out=dh)  # (1)
             return
         H, gates, tmp, deriv = self.H, self.G[t], self.tmp, self.deriv
-        i, f, g, o = gates[:H], gates[H:2 * H], gates[2 * H:3 * H], gates[3 * H:]
+        i, f, g, o = gates[:H], gates[H : 2 * H], gates[2 * H : 3 * H], gates[3 * H :]
         c_prev, tanh_c = self.C[prev], self.TC[t]
         dh, dc = self.dstate
         dz = self.dZ[:, t]  # this step's gradients w.r.t. the gate pre-activations
         sigmoid_grad(gates, out=deriv)  # s * (1 - s) for every block ...
-        tanh_grad(g, out=deriv[2 * H:3 * H])  # ... but 1 - g**2 for g                  (2)
-        np.multiply(deriv[3 * H:], np.multiply(dh, tanh_c, out=tmp), out=dz[3 * H:])  # dz_o (5) (4)
+        tanh_grad(g, out=deriv[2 * H : 3 * H])  # ... but 1 - g**2 for g                  (2)
+        np.multiply(deriv[3 * H :], np.multiply(dh, tanh_c, out=tmp), out=dz[3 * H :])  # dz_o (5) (4)
         tanh_grad(tanh_c, out=tmp)
         tmp *= o
         tmp *= dh
         dc += tmp  # (5)
         if self.peephole:
-            dc += np.multiply(self.w_co, dz[3 * H:], out=tmp)  # (4)
-        deriv[:3 * H].reshape(3, H, -1).__imul__(dc)  # dc times the derivatives of i, f, g
+            dc += np.multiply(self.w_co, dz[3 * H :], out=tmp)  # (4)
+        deriv[: 3 * H].reshape(3, H, -1).__imul__(dc)  # dc times the derivatives of i, f, g
         np.multiply(deriv[:H], g, out=dz[:H])  # dz_i                                    (3) (2)
-        np.multiply(deriv[H:2 * H], c_prev, out=dz[H:2 * H])  # dz_f                     (3) (2)
-        np.multiply(deriv[2 * H:3 * H], i, out=dz[2 * H:3 * H])  # dz_g                  (3) (2)
+        np.multiply(deriv[H : 2 * H], c_prev, out=dz[H : 2 * H])  # dz_f                     (3) (2)
+        np.multiply(deriv[2 * H : 3 * H], i, out=dz[2 * H : 3 * H])  # dz_g                  (3) (2)
         dc *= f  # (3)
         if self.peephole:
             dc += np.multiply(self.w_ci, dz[:H], out=tmp)  # (2)
-            dc += np.multiply(self.w_cf, dz[H:2 * H], out=tmp)  # (2)
+            dc += np.multiply(self.w_cf, dz[H : 2 * H], out=tmp)  # (2)
         np.matmul(self.w_hh.T, dz, out=dh)  # (1)
 
     def backward(self, dY, dstate):
@@ -131,14 +131,13 @@ class LSTMRun(SequenceRun):
             return
         H, T = self.H, self.T
         first = 2 if self.reverse else 0
-        c_prev, c = self.C[first:first + T], self.C[1:T + 1]
-        for k, rows, cells in ((0, slice(0, H), c_prev), (1, slice(H, 2 * H), c_prev),
-                               (2, slice(3 * H, 4 * H), c)):
+        c_prev, c = self.C[first : first + T], self.C[1 : T + 1]
+        for k, rows, cells in ((0, slice(0, H), c_prev), (1, slice(H, 2 * H), c_prev), (2, slice(3 * H, 4 * H), c)):
             self.p[PEEPHOLES[k]].grad += np.einsum("htb,thb->h", self.dZ[rows], cells)
 
     def recorded(self):
         H, T = self.H, self.T
         names = ("i", "f", "g", "o")
-        rec = {name: self.G[:, k * H:(k + 1) * H] for k, name in enumerate(names)}
-        rec["c"] = self.C[1:T + 1]
+        rec = {name: self.G[:, k * H : (k + 1) * H] for k, name in enumerate(names)}
+        rec["c"] = self.C[1 : T + 1]
         return rec | super().recorded()
