@@ -670,13 +670,9 @@ def env_description() -> str:
 
 
 def engine_path() -> str:
-    from rnnlab.nn import kernels
+    from rnnlab.nn.backend import describe
 
-    if kernels.compiled_active():
-        import numba
-
-        return f"compiled kernels (numba {numba.__version__})"
-    return "NumPy reference path" + ("" if kernels.compiled_available() else " (numba not installed)")
+    return describe()
 
 
 def usable_cpus() -> int:
@@ -968,10 +964,6 @@ def main(argv=None) -> int:
         help=f"with 2 threads, seconds of untimed runs after switching library (default {SETTLE_S})",
     )
     args = ap.parse_args(argv)
-    if os.environ.get("RNNLAB_COMPILED") == "0":  # as the command line: the NumPy reference path
-        from rnnlab.nn import kernels
-
-        kernels.use_compiled(False)
     if args.memory_probe:  # the child process of bench_memory()
         library, cell, H = args.memory_probe
         memory_probe(library, cell, int(H))

@@ -35,7 +35,7 @@ from charlm_vs_torch import RnnlabRun  # noqa: E402
 from rnnlab.cli import MAIN_DEFAULTS as D  # noqa: E402
 from rnnlab.data.text import Vocab, builtin_corpus, split  # noqa: E402
 from rnnlab.models.charlm import CharLM, CharLMConfig  # noqa: E402
-from rnnlab.nn import kernels  # noqa: E402
+from rnnlab.nn import backend, use_backend  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=5, help="timed steps per path and round (default 5)")
     ap.add_argument("--out", type=Path, help="also write the Markdown report here")
     args = ap.parse_args(argv)
-    if not kernels.compiled_available():
+    if not backend.numba_available():
         print("the compiled path needs numba: .venv/bin/pip install -e '.[fast]'", file=sys.stderr)
         return 2
 
@@ -78,16 +78,15 @@ def main(argv=None) -> int:
         with Threads(threads):
             for _ in range(args.rounds):
                 for name, run in runs.items():
-                    kernels.use_compiled(name.startswith("compiled"))
-                    for _ in range(3):
-                        run.step(k)
-                        k += 1
-                    for _ in range(args.steps):
-                        t0 = time.perf_counter()
-                        run.step(k)
-                        times[name].append(time.perf_counter() - t0)
-                        k += 1
-        kernels.use_compiled(True)
+                    with use_backend("compiled" if name.startswith("compiled") else "numpy"):
+                        for _ in range(3):
+                            run.step(k)
+                            k += 1
+                        for _ in range(args.steps):
+                            t0 = time.perf_counter()
+                            run.step(k)
+                            times[name].append(time.perf_counter() - t0)
+                            k += 1
         before = float(np.median(times["reference (before)"]))
         for name, ts in times.items():
             median = float(np.median(ts))

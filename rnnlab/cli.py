@@ -21,7 +21,6 @@ import argparse
 import importlib.util
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -686,21 +685,10 @@ def _info(args) -> int:
         print("BLAS: threadpoolctl not installed, cannot tell")
     for extra in ("torch", "onnx", "onnxruntime", "matplotlib", "safetensors", "numba", "statsmodels"):
         print(f"{extra}: {'found' if importlib.util.find_spec(extra) else 'not installed'}")
-    print(f"engine: {_engine_path()}")
+    from .nn.backend import describe
+
+    print(f"engine: {describe()}")
     return 0
-
-
-def _engine_path() -> str:
-    """Which gate arithmetic forward passes use now."""
-    from .nn import kernels
-
-    if kernels.compiled_active():
-        import numba
-
-        return f"compiled kernels (numba {numba.__version__}); RNNLAB_COMPILED=0 turns them off"
-    if kernels.compiled_available():
-        return "NumPy reference path (compiled kernels turned off by RNNLAB_COMPILED=0)"
-    return "NumPy reference path (pip install 'rnnlab[fast]' adds compiled kernels)"
 
 
 def _demo(args) -> int:
@@ -915,10 +903,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    if os.environ.get("RNNLAB_COMPILED") == "0":  # the NumPy reference path, e.g. to compare
-        from .nn import kernels
-
-        kernels.use_compiled(False)
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:

@@ -4,11 +4,26 @@ import os
 
 import pytest
 
-from rnnlab.nn import kernels
+from rnnlab.nn import backend
 
-# RNNLAB_COMPILED=0 runs the whole suite on the NumPy reference path (CI runs it both ways).
-if os.environ.get("RNNLAB_COMPILED") == "0":
-    kernels.use_compiled(False)
+# RNNLAB_COMPILED=0 in the environment runs every backend="auto" module on the NumPy reference
+# path (rnnlab.nn.backend reads it); CI runs the suite both ways.
+
+
+def require(what: str, variable: str, hint: str) -> None:
+    """Skip the test for lack of `what`, or fail it when the environment sets `variable`=1 (CI)."""
+    if os.environ.get(variable) == "1":
+        pytest.fail(f"{variable}=1 but {what} ({hint})", pytrace=False)
+    pytest.skip(f"{what} ({hint})")
+
+
+@pytest.fixture
+def compiled():
+    """For tests of the compiled backend: skipped without numba, failing when
+    RNNLAB_REQUIRE_COMPILED=1 (as CI sets it), so CI can never pass by skipping them."""
+    if not backend.numba_available():
+        require("numba is not installed", "RNNLAB_REQUIRE_COMPILED", "pip install 'rnnlab[fast]'")
+    return "compiled"
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ import pytest
 
 from rnnlab.analysis import product_norms, recurrent_eigenvalues, singular_values, step_jacobians
 from rnnlab.analysis.unroll import layer_cells
-from rnnlab.nn import GRU, LSTM, RNN
+from rnnlab.nn import GRU, LSTM, RNN, CellKind, RecurrentLayer
 
 CASES = [
     (RNN, {}),
@@ -62,6 +62,26 @@ def test_step_jacobians_match_finite_differences(cls, options):
                         state = (hx[0][index], hx[1][index]) if lstm else hx[index]
                     expected = numeric_jacobian(cells[k][d], inp[t], state, H, full)
                     np.testing.assert_allclose(J[t], expected, atol=1e-8)
+
+
+@pytest.mark.parametrize("cls,options", CASES)
+def test_each_kinds_formula_equals_the_exact_jacobian_from_its_own_backward(cls, options):
+    """The closed forms in cells/<kind>.py against CellKind.step_jacobian's default, which reads
+    J row by row from the cell's backward: two independent derivations of one matrix."""
+    rng = np.random.default_rng(5)
+    layer = cls(2, 3, 2, bidirectional=True, dtype=np.float64, rng=rng, **options)
+    for p in layer.parameters():
+        p.data[...] = rng.standard_normal(p.data.shape) * 0.8
+    from_backward = type("FromBackward", (type(layer.kind),), {"step_jacobian": CellKind.step_jacobian})()
+    twin = RecurrentLayer(2, 3, 2, bidirectional=True, cell=from_backward, dtype=np.float64, **options)
+    twin.load_state_dict(layer.state_dict())
+    x = rng.standard_normal((5, 2, 2))
+    for k in range(2):
+        for d in range(2):
+            for full in (False, True) if len(layer.kind.states) > 1 else (False,):
+                formula = step_jacobians(layer, x, layer_index=k, direction=d, full=full)
+                exact = step_jacobians(twin, x, layer_index=k, direction=d, full=full)
+                np.testing.assert_allclose(formula, exact, atol=1e-12, rtol=0)
 
 
 def test_elman_jacobian_in_the_linear_regime_is_w_hh():

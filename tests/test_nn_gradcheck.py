@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from rnnlab.nn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
-from rnnlab.nn.cells.rnn import RNNRun
+from rnnlab.nn import GRU, LSTM, RNN, GRUCell, LSTMCell, RecurrentLayer, RNNCell
+from rnnlab.nn.cells.rnn import RNNKind, RNNRun
 from rnnlab.nn.gradcheck import gradcheck
 
 TOL = 1e-6
@@ -118,13 +118,13 @@ class _WrongRNNRun(RNNRun):
         np.matmul(self.w_hh.T, dz, out=self.dstate[0])
 
 
-class _WrongRNN(RNN):
-    run_class = _WrongRNNRun
+class _WrongRNNKind(RNNKind):
+    run, compiled_run = _WrongRNNRun, None  # the wrong step on every backend
 
 
 def test_checker_fails_on_a_wrong_backward():
     rng = np.random.default_rng(7)
-    m = _WrongRNN(D, H, dtype=np.float64, rng=rng)
+    m = RecurrentLayer(D, H, cell=_WrongRNNKind(), dtype=np.float64, rng=rng)
     errors = gradcheck(m, rng.standard_normal((T, B, D)))
     assert max(errors.values()) > 1e-2, errors
 

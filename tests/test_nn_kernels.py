@@ -1,32 +1,20 @@
-"""The compiled gate kernels (numba, the `fast` extra) against the NumPy reference path.
+"""The compiled backend (numba kernels, the `fast` extra) against the NumPy reference backend.
 
 Every cell and option of the engine tests, in every topology they cover, runs forward and backward
-once on each path with the same weights and inputs; outputs, final states and every gradient must
-agree (float32: 1e-6 of the largest magnitude; float64: 1e-12). The suite as a whole also runs with
-the compiled path off (RNNLAB_COMPILED=0, see conftest.py), which CI does.
+once on each backend with the same weights and inputs; outputs, final states and every gradient
+must agree (float32: 1e-6 of the largest magnitude; float64: 1e-12). The suite as a whole also runs
+with "auto" meaning numpy (RNNLAB_COMPILED=0, read by rnnlab.nn.backend), which CI does. Without
+numba these tests skip, or fail when RNNLAB_REQUIRE_COMPILED=1 (the `compiled` fixture).
 """
 
 import math
-import os
 
 import numpy as np
 import pytest
 from test_nn_recurrent import KINDS, make, state_like, states
 
-from rnnlab.nn import kernels
-
-if not kernels.compiled_available():
-    if os.environ.get("RNNLAB_REQUIRE_COMPILED") == "1":
-        pytest.fail("RNNLAB_REQUIRE_COMPILED=1 but numba is not importable", pytrace=False)
-    pytest.skip("numba is not installed (pip install rnnlab[fast])", allow_module_level=True)
-
-
-@pytest.fixture
-def restore_path():
-    before = kernels.compiled_active()
-    yield
-    kernels.use_compiled(before)
-
+from rnnlab.nn import LSTM, backend, use_backend
+from rnnlab.nn.cells import lstm_compiled
 
 TOPOLOGIES = {
     "1 layer": dict(),
@@ -39,8 +27,7 @@ T, B, D = 6, 4, 4
 
 
 def _layer_results(kind, topology, dtype, compiled, lengths=None, with_h0=False):
-    kernels.use_compiled(compiled)
-    m = make(kind, dtype=dtype, **TOPOLOGIES[topology])
+    m = make(kind, dtype=dtype, backend="compiled" if compiled else "numpy", **TOPOLOGIES[topology])
     rng = np.random.default_rng(7)
     shape = (B, T, D) if m.batch_first else (T, B, D)
     x = rng.standard_normal(shape).astype(dtype)
@@ -64,7 +51,7 @@ def _assert_agree(reference, compiled, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("topology", list(TOPOLOGIES))
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_compiled_layers_agree_with_the_numpy_reference(kind, topology, dtype, restore_path):
+def test_compiled_layers_agree_with_the_numpy_reference(kind, topology, dtype, compiled):
     reference = _layer_results(kind, topology, dtype, compiled=False)
     compiled = _layer_results(kind, topology, dtype, compiled=True)
     _assert_agree(reference, compiled, dtype)
@@ -72,7 +59,7 @@ def test_compiled_layers_agree_with_the_numpy_reference(kind, topology, dtype, r
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_compiled_layers_agree_with_lengths_and_initial_state(kind, dtype, restore_path):
+def test_compiled_layers_agree_with_lengths_and_initial_state(kind, dtype, compiled):
     lengths = [6, 3, 1, 5]
     reference = _layer_results(kind, "2 layers bidirectional", dtype, False, lengths, with_h0=True)
     compiled = _layer_results(kind, "2 layers bidirectional", dtype, True, lengths, with_h0=True)
@@ -80,8 +67,7 @@ def test_compiled_layers_agree_with_lengths_and_initial_state(kind, dtype, resto
 
 
 def _cell_results(kind, dtype, compiled):
-    kernels.use_compiled(compiled)
-    cell = make(kind, cell=True, dtype=dtype)
+    cell = make(kind, cell=True, dtype=dtype, backend="compiled" if compiled else "numpy")
     rng = np.random.default_rng(3)
     x = rng.standard_normal((B, D)).astype(dtype)
     hx = state_like(kind, (B, cell.hidden_size), rng, dtype)
@@ -93,47 +79,54 @@ def _cell_results(kind, dtype, compiled):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_compiled_cells_agree_with_the_numpy_reference(kind, dtype, restore_path):
+def test_compiled_cells_agree_with_the_numpy_reference(kind, dtype, compiled):
     _assert_agree(_cell_results(kind, dtype, False), _cell_results(kind, dtype, True), dtype)
 
 
-def test_switching_the_path_off_really_runs_numpy(monkeypatch, restore_path):
-    """With the path off, no kernel is called; with it on, the kernel is (so the agreement tests
-    above compare two different computations, not one twice)."""
+def test_the_numpy_backend_really_runs_numpy(monkeypatch, compiled):
+    """On numpy no kernel is called, on compiled it is (so the agreement tests above compare two
+    different computations, not one twice); use_backend() decides for "auto" modules only."""
     calls = []
-    real = kernels.lstm_forward
-    monkeypatch.setattr(kernels, "lstm_forward", lambda *a: (calls.append(1), real(*a)))
+    real = lstm_compiled.lstm_forward
+    monkeypatch.setattr(lstm_compiled, "lstm_forward", lambda *a: (calls.append(1), real(*a)))
     x = np.ones((3, 2, D), np.float32)
-    kernels.use_compiled(False)
-    make("lstm").forward(x)
+    make("lstm", backend="numpy").forward(x)
     assert calls == []
-    kernels.use_compiled(True)
-    make("lstm").forward(x)
+    make("lstm", backend="compiled").forward(x)
     assert len(calls) == 3
+    auto = make("lstm")
+    with use_backend("numpy"):
+        auto.forward(x)
+        make("lstm", backend="compiled").forward(x)  # an explicit choice is kept
+    assert len(calls) == 6
+    with use_backend("compiled"):
+        auto.forward(x)
+    assert len(calls) == 9
 
 
-def test_float32_tanh_is_within_3e7_and_keeps_nan_and_infinities():
+def test_float32_tanh_is_within_3e7_and_keeps_nan_and_infinities(compiled):
+    from rnnlab.nn.cells.jit import tanh_
+
     x = np.linspace(-30, 30, 600_001).astype(np.float32)
     y = x.copy()
-    kernels.tanh_(y)
+    tanh_(y)
     exact = np.tanh(x.astype(np.float64))
     assert np.abs(y - exact).max() <= 3e-7  # measured 2.57e-7 (at x = -5.21)
     small = np.abs(x) < 1e-3  # near 0 the error must be relative, not just absolute
     assert (np.abs(y[small] - exact[small]) <= 3e-7 * np.abs(exact[small]) + 1e-12).all()
     special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0], np.float32)
-    kernels.tanh_(special)
+    tanh_(special)
     assert math.isnan(special[0]) and special[3] == 0.0
     assert 1 - 3e-7 < special[1] <= 1 and -1 <= special[2] < -1 + 3e-7
 
 
-def test_nan_in_a_weight_propagates_as_on_the_reference_path(restore_path):
+def test_nan_in_a_weight_propagates_as_on_the_reference_path(compiled):
     """The trainer's divergence guard relies on NaN propagating (no fast-math 'no NaN' flags; the
     tanh clamp lets NaN through)."""
     for kind in KINDS:
         results = []
-        for compiled in (False, True):
-            kernels.use_compiled(compiled)
-            m = make(kind)
+        for name in ("numpy", "compiled"):
+            m = make(kind, backend=name)
             dict(m.named_parameters())["weight_hh_l0"].data[:, 0] = np.nan  # NaN * 0 is NaN too
             out, _ = m.forward(np.ones((3, 2, D), np.float32))
             dx, _ = m.backward(np.ones_like(out))
@@ -142,7 +135,19 @@ def test_nan_in_a_weight_propagates_as_on_the_reference_path(restore_path):
         assert out_ref.all() and (out_fast == out_ref).all() and (dx_fast == dx_ref).all(), kind
 
 
-def test_use_compiled_without_numba_says_how_to_install(restore_path, monkeypatch):
-    monkeypatch.setattr(kernels, "numba", None)
+def test_compiled_without_numba_says_how_to_install_and_auto_falls_back(monkeypatch):
+    monkeypatch.setattr(backend, "numba_available", lambda: False)
     with pytest.raises(ImportError, match=r"rnnlab\[fast\]"):
-        kernels.use_compiled(True)
+        LSTM(2, 3, backend="compiled")
+    with pytest.raises(ImportError, match=r"rnnlab\[fast\]"):
+        with use_backend("compiled"):
+            pass
+    assert LSTM(2, 3).running_backend == "numpy"
+
+
+def test_a_bad_backend_is_a_clear_error_and_the_repr_says_what_runs():
+    with pytest.raises(ValueError, match="backend must be one of 'auto', 'numpy', 'compiled'"):
+        LSTM(2, 3, backend="cuda")
+    with use_backend("numpy"):
+        assert "backend='auto' (runs numpy)" in repr(LSTM(2, 3))
+    assert "backend='numpy' (runs numpy)" in repr(LSTM(2, 3, backend="numpy"))

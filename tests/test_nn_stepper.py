@@ -2,22 +2,22 @@
 
 import numpy as np
 import pytest
+from conftest import require
 from test_nn_recurrent import KINDS, D, make, states
 
-from rnnlab.nn import kernels
+from rnnlab.nn import backend, use_backend
 
 H = 6
 
 
-@pytest.fixture(params=[True, False], ids=["compiled", "reference"])
+@pytest.fixture(params=["compiled", "numpy"])
 def path(request):
-    """Both paths; the compiled one only where numba is installed."""
-    if request.param and not kernels.compiled_available():
-        pytest.skip("numba is not installed")
-    before = kernels.compiled_active()
-    kernels.use_compiled(request.param)
-    yield request.param
-    kernels.use_compiled(before)
+    """Both backends for every "auto" module made in the test; compiled where numba is installed
+    (required when RNNLAB_REQUIRE_COMPILED=1)."""
+    if request.param == "compiled" and not backend.numba_available():
+        require("numba is not installed", "RNNLAB_REQUIRE_COMPILED", "pip install 'rnnlab[fast]'")
+    with use_backend(request.param):
+        yield request.param
 
 
 def _tol(dtype):
@@ -35,6 +35,7 @@ def test_stepping_a_layer_equals_its_forward(kind, rows, dtype, path):
     x = rng.standard_normal((5, rows, D)).astype(dtype)
     out, final = m.forward(x)
     stepper, state, outs = m.stepper(), None, []
+    assert stepper.backend == ("compiled (fused)" if path == "compiled" else "forward")
     for t in range(5):
         o, state = stepper.step(x[t], state)
         outs.append(o)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .gates import GATES, gate_statistics
+from .gates import gate_statistics
 from .gradflow import charlm_gradient_flow
 from .jacobian import product_norms, recurrent_eigenvalues, singular_values, step_jacobians
 from .recursion import charlm_impulse_memory
@@ -52,7 +52,7 @@ def diagnose_charlm(model, ids: np.ndarray, out=None) -> dict:
         name = f"l{k}"
         # one window: (T, 1, n, n), for an LSTM the whole state (h, c), n = 2H: the h->h block
         # alone misses the path through the cell state
-        J = step_jacobians(rnn, emb[:, :1], layer_index=k, full=rnn.run_class.n_states == 2)
+        J = step_jacobians(rnn, emb[:, :1], layer_index=k, full=len(rnn.kind.states) > 1)
         s = singular_values(J)[:, 0]  # (T, H)
         products[name] = product_norms(J)[:, 0]
         spectra[name] = s
@@ -67,7 +67,7 @@ def diagnose_charlm(model, ids: np.ndarray, out=None) -> dict:
         if name in flow.cell_norms:
             layer["cell_gradient_factor"] = flow.decay_factor(name, cell=True)
         summary["layers"][name] = layer
-    gates = gate_statistics(rnn, emb) if rnn.run_class.__name__ in GATES else {}
+    gates = gate_statistics(rnn, emb) if rnn.kind.gates else {}
     for name, stats in gates.items():
         summary["layers"][name]["gates"] = {g: st.summary() for g, st in stats.items()}
     memory = charlm_impulse_memory(model, x)
@@ -76,7 +76,7 @@ def diagnose_charlm(model, ids: np.ndarray, out=None) -> dict:
         from . import plots
 
         out = Path(out)
-        state = "(h,c)" if rnn.run_class.n_states == 2 else "h"
+        state = "(" + ",".join(rnn.kind.states) + ")" if len(rnn.kind.states) > 1 else "h"
         figures = [_gradflow_layers(plots, flow, rnn.num_layers, out / "gradflow.png")]
         figures.append(
             plots.plot_curves(

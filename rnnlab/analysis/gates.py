@@ -18,8 +18,6 @@ import numpy as np
 
 from .unroll import check_layer, initial_states, layer_copy, time_major
 
-GATES = {"LSTMRun": ("i", "f", "o"), "GRURun": ("r", "z")}
-
 
 @dataclass
 class GateStats:
@@ -56,14 +54,17 @@ def gate_stats(values: np.ndarray, low: float = 0.1, high: float = 0.9) -> GateS
 
 
 def gate_statistics(layer, x, hx=None, *, low: float = 0.1, high: float = 0.9) -> dict[str, dict[str, GateStats]]:
-    """{layer-direction: {gate: GateStats}} for an LSTM or GRU run on x (its layout); computed
-    on a copy, the layer is left unchanged."""
+    """{layer-direction: {gate: GateStats}} for a layer with gates (LSTM: i, f, o; GRU: r, z; the
+    kind's `gates`) run on x (its layout); computed on a copy, the layer is left unchanged."""
     check_layer(layer)
-    kind = layer.run_class.__name__
-    if kind not in GATES:
-        raise TypeError(f"gate statistics need an LSTM or a GRU; an Elman RNN ({type(layer).__name__}) has no gates")
+    gates = layer.kind.gates
+    if not gates:
+        raise TypeError(
+            f"gate statistics need a cell with gates (an LSTM or a GRU); the {layer.kind.title} "
+            f"({type(layer).__name__}) has no gates"
+        )
     copy = layer_copy(layer, np.float64)
     x = time_major(layer, x, np.float64)
     states0 = initial_states(layer, hx, x.shape[1], np.float64)
-    copy.forward(x, states0 if len(states0) == 2 else states0[0], record=True)
-    return {name: {g: gate_stats(rec[g], low, high) for g in GATES[kind]} for name, rec in copy.recorded.items()}
+    copy.forward(x, states0 if len(states0) > 1 else states0[0], record=True)
+    return {name: {g: gate_stats(rec[g], low, high) for g in gates} for name, rec in copy.recorded.items()}

@@ -1,33 +1,14 @@
-"""Jacobians of one step, J_t = dh_t/dh_{t-1}, exactly, from the recorded gates of a forward pass.
+"""Jacobians of one step, J_t = dh_t/dh_{t-1}, exactly, on a forward pass of a layer.
 
 Backpropagation multiplies the gradient by J_t^T at every step back in time, so the singular
 values of J_t and the norms of the products J_{T-1} ... J_{k+1} = dh_{T-1}/dh_k decide whether
-gradients vanish or explode. J is written out from each cell's equations (numerator layout,
-J[i, j] = dh_t[i] / dh_{t-1}[j]; the input x_t held fixed; σ' = s(1-s), tanh' = 1 - y²):
+gradients vanish or explode (numerator layout, J[i, j] = dh_t[i] / dh_{t-1}[j]; the input x_t
+held fixed). Each cell kind writes its J out from its equations (`CellKind.step_jacobian`:
+the formulas sit at the end of the docstrings of nn/cells/rnn.py, lstm.py and gru.py); a kind
+without a formula gets the exact J from its own backward. The tests hold every formula against
+finite differences and against that backward.
 
-Elman RNN, h = f(z), z = W_ih x + W_hh h_prev + b
-    J = diag(f'(z)) W_hh         (f' = 1 - h² for tanh, [h > 0] for relu)       (R)
-
-LSTM, state (h, c); gates i, f, o (sigmoid), g (tanh) with pre-activations from W_hh h_prev
-(and, with peepholes, w_ci * c_prev, w_cf * c_prev, w_co * c)
-    dA/dh_prev = diag(A') W_A for A in i, f, g, o (the gate's block of W_hh)   (L1)
-    di/dc_prev = diag(i' w_ci),  df/dc_prev = diag(f' w_cf)  (0 without peepholes)
-    dc = diag(c_prev) df + diag(g) di + diag(i) dg  (+ diag(f) for d/dc_prev)  (L2)
-    do = diag(o') (W_o [for h_prev] + diag(w_co) dc)                            (L3)
-    dh = diag(tanh c) do + diag(o (1 - tanh² c)) dc                            (L4)
-    J = [[dh/dh_prev, dh/dc_prev], [dc/dh_prev, dc/dc_prev]]  (2H x 2H), whose h->h block
-    dh/dh_prev is what `step_jacobians(..., full=False)` returns.
-
-GRU, h = (1 - z) n + z h_prev, gates r, z (sigmoid), n (tanh)
-    dz = diag(z') W_z,  dr = diag(r') W_r                                       (G1)
-    after:  n = tanh(ax_n + r * (W_n h_prev + b_hn))
-            dn = diag(1 - n²) (diag(W_n h_prev + b_hn) dr + diag(r) W_n)        (G2)
-    before: n = tanh(ax_n + W_n (r * h_prev))
-            dn = diag(1 - n²) W_n (diag(h_prev) dr + diag(r))                   (G2')
-    J = diag(1 - z) dn + diag(z) + diag(h_prev - n) dz                          (G3)
-
-A reverse direction's "previous" state is h_{t+1} (the order it runs in). tests check every
-case against finite differences through the engine's cells.
+A reverse direction's "previous" state is h_{t+1} (the order it runs in).
 """
 
 from __future__ import annotations
@@ -42,7 +23,7 @@ def _record(layer, x, hx):
     copy = layer_copy(layer, np.float64)
     x = time_major(layer, x, np.float64)
     states0 = initial_states(layer, hx, x.shape[1], np.float64)
-    copy.forward(x, states0 if len(states0) == 2 else states0[0], record=True)
+    copy.forward(x, states0 if len(states0) > 1 else states0[0], record=True)
     return copy.recorded, states0, copy
 
 
@@ -58,78 +39,32 @@ def _previous(a: np.ndarray, first: np.ndarray, reverse: bool) -> np.ndarray:
 
 def step_jacobians(layer, x, hx=None, *, layer_index: int = 0, direction: int = 0, full: bool = False) -> np.ndarray:
     """J_t = dh_t/dh_{t-1} of one layer and direction at every step t on the batch x:
-    (T, B, H, H); for an LSTM with full=True the Jacobian of the state (h, c), (T, B, 2H, 2H)
-    (rows and columns h first, then c). float64; the layer is left unchanged."""
+    (T, B, H, H); with full=True, for a kind whose state has more parts (the LSTM's (h, c)), the
+    Jacobian of the whole state, (T, B, 2H, 2H) for an LSTM (rows and columns h first, then c).
+    float64; the layer is left unchanged."""
     check_layer(layer)
     if not 0 <= layer_index < layer.num_layers or direction not in range(layer.num_directions):
         raise ValueError(
             f"layer_index must be in 0..{layer.num_layers - 1} and direction in "
             f"0..{layer.num_directions - 1}, got {layer_index} and {direction}"
         )
-    kind = layer.run_class.__name__
-    if full and kind != "LSTMRun":
-        raise ValueError("full=True is for an LSTM, whose state is (h, c); other cells' state is h")
+    kind = layer.kind
+    if full and len(kind.states) == 1:
+        raise ValueError(f"full=True is for a state of several parts (an LSTM's (h, c)); a {kind.title}'s state is h")
     recorded, states0, copy = _record(layer, x, hx)
-    suffix = f"_l{layer_index}" + ("_reverse" if direction else "")
-    rec = recorded[suffix[1:]]
-    params = {name[: -len(suffix)]: p.data for name, p in copy.named_parameters() if name.endswith(suffix)}
+    name = f"l{layer_index}" + ("_reverse" if direction else "")
+    rec = recorded[name]
     k = layer_index * layer.num_directions + direction
-    h_prev = _previous(rec["h"], states0[0][k], direction == 1)
-    H, W = layer.hidden_size, params["weight_hh"]
-    if kind == "RNNRun":
-        h = rec["h"]
-        fprime = (h > 0).astype(float) if layer.options["nonlinearity"] == "relu" else 1 - h * h
-        return fprime[..., :, None] * W  # (R)
-    if kind == "LSTMRun":
-        return _lstm(rec, params, h_prev, _previous(rec["c"], states0[1][k], direction == 1), H, full)
-    return _gru(rec, params, h_prev, H, layer.options["reset"] == "after")
-
-
-def _diag(v: np.ndarray) -> np.ndarray:
-    """(..., H) -> (..., H, H) diagonal matrices."""
-    out = np.zeros(v.shape + v.shape[-1:])
-    idx = np.arange(v.shape[-1])
-    out[..., idx, idx] = v
-    return out
-
-
-def _lstm(rec, params, h_prev, c_prev, H, full):
-    i, f, g, o, c = rec["i"], rec["f"], rec["g"], rec["o"], rec["c"]
-    W = params["weight_hh"]
-    Wi, Wf, Wg, Wo = W[:H], W[H : 2 * H], W[2 * H : 3 * H], W[3 * H :]
-    di_, df_, dg_, do_ = i * (1 - i), f * (1 - f), 1 - g * g, o * (1 - o)
-    peep = "weight_ci" in params
-    # (L1): derivatives of the gates with respect to h_prev
-    di_h, df_h, dg_h = di_[..., None] * Wi, df_[..., None] * Wf, dg_[..., None] * Wg
-    dc_h = c_prev[..., None] * df_h + g[..., None] * di_h + i[..., None] * dg_h  # (L2)
-    do_h = do_[..., None] * (Wo + (params["weight_co"][:, None] * dc_h if peep else 0))  # (L3)
-    tc = np.tanh(c)
-    a = o * (1 - tc * tc)
-    dh_h = tc[..., None] * do_h + a[..., None] * dc_h  # (L4)
-    if not full:
-        return dh_h
-    # the same through c_prev: only the peepholes and the carousel f * c_prev see it
-    dc_c = _diag(f + (c_prev * df_ * params["weight_cf"] + g * di_ * params["weight_ci"] if peep else 0))  # (L2)
-    do_c = do_[..., None] * params["weight_co"][:, None] * dc_c if peep else 0  # (L3)
-    dh_c = tc[..., None] * do_c + a[..., None] * dc_c  # (L4)
-    top = np.concatenate([dh_h, dh_c], axis=-1)
-    bottom = np.concatenate([dc_h, dc_c], axis=-1)
-    return np.concatenate([top, bottom], axis=-2)
-
-
-def _gru(rec, params, h_prev, H, after):
-    r, z, n = rec["r"], rec["z"], rec["n"]
-    W = params["weight_hh"]
-    Wr, Wz, Wn = W[:H], W[H : 2 * H], W[2 * H :]
-    dz = (z * (1 - z))[..., None] * Wz  # (G1)
-    dr = (r * (1 - r))[..., None] * Wr  # (G1)
-    if after:
-        hn = h_prev @ Wn.T + (params["bias_hh"][2 * H :] if "bias_hh" in params else 0)
-        dn = (1 - n * n)[..., None] * (hn[..., None] * dr + r[..., None] * Wn)  # (G2)
+    prev = tuple(_previous(rec[s], states0[j][k], direction == 1) for j, s in enumerate(kind.states))
+    if layer_index == 0:
+        inputs = time_major(layer, x, np.float64)
     else:
-        inner = h_prev[..., None] * dr + _diag(r)  # d(r * h_prev)/dh_prev
-        dn = (1 - n * n)[..., None] * np.einsum("ij,...jk->...ik", Wn, inner)  # (G2')
-    return (1 - z)[..., None] * dn + _diag(z) + (h_prev - n)[..., None] * dz  # (G3)
+        below = f"l{layer_index - 1}"
+        inputs = np.concatenate(
+            [recorded[below]["h"]] + ([recorded[below + "_reverse"]["h"]] if layer.bidirectional else []), axis=-1
+        )
+    params = copy.cells[layer_index][direction]
+    return kind.step_jacobian(params, copy.options, inputs, prev, rec, full)
 
 
 def singular_values(jacobians: np.ndarray) -> np.ndarray:
@@ -156,11 +91,12 @@ def product_norms(jacobians: np.ndarray, reverse: bool = False) -> np.ndarray:
 
 
 def recurrent_eigenvalues(layer) -> dict[str, dict[str, np.ndarray]]:
-    """Eigenvalues of each layer-direction's recurrent matrix: {"l0": {"hh": ...}} for an Elman
-    RNN, one per gate block for an LSTM ("i", "f", "g", "o") and a GRU ("r", "z", "n"). For a
-    linear recurrence h_t = W h_{t-1} a spectral radius above 1 grows, below 1 forgets."""
+    """Eigenvalues of each layer-direction's recurrent matrix, one per row block of W_hh named as
+    the kind's blocks: {"l0": {"hh": ...}} for an Elman RNN, "i", "f", "g", "o" for an LSTM and
+    "r", "z", "n" for a GRU. For a linear recurrence h_t = W h_{t-1} a spectral radius above 1
+    grows, below 1 forgets."""
     check_layer(layer)
-    blocks = {"RNNRun": ("hh",), "LSTMRun": ("i", "f", "g", "o"), "GRURun": ("r", "z", "n")}[layer.run_class.__name__]
+    blocks = layer.kind.blocks
     H = layer.hidden_size
     result = {}
     for name, p in layer.named_parameters():

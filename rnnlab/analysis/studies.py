@@ -28,21 +28,35 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..data.tasks import ADDING_BASELINE_MSE, adding_problem
-from ..nn import GRU, LSTM, RNN, Adam, Linear, Module, clip_grad_norm_, mse
+from ..nn import Adam, Linear, Module, clip_grad_norm_, mse, recurrent_layer
 from ..nn.init import forget_gate_bias_, init_recurrent_
 from .gates import gate_statistics
 from .gradflow import GradientFlow, gradient_flow
 from .jacobian import product_norms, recurrent_eigenvalues, step_jacobians
 from .recursion import impulse_memory
 
-MODEL_NAMES = ("tanh", "irnn", "lstm_f0", "lstm_f1", "gru")
-MODEL_TITLES = {
-    "tanh": "tanh RNN",
-    "irnn": "IRNN (relu, W=I)",
-    "lstm_f0": "LSTM, forget bias 0",
-    "lstm_f1": "LSTM, forget bias 1",
-    "gru": "GRU",
+
+@dataclass(frozen=True)
+class StudyModel:
+    """One model of the study: a cell kind, its options and how it starts."""
+
+    title: str
+    cell: str  # a registered cell kind
+    options: dict = field(default_factory=dict)
+    identity: bool = False  # IRNN: recurrent weights start as the identity, biases as zero
+    forget_bias: float | None = None  # an LSTM's forget-gate bias at the start
+    plotted_blocks: tuple[str, ...] = ()  # the blocks of W_hh whose eigenvalues the figure shows
+
+
+MODELS = {
+    "tanh": StudyModel("tanh RNN", "rnn", {"nonlinearity": "tanh"}, plotted_blocks=("hh",)),
+    "irnn": StudyModel("IRNN (relu, W=I)", "rnn", {"nonlinearity": "relu"}, identity=True, plotted_blocks=("hh",)),
+    "lstm_f0": StudyModel("LSTM, forget bias 0", "lstm", forget_bias=0.0, plotted_blocks=("f", "g")),
+    "lstm_f1": StudyModel("LSTM, forget bias 1", "lstm", forget_bias=1.0, plotted_blocks=("f", "g")),
+    "gru": StudyModel("GRU", "gru", plotted_blocks=("z", "n")),
 }
+MODEL_NAMES = tuple(MODELS)
+MODEL_TITLES = {name: model.title for name, model in MODELS.items()}
 
 
 class AddingModel(Module):
@@ -52,15 +66,12 @@ class AddingModel(Module):
         super().__init__()
         if kind not in MODEL_NAMES:
             raise ValueError(f"model must be one of {', '.join(MODEL_NAMES)}, got {kind!r}")
-        self.kind = kind
-        if kind in ("tanh", "irnn"):
-            rnn = RNN(2, hidden, nonlinearity="relu" if kind == "irnn" else "tanh", dtype=np.float64, rng=rng)
-            if kind == "irnn":
-                init_recurrent_(rnn, rng, hidden_init="identity", bias=0.0)
-        elif kind.startswith("lstm"):
-            rnn = forget_gate_bias_(LSTM(2, hidden, dtype=np.float64, rng=rng), 1.0 if kind == "lstm_f1" else 0.0)
-        else:
-            rnn = GRU(2, hidden, dtype=np.float64, rng=rng)
+        self.kind, spec = kind, MODELS[kind]
+        rnn = recurrent_layer(spec.cell, 2, hidden, dtype=np.float64, rng=rng, **spec.options)
+        if spec.identity:
+            init_recurrent_(rnn, rng, hidden_init="identity", bias=0.0)
+        if spec.forget_bias is not None:
+            forget_gate_bias_(rnn, spec.forget_bias)
         self.rnn = self.add_module("rnn", rnn)
         self.head = self.add_module("head", Linear(hidden, 1, dtype=np.float64, rng=rng))
 
@@ -128,10 +139,10 @@ def measure(model: AddingModel, x: np.ndarray, y: np.ndarray, report: ModelRepor
     pred = model.readout_every_step(x)[-1]
     report.eval_mse[stage] = float(np.mean((pred - y) ** 2))
     report.flow[stage] = gradient_flow(model.rnn, x, model.last_step_loss_gradient(y))
-    lstm = model.rnn.run_class.n_states == 2  # its state is (h, c): the h->h block alone misses the carousel
-    report.products[stage] = product_norms(step_jacobians(model.rnn, x[:, :1], full=lstm))[:, 0]
+    full = len(model.rnn.kind.states) > 1  # an LSTM's state is (h, c): the h->h block alone misses the carousel
+    report.products[stage] = product_norms(step_jacobians(model.rnn, x[:, :1], full=full))[:, 0]
     report.eigenvalues[stage] = recurrent_eigenvalues(model.rnn)["l0"]
-    if model.kind not in ("tanh", "irnn"):
+    if model.rnn.kind.gates:
         report.gates[stage] = gate_statistics(model.rnn, x)["l0"]
     impulse = x.copy()
     impulse[0, :, 0] += 1.0  # a value of +1 at t = 0 ...
@@ -221,7 +232,7 @@ def gradflow_figures(reports: dict[str, ModelReport], out) -> list:
                     "trained": r.eigenvalues["trained"][block],
                 }
                 for k, r in reports.items()
-                for block in (("hh",) if k in ("tanh", "irnn") else ("f", "g") if k.startswith("lstm") else ("z", "n"))
+                for block in MODELS[k].plotted_blocks
             },
             out / "eigenvalues.png",
         )

@@ -25,10 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..nn import GRUCell, LSTMCell, RecurrentLayer, RNNCell
+from ..nn import RecurrentLayer, recurrent_cell, recurrent_layer
 from ..nn.core import check_dtype
-
-_CELLS = {"RNNRun": RNNCell, "LSTMRun": LSTMCell, "GRURun": GRUCell}
 
 
 def check_layer(layer) -> RecurrentLayer:
@@ -44,17 +42,19 @@ def cell_names(layer: RecurrentLayer) -> list[str]:
 
 def layer_cells(layer: RecurrentLayer, dtype=np.float64) -> list[list]:
     """One engine cell per layer and direction, [layer][direction], holding copies of the
-    layer's weights (cast to `dtype`) and the layer's options (nonlinearity, peephole, reset)."""
+    layer's weights (cast to `dtype`), of its kind and options."""
     check_layer(layer)
     dtype = check_dtype(dtype)
     params = dict(layer.named_parameters())
-    cell_class = _CELLS[layer.run_class.__name__]
     H, D = layer.hidden_size, layer.num_directions
     cells = []
     for k in range(layer.num_layers):
         row = []
         for d in range(D):
-            cell = cell_class(layer.input_size if k == 0 else H * D, H, layer.bias, dtype=dtype, **layer.options)
+            width = layer.input_size if k == 0 else H * D
+            cell = recurrent_cell(
+                layer.kind, width, H, bias=layer.bias, dtype=dtype, backend=layer.backend, **layer.options
+            )
             suffix = f"_l{k}" + ("_reverse" if d else "")
             cell.load_state_dict(
                 {name: params[name + suffix].data.astype(dtype) for name, _ in cell.named_parameters()}
@@ -68,13 +68,15 @@ def layer_copy(layer: RecurrentLayer, dtype=np.float64) -> RecurrentLayer:
     """A new layer of the same kind and options with the weights cast to `dtype` (time-major),
     so that running it (which sets its tape and records) leaves the original untouched."""
     check_layer(layer)
-    copy = type(layer)(
+    copy = recurrent_layer(
+        layer.kind,
         layer.input_size,
         layer.hidden_size,
         layer.num_layers,
         bias=layer.bias,
         bidirectional=layer.bidirectional,
         dtype=dtype,
+        backend=layer.backend,
         **layer.options,
     )
     copy.load_state_dict({k: v.astype(dtype) for k, v in layer.state_dict().items()})
@@ -98,26 +100,31 @@ def time_major(layer: RecurrentLayer, x, dtype) -> np.ndarray:
 
 def initial_states(layer: RecurrentLayer, hx, B: int, dtype) -> tuple[np.ndarray, ...]:
     """The initial state(s) as ((L*D, B, H),) or (h0, c0), zeros when hx is None."""
-    n_states = layer.run_class.n_states
+    names = tuple(f"{s}0" for s in layer.kind.states)
     shape = (layer.num_layers * layer.num_directions, B, layer.hidden_size)
     if hx is None:
-        return tuple(np.zeros(shape, dtype) for _ in range(n_states))
-    parts = tuple(hx) if n_states == 2 else (hx,)
-    if len(parts) != n_states:
-        raise TypeError("an LSTM's hx is a tuple (h0, c0)")
+        return tuple(np.zeros(shape, dtype) for _ in names)
+    parts = tuple(hx) if len(names) > 1 else (hx,)
+    if len(parts) != len(names):
+        raise TypeError(f"the hx of a {layer.kind.title} is a tuple ({', '.join(names)})")
     states = tuple(np.asarray(p, dtype=dtype) for p in parts)
-    for name, s in zip(("h0", "c0"), states):
+    for name, s in zip(names, states):
         if s.shape != shape:
             raise ValueError(f"{name} has shape {s.shape}, expected {shape} (layers*directions, B, H)")
     return states
+
+
+def _parts(state) -> tuple:
+    """A cell's state as a tuple: (h,) or (h, c)."""
+    return state if isinstance(state, tuple) else (state,)
 
 
 @dataclass
 class Unrolled:
     """A forward pass of a layer as cell steps, and (after `backward`) the per-step gradients.
 
-    states[name]: {"h": (T, B, H), "c": (T, B, H) for an LSTM}, indexed by time step t (for a
-    reverse direction too); grads[name]: {"h": dL/dh_t, "c": dL/dc_t}, same shapes.
+    states[name]: {"h": (T, B, H), and "c" for an LSTM (each of the kind's states)}, indexed by
+    time step t (for a reverse direction too); grads[name]: {"h": dL/dh_t, "c": dL/dc_t}, same shapes.
     """
 
     layer: RecurrentLayer
@@ -142,24 +149,22 @@ def unroll(layer: RecurrentLayer, x, hx=None, dtype=np.float64) -> Unrolled:
     T, B, _ = x.shape
     initial = initial_states(layer, hx, B, dtype)
     run = Unrolled(layer, cells, x, initial)
-    lstm, H, D = layer.run_class.n_states == 2, layer.hidden_size, layer.num_directions
+    names, H, D = layer.kind.states, layer.hidden_size, layer.num_directions
     inp = x
     for k, row in enumerate(cells):
         outs = []
         for d, cell in enumerate(row):
             name = f"l{k}" + ("_reverse" if d else "")
-            state = tuple(s[k * D + d] for s in initial) if lstm else initial[0][k * D + d]
-            h_all, c_all, tapes = np.empty((T, B, H), dtype), np.empty((T, B, H), dtype), [None] * T
+            state = tuple(s[k * D + d] for s in initial)
+            seen, tapes = {s: np.empty((T, B, H), dtype) for s in names}, [None] * T
             for t in range(T - 1, -1, -1) if d else range(T):
-                state = cell.forward(inp[t], state)
+                state = _parts(cell.forward(inp[t], state if len(state) > 1 else state[0]))
                 tapes[t] = cell.tape
-                if lstm:
-                    h_all[t], c_all[t] = state
-                else:
-                    h_all[t] = state
+                for s, value in zip(names, state):
+                    seen[s][t] = value
             run.tapes[name] = tapes
-            run.states[name] = {"h": h_all, "c": c_all} if lstm else {"h": h_all}
-            outs.append(h_all)
+            run.states[name] = seen
+            outs.append(seen["h"])
         inp = np.concatenate(outs, axis=2) if D == 2 else outs[0]
     run.out = inp
     return run
@@ -171,7 +176,7 @@ def backward(run: Unrolled, dout) -> np.ndarray:
     layer, direction and step, and returns dL/dx (T, B, input_size)."""
     layer, dtype = run.layer, run.x.dtype
     T, B, _ = run.x.shape
-    H, lstm = layer.hidden_size, layer.run_class.n_states == 2
+    names, H = layer.kind.states, layer.hidden_size
     dout = np.asarray(dout, dtype=dtype)
     if dout.shape != run.out.shape:
         raise ValueError(f"dout has shape {dout.shape}, expected {run.out.shape} (the shape of out, time-major)")
@@ -179,18 +184,18 @@ def backward(run: Unrolled, dout) -> np.ndarray:
         din = None
         for d, cell in enumerate(run.cells[k]):
             name = f"l{k}" + ("_reverse" if d else "")
-            dh_seen, dc_seen = np.empty((T, B, H), dtype), np.empty((T, B, H), dtype)
-            dh, dc = np.zeros((B, H), dtype), np.zeros((B, H), dtype)
+            seen = {s: np.empty((T, B, H), dtype) for s in names}
+            dstate = tuple(np.zeros((B, H), dtype) for _ in names)
             for t in range(T) if d else range(T - 1, -1, -1):  # the reverse of the forward order
-                dh = dh + dout[t, :, d * H : (d + 1) * H]  # the output's gradient joins the recurrent one
-                dh_seen[t], dc_seen[t] = dh, dc
-                if lstm:
-                    dx, (dh, dc) = cell.backward(dh, dc, tape=run.tapes[name][t])
-                else:
-                    dx, dh = cell.backward(dh, tape=run.tapes[name][t])
+                # the output's gradient joins the recurrent one
+                dstate = (dstate[0] + dout[t, :, d * H : (d + 1) * H], *dstate[1:])
+                for s, value in zip(names, dstate):
+                    seen[s][t] = value
+                dx, dprev = cell.backward(dstate if len(dstate) > 1 else dstate[0], tape=run.tapes[name][t])
+                dstate = _parts(dprev)
                 if din is None:
                     din = np.zeros((T, B, dx.shape[1]), dtype)
                 din[t] += dx
-            run.grads[name] = {"h": dh_seen, "c": dc_seen} if lstm else {"h": dh_seen}
+            run.grads[name] = seen
         dout = din
     return dout

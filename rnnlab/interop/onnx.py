@@ -19,7 +19,8 @@ Dropout is left out: an exported model is for inference. The graph computes in f
 the module's dtype (float64 weights are rounded): onnxruntime's RNN, LSTM and GRU kernels run
 float32 only ("LSTM operator does not support double yet", onnxruntime 1.31).
 
-Each recurrent layer is one ONNX RNN/LSTM/GRU operator per stacked layer, chained. The ONNX
+Each recurrent layer is one ONNX RNN/LSTM/GRU operator per stacked layer, chained (its cell kind names
+the operator, the gate order and the attributes: `CellKind.onnx_operator`). The ONNX
 operators (opset 7 onwards) differ from torch.nn in three ways that the export translates:
 
     gate order   LSTM: torch i, f, g, o -> ONNX i, o, f, c  (rows [0, 3, 1, 2] of the blocks)
@@ -48,15 +49,12 @@ import numpy as np
 
 from .. import __version__
 from ..models.charlm import CharLM
-from ..nn import GRU, LSTM, RNN, Dropout, Embedding, LastStep, Linear, MeanPool, Module, Sequential
-from ..nn.recurrent import RecurrentLayer
+from ..nn import Dropout, Embedding, LastStep, Linear, MeanPool, Module, RecurrentLayer, Sequential
+from ..nn.cells import OnnxOperator
 
 OPSET = 17  # onnxruntime >= 1.17 runs it; every operator used here exists in this form there
 IR_VERSION = 8  # the IR version that opset 17 needs, so older runtimes load the file too
 INSTALL_HINT = "pip install 'rnnlab[onnx]'"
-
-# The rows of torch's gate blocks, in the order the ONNX operator wants them.
-GATE_ORDER = {"RNN": (0,), "LSTM": (0, 3, 1, 2), "GRU": (1, 0, 2)}
 
 
 def _onnx():
@@ -139,51 +137,42 @@ class _Graph:
 
 
 # --- the recurrent operators ------------------------------------------------------------------------
-def _gates_onnx_order(a: np.ndarray, kind: str, H: int) -> np.ndarray:
-    """torch's gate blocks (rows k*H..(k+1)*H) in ONNX's order (GATE_ORDER)."""
-    return np.concatenate([a[k * H : (k + 1) * H] for k in GATE_ORDER[kind]])
+def _in_operator_order(a: np.ndarray, op: OnnxOperator, H: int) -> np.ndarray:
+    """The kind's row blocks (rows k*H..(k+1)*H) in the operator's order."""
+    return np.concatenate([a[k * H : (k + 1) * H] for k in op.gate_order])
 
 
 def _recurrent(
-    g: _Graph, layer: RecurrentLayer, x: str, lengths32: str | None, h0: str | None, c0: str | None, prefix: str
-) -> tuple[str, str, str | None]:
-    """Chain one ONNX operator per stacked layer: x (T, B, D) time-major -> out (T, B, nd*H),
-    h_n (L*nd, B, H) and, for an LSTM, c_n."""
-    kind = type(layer).__name__ if isinstance(layer, (RNN, LSTM, GRU)) else None
-    if kind is None:
-        raise TypeError(f"ONNX export knows RNN, LSTM and GRU layers, got {type(layer).__name__}")
-    H, nd = layer.hidden_size, layer.num_directions
-    attrs = {"hidden_size": H, "direction": "bidirectional" if nd == 2 else "forward"}
-    if kind == "RNN":
-        attrs["activations"] = [layer.options["nonlinearity"].capitalize()] * nd  # "Tanh" / "Relu"
-    if kind == "GRU":
-        attrs["linear_before_reset"] = 1 if layer.options["reset"] == "after" else 0
-    peephole = kind == "LSTM" and layer.options["peephole"]
-    h_parts, c_parts = [], []
+    g: _Graph, layer: RecurrentLayer, x: str, lengths32: str | None, initial: dict[str, str | None], prefix: str
+) -> tuple[str, dict[str, str]]:
+    """Chain one ONNX operator per stacked layer: x (T, B, D) time-major -> out (T, B, nd*H) and
+    the final states {"h": h_n, "c": c_n for an LSTM}, each (L*nd, B, H). `initial` names the
+    graph values of the initial states (None: zeros)."""
+    kind, H, nd = layer.kind, layer.hidden_size, layer.num_directions
+    op = kind.onnx_operator(layer.options, nd)  # a ValueError for a kind ONNX has no operator for
+    attrs = {"hidden_size": H, "direction": "bidirectional" if nd == 2 else "forward", **op.attributes}
+    finals: dict[str, list[str]] = {s: [] for s in kind.states}
     for lay, cells in enumerate(layer.cells):
+        name = f"{prefix}l{lay}"
 
         def stack(fn, cells=cells):
             return np.stack([fn(p) for p in cells])
 
-        name = f"{prefix}l{lay}"
-        W = g.const(f"{name}.W", stack(lambda p: _gates_onnx_order(p["weight_ih"].data, kind, H)))
-        R = g.const(f"{name}.R", stack(lambda p: _gates_onnx_order(p["weight_hh"].data, kind, H)))
+        W = g.const(f"{name}.W", stack(lambda p: _in_operator_order(p["weight_ih"].data, op, H)))
+        R = g.const(f"{name}.R", stack(lambda p: _in_operator_order(p["weight_hh"].data, op, H)))
         B = ""
         if layer.bias:  # B = [Wb, Rb] per direction
             B = g.const(
                 f"{name}.B",
                 stack(
                     lambda p: np.concatenate(
-                        [_gates_onnx_order(p["bias_ih"].data, kind, H), _gates_onnx_order(p["bias_hh"].data, kind, H)]
+                        [_in_operator_order(p["bias_ih"].data, op, H), _in_operator_order(p["bias_hh"].data, op, H)]
                     )
                 ),
             )
         P = ""
-        if peephole:  # P = [P_i, P_o, P_f]
-            P = g.const(
-                f"{name}.P",
-                stack(lambda p: np.concatenate([p["weight_ci"].data, p["weight_co"].data, p["weight_cf"].data])),
-            )
+        if op.peepholes:
+            P = g.const(f"{name}.P", stack(lambda p: np.concatenate([p[k].data for k in op.peepholes])))
 
         def this_layer(states: str | None, hint: str, name=name, lay=lay) -> str:
             """Rows lay*nd .. (lay+1)*nd of the (L*nd, B, H) initial states; "" means zeros."""
@@ -192,25 +181,23 @@ def _recurrent(
             rows = [g.ints(f"{name}.first", [lay * nd]), g.ints(f"{name}.end", [(lay + 1) * nd]), g.ints("axis0", [0])]
             return g.op("Slice", [states, *rows], hint)
 
-        inputs = [x, W, R, B, lengths32 or "", this_layer(h0, f"{name}.h0")]
-        if kind == "LSTM":
-            inputs += [this_layer(c0, f"{name}.c0"), P]
-        outs = g.op(kind, inputs, f"{name}.{kind}", n_out=3 if kind == "LSTM" else 2, **attrs)
-        Y = outs[0]  # (T, nd, B, H)
-        h_parts.append(outs[1])
-        if kind == "LSTM":
-            c_parts.append(outs[2])
-        Y = g.op("Transpose", [Y], f"{name}.Y_tbdh", perm=[0, 2, 1, 3])  # (T, B, nd, H)
+        # The operators' inputs: X, W, R, B, sequence_lens, initial_h (, initial_c, P for the LSTM)
+        inputs = [x, W, R, B, lengths32 or ""]
+        inputs += [this_layer(initial[s], f"{name}.{s}0") for s in kind.states]
+        inputs += [P]  # "" when there is none (trailing empty inputs are left out)
+        outs = g.op(op.op_type, inputs, f"{name}.{op.op_type}", n_out=1 + len(kind.states), **attrs)
+        for s, value in zip(kind.states, outs[1:]):
+            finals[s].append(value)
+        Y = g.op("Transpose", [outs[0]], f"{name}.Y_tbdh", perm=[0, 2, 1, 3])  # (T, nd, B, H) -> (T, B, nd, H)
         x = g.op("Reshape", [Y, g.ints("shape_tb_any", [0, 0, -1])], f"{name}.out")  # (T, B, nd*H)
     if lengths32 is not None:
         # Outputs past each length: rnnlab's are zero. onnxruntime (1.31) writes zeros there too,
         # but the operator's spec does not say so; the mask makes the graph itself say it.
         x = _mask_past_lengths(g, x, lengths32, f"{prefix}out_masked")
-    h_n = h_parts[0] if len(h_parts) == 1 else g.op("Concat", h_parts, f"{prefix}h_n", axis=0)
-    c_n = None
-    if c_parts:
-        c_n = c_parts[0] if len(c_parts) == 1 else g.op("Concat", c_parts, f"{prefix}c_n", axis=0)
-    return x, h_n, c_n
+    return x, {
+        s: parts[0] if len(parts) == 1 else g.op("Concat", parts, f"{prefix}{s}_n", axis=0)
+        for s, parts in finals.items()
+    }
 
 
 def _valid_steps(g: _Graph, x_tm: str, lengths: str, hint: str) -> str:
@@ -240,39 +227,43 @@ def _time_major(g: _Graph, x: str, batch_first: bool, hint: str) -> str:
 
 
 # --- graphs for whole modules ----------------------------------------------------------------------
+def _state_inputs(g: _Graph, layer: RecurrentLayer, rows, width) -> dict[str, str]:
+    """A graph input per part of the layer's state: h0 (and c0 for an LSTM), (rows, B, width)."""
+    return {s: g.input(f"{s}0", g.elem, [rows, "B", width]) for s in layer.kind.states}
+
+
+def _state_outputs(g: _Graph, finals: dict[str, str], rows, width) -> None:
+    for s, value in finals.items():
+        g.output(value, f"{s}_n", g.elem, [rows, "B", width])
+
+
 def _export_layer(g: _Graph, layer: RecurrentLayer, lengths: bool):
     L, H = layer.num_layers * layer.num_directions, layer.hidden_size
     x_shape = ["B", "T", layer.input_size] if layer.batch_first else ["T", "B", layer.input_size]
     x = g.input("x", g.elem, x_shape)
-    h0 = g.input("h0", g.elem, [L, "B", H])
-    c0 = g.input("c0", g.elem, [L, "B", H]) if isinstance(layer, LSTM) else None
+    initial = _state_inputs(g, layer, L, H)
     lengths32 = None
     if lengths:
         lengths32 = g.op(
             "Cast", [g.input("lengths", g.onnx.TensorProto.INT64, ["B"])], "lengths32", to=g.onnx.TensorProto.INT32
         )
-    out, h_n, c_n = _recurrent(g, layer, _time_major(g, x, layer.batch_first, "x_tbd"), lengths32, h0, c0, "")
+    out, finals = _recurrent(g, layer, _time_major(g, x, layer.batch_first, "x_tbd"), lengths32, initial, "")
     out = _time_major(g, out, layer.batch_first, "out_btf")
     g.output(out, "out", g.elem, x_shape[:2] + [layer.num_directions * H])
-    g.output(h_n, "h_n", g.elem, [L, "B", H])
-    if c_n is not None:
-        g.output(c_n, "c_n", g.elem, [L, "B", H])
-    return "out = f(x, h0" + (", c0" if c_n else "") + (", lengths" if lengths else "") + ")"
+    _state_outputs(g, finals, L, H)
+    return "out = f(x, " + ", ".join(initial) + (", lengths" if lengths else "") + ")"
 
 
 def _export_charlm(g: _Graph, model: CharLM):
     cfg, rnn = model.config, model.rnn
     L = rnn.num_layers
     ids = g.input("ids", g.onnx.TensorProto.INT64, ["T", "B"])
-    h0 = g.input("h0", g.elem, [L, "B", cfg.hidden])
-    c0 = g.input("c0", g.elem, [L, "B", cfg.hidden]) if cfg.model == "lstm" else None
+    initial = _state_inputs(g, rnn, L, cfg.hidden)
     x = g.op("Gather", [g.const("embed.weight", model.embed.weight.data), ids], "embedded", axis=0)
-    out, h_n, c_n = _recurrent(g, rnn, x, None, h0, c0, "rnn.")
+    out, finals = _recurrent(g, rnn, x, None, initial, "rnn.")
     logits = _linear(g, model.head, out, "head")
     g.output(logits, "logits", g.elem, ["T", "B", cfg.vocab_size])
-    g.output(h_n, "h_n", g.elem, [L, "B", cfg.hidden])
-    if c_n is not None:
-        g.output(c_n, "c_n", g.elem, [L, "B", cfg.hidden])
+    _state_outputs(g, finals, L, cfg.hidden)
     return "char-LM: logits, state = f(ids, state); one step is T = 1"
 
 
@@ -285,9 +276,9 @@ def _linear(g: _Graph, lin: Linear, x: str, hint: str) -> str:
 
 
 def _export_sequential(g: _Graph, modules: list[Module], lengths: bool):
-    if lengths and not any(isinstance(m, (RNN, LSTM, GRU, LastStep, MeanPool)) for m in modules):
+    if lengths and not any(isinstance(m, (RecurrentLayer, LastStep, MeanPool)) for m in modules):
         raise ValueError("lengths=True but no module in this Sequential takes lengths")
-    first_bf = next((m.batch_first for m in modules if isinstance(m, (RNN, LSTM, GRU, LastStep, MeanPool))), False)
+    first_bf = next((m.batch_first for m in modules if isinstance(m, (RecurrentLayer, LastStep, MeanPool))), False)
     shape: list = ["B", "T"] if first_bf else ["T", "B"]
     if isinstance(modules[0], Embedding):
         x = g.input("x", g.onnx.TensorProto.INT64, shape)
@@ -316,10 +307,9 @@ def _export_sequential(g: _Graph, modules: list[Module], lengths: bool):
                 raise TypeError(f"an Embedding can only come first in an exported Sequential (module {k})")
             x = g.op("Gather", [g.const(f"{hint}.weight", m.weight.data), x], hint, axis=0)
             shape = shape + [m.embedding_dim]
-        elif isinstance(m, (RNN, LSTM, GRU)):
-            out, _, _ = _recurrent(
-                g, m, _time_major(g, x, m.batch_first, f"{hint}.x_tbd"), lengths32, None, None, f"{hint}."
-            )
+        elif isinstance(m, RecurrentLayer):
+            zeros = dict.fromkeys(m.kind.states)
+            out, _ = _recurrent(g, m, _time_major(g, x, m.batch_first, f"{hint}.x_tbd"), lengths32, zeros, f"{hint}.")
             x = _time_major(g, out, m.batch_first, f"{hint}.out")
             shape = shape[:2] + [m.num_directions * m.hidden_size]
         elif isinstance(m, (LastStep, MeanPool)):
@@ -332,7 +322,7 @@ def _export_sequential(g: _Graph, modules: list[Module], lengths: bool):
             continue  # the identity at inference
         else:
             raise TypeError(
-                f"ONNX export of a Sequential knows Embedding, RNN, LSTM, GRU, Dropout, "
+                f"ONNX export of a Sequential knows Embedding, recurrent layers (RNN, LSTM, GRU), Dropout, "
                 f"LastStep, MeanPool and Linear; module {k} is a {type(m).__name__}"
             )
     g.output(x, "y", g.elem, shape)
@@ -371,14 +361,15 @@ def export(module: Module, path=None, *, lengths: bool = False, metadata: dict[s
         raise ValueError("the char-LM graph has no lengths input: it steps all rows together")
     if isinstance(module, Sequential) and len(module) == 0:
         raise ValueError("cannot export an empty Sequential")
-    if not isinstance(module, (CharLM, RNN, LSTM, GRU, Sequential, Linear, Embedding)):
+    if not isinstance(module, (CharLM, RecurrentLayer, Sequential, Linear, Embedding)):
         raise TypeError(
-            f"ONNX export knows RNN, LSTM, GRU, CharLM, Sequential, Linear and Embedding; got {type(module).__name__}"
+            "ONNX export knows recurrent layers (RNN, LSTM, GRU), CharLM, Sequential, Linear and Embedding; "
+            f"got {type(module).__name__}"
         )
     g = _Graph()
     if isinstance(module, CharLM):
         doc = _export_charlm(g, module)
-    elif isinstance(module, (RNN, LSTM, GRU)):
+    elif isinstance(module, RecurrentLayer):
         doc = _export_layer(g, module, lengths)
     else:
         doc = _export_sequential(g, list(module) if isinstance(module, Sequential) else [module], lengths)
@@ -407,12 +398,11 @@ def charlm_difference(lm: CharLM, model, ids: np.ndarray) -> float:
     exported graph `model` (a ModelProto or file) run on onnxruntime, both fed `ids` (T, B) from
     the zero state: the check that an exported file computes what the model does."""
     logits, state = lm.forward(ids)
+    names = lm.rnn.kind.states
     states = state if isinstance(state, tuple) else (state,)
     zeros = np.zeros(states[0].shape, np.float32)
-    got = run_onnxruntime(
-        model, {"ids": np.asarray(ids, np.int64), "h0": zeros} | ({"c0": zeros} if len(states) == 2 else {})
-    )
-    pairs = [(got["logits"], logits)] + list(zip((got["h_n"], got.get("c_n")), states))
+    got = run_onnxruntime(model, {"ids": np.asarray(ids, np.int64)} | {f"{s}0": zeros for s in names})
+    pairs = [(got["logits"], logits)] + [(got[f"{s}_n"], value) for s, value in zip(names, states)]
     return max(float(np.abs(a - b).max()) for a, b in pairs)
 
 

@@ -21,7 +21,17 @@ from pathlib import Path
 import numpy as np
 
 from ..models.charlm import CharLM, CharLMConfig
-from ..nn import GRU, LSTM, RNN, Dropout, Embedding, GRUCell, Linear, LSTMCell, Module, RNNCell
+from ..nn import (
+    Dropout,
+    Embedding,
+    Linear,
+    Module,
+    RecurrentCell,
+    RecurrentLayer,
+    cells,
+    recurrent_cell,
+    recurrent_layer,
+)
 
 INSTALL_HINT = "pip install 'rnnlab[torch]'"
 
@@ -83,7 +93,6 @@ def _torch_charlm_class():
     if _TORCH_CHARLM is not None:
         return _TORCH_CHARLM
     torch = _torch()
-    kinds = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
 
     class TorchCharLM(torch.nn.Module):
         """rnnlab's CharLM in PyTorch: ids (T, B) -> embed -> rnn -> head -> logits (T, B, V).
@@ -107,20 +116,17 @@ def _torch_charlm_class():
             dtype="float32",
         ):
             super().__init__()
-            if model not in kinds:
-                raise ValueError(f"model must be one of {sorted(kinds)}, got {model!r}")
-            if peephole:
-                raise ValueError(
-                    "peephole=True: torch.nn.LSTM has no peephole connections; export "
-                    "this model to ONNX instead (rnnlab export RUN_DIR --onnx FILE)"
-                )
+            options = {"peephole": True} if peephole else {}
+            counterpart = cells.get(model).torch_counterpart(cells.get(model).check_options(options))
             if isinstance(dtype, str):
                 if dtype not in ("float32", "float64"):
                     raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
                 dtype = getattr(torch, dtype)
             self.kind = model
             self.embed = torch.nn.Embedding(vocab_size, embedding, dtype=dtype)
-            self.rnn = kinds[model](embedding, hidden, layers, dropout=dropout if layers > 1 else 0.0, dtype=dtype)
+            self.rnn = getattr(torch.nn, counterpart.layer)(
+                embedding, hidden, layers, dropout=dropout if layers > 1 else 0.0, dtype=dtype, **counterpart.kwargs
+            )
             self.head = torch.nn.Linear(hidden, vocab_size, dtype=dtype)
 
         def forward(self, ids, state=None):
@@ -141,50 +147,35 @@ def __getattr__(name: str):
 
 
 def _refuse_what_torch_lacks(module: Module) -> None:
-    """A ValueError for the two rnnlab forms that torch.nn has no module for."""
-    kind = type(module).__name__
-    if isinstance(module, CharLM) and module.config.peephole:
-        raise ValueError(
-            "this char-LM's LSTM has peephole connections, which torch.nn.LSTM lacks; "
-            "export it to ONNX instead (rnnlab export RUN_DIR --onnx FILE)"
-        )
-    if isinstance(module, (LSTM, LSTMCell)) and module.options["peephole"]:
-        raise ValueError(
-            f"{kind}(peephole=True) has no PyTorch equivalent: torch.nn.{kind} has no "
-            "peephole weights (weight_ci, weight_cf, weight_co); export it to ONNX "
-            "instead (rnnlab.interop.onnx.export), whose LSTM operator has them"
-        )
-    if isinstance(module, (GRU, GRUCell)) and module.options["reset"] != "after":
-        raise ValueError(
-            f"{kind}(reset='before') has no PyTorch equivalent: torch.nn.{kind} applies "
-            "the reset gate after the recurrent product (reset='after'); export it to "
-            "ONNX instead (rnnlab.interop.onnx.export, linear_before_reset=0)"
-        )
+    """The ValueError of the cell kind of any recurrent module inside `module` that torch.nn has
+    no counterpart for (an LSTM with peepholes, a GRU with reset="before"), before anything is written."""
+    for m in module.modules():
+        if isinstance(m, (RecurrentLayer, RecurrentCell)):
+            m.kind.torch_counterpart(m.options)
 
 
 # --- rnnlab -> torch --------------------------------------------------------------------------------
 def to_torch(module: Module):
     """The torch.nn module equivalent to the rnnlab `module`, holding copies of its weights.
 
-    RNN/LSTM/GRU (any layers, directions, bias, batch_first, dropout), RNNCell/LSTMCell/GRUCell,
-    Linear, Embedding, Dropout and CharLM (-> TorchCharLM). Same dtype, same train/eval mode;
-    forward outputs agree with rnnlab's to rounding.
+    A recurrent layer or cell of any kind with a PyTorch counterpart (RNN, LSTM, GRU and their
+    cells, any layers, directions, bias, batch_first, dropout), Linear, Embedding, Dropout and
+    CharLM (-> TorchCharLM). Same dtype, same train/eval mode; forward outputs agree with rnnlab's
+    to rounding. A kind or option that torch lacks (LSTM peepholes, GRU reset="before") is a
+    ValueError saying so (`CellKind.torch_counterpart`).
     """
-    _refuse_what_torch_lacks(module)
     torch = _torch()
     nn = torch.nn
-    kind = type(module).__name__
     if isinstance(module, CharLM):
         cfg = module.config
         m = _torch_charlm_class()(
-            cfg.vocab_size, cfg.model, cfg.hidden, cfg.layers, cfg.embedding, cfg.dropout, dtype=cfg.dtype
+            cfg.vocab_size, cfg.model, cfg.hidden, cfg.layers, cfg.embedding, cfg.dropout, cfg.peephole, cfg.dtype
         )
         return _copy_into_torch(m, module)
     dtype = _torch_dtype(module.dtype) if hasattr(module, "dtype") else None
-    if isinstance(module, (RNN, LSTM, GRU)):
-        extra = {"nonlinearity": module.options["nonlinearity"]} if isinstance(module, RNN) else {}
-        torch_class = nn.LSTM if isinstance(module, LSTM) else nn.GRU if isinstance(module, GRU) else nn.RNN
-        m = torch_class(
+    if isinstance(module, RecurrentLayer):
+        counterpart = module.kind.torch_counterpart(module.options)
+        m = getattr(nn, counterpart.layer)(
             module.input_size,
             module.hidden_size,
             module.num_layers,
@@ -193,14 +184,13 @@ def to_torch(module: Module):
             dropout=module.dropout,
             bidirectional=module.bidirectional,
             dtype=dtype,
-            **extra,
+            **counterpart.kwargs,
         )
-    elif isinstance(module, (RNNCell, LSTMCell, GRUCell)):
-        extra = {"nonlinearity": module.options["nonlinearity"]} if isinstance(module, RNNCell) else {}
-        torch_class = (
-            nn.LSTMCell if isinstance(module, LSTMCell) else nn.GRUCell if isinstance(module, GRUCell) else nn.RNNCell
+    elif isinstance(module, RecurrentCell):
+        counterpart = module.kind.torch_counterpart(module.options)
+        m = getattr(nn, counterpart.cell)(
+            module.input_size, module.hidden_size, bias=module.bias, dtype=dtype, **counterpart.kwargs
         )
-        m = torch_class(module.input_size, module.hidden_size, bias=module.bias, dtype=dtype, **extra)
     elif isinstance(module, Linear):
         m = nn.Linear(module.in_features, module.out_features, bias=module.bias is not None, dtype=dtype)
     elif isinstance(module, Embedding):
@@ -209,9 +199,26 @@ def to_torch(module: Module):
         m = nn.Dropout(module.p)
     else:
         raise TypeError(
-            f"to_torch converts RNN, LSTM, GRU, their cells, Linear, Embedding, Dropout and CharLM; got {kind}"
+            "to_torch converts recurrent layers and cells (RNN, LSTM, GRU, ...), Linear, Embedding, Dropout and "
+            f"CharLM; got {type(module).__name__}"
         )
     return _copy_into_torch(m, module)
+
+
+def _recurrent_kind(torch_module):
+    """(cell kind, is a whole layer) for a torch.nn recurrent module, or None."""
+    nn = _torch().nn
+    for name in cells.names():
+        kind = cells.get(name)
+        try:
+            counterpart = kind.torch_counterpart(kind.check_options({}))
+        except ValueError:  # a kind torch has nothing for
+            continue
+        if isinstance(torch_module, getattr(nn, counterpart.layer)):
+            return kind, True
+        if isinstance(torch_module, getattr(nn, counterpart.cell)):
+            return kind, False
+    return None
 
 
 # --- torch -> rnnlab --------------------------------------------------------------------------------
@@ -224,7 +231,7 @@ def from_torch(torch_module, rng: np.random.Generator | None = None) -> Module:
     torch = _torch()
     nn = torch.nn
     rng = rng if rng is not None else np.random.default_rng()
-    kind = type(torch_module).__name__
+    name = type(torch_module).__name__
     if isinstance(torch_module, _torch_charlm_class()):
         tm = torch_module
         cfg = CharLMConfig(
@@ -237,33 +244,27 @@ def from_torch(torch_module, rng: np.random.Generator | None = None) -> Module:
             dtype=str(_numpy_dtype(tm, "the TorchCharLM")),
         )
         return _copy_from_torch(CharLM(cfg, rng), tm)
-    dtype = _numpy_dtype(torch_module, f"the torch.nn.{kind}")
-    if isinstance(torch_module, (nn.RNN, nn.LSTM, nn.GRU)):
-        t = torch_module
-        if getattr(t, "proj_size", 0):
-            raise ValueError(
-                f"torch.nn.LSTM with proj_size={t.proj_size} has no rnnlab equivalent "
-                "(rnnlab's LSTM has no projection of the hidden state)"
+    dtype = _numpy_dtype(torch_module, f"the torch.nn.{name}")
+    recurrent = _recurrent_kind(torch_module)
+    if recurrent is not None:
+        t, (kind, whole_layer) = torch_module, recurrent
+        options = kind.options_from_torch(t)
+        if whole_layer:
+            m = recurrent_layer(
+                kind,
+                t.input_size,
+                t.hidden_size,
+                t.num_layers,
+                bias=t.bias,
+                batch_first=t.batch_first,
+                dropout=float(t.dropout) if t.num_layers > 1 else 0.0,
+                bidirectional=t.bidirectional,
+                dtype=dtype,
+                rng=rng,
+                **options,
             )
-        layer = LSTM if isinstance(t, nn.LSTM) else GRU if isinstance(t, nn.GRU) else RNN
-        extra = {"nonlinearity": t.nonlinearity} if layer is RNN else {}
-        m = layer(
-            t.input_size,
-            t.hidden_size,
-            t.num_layers,
-            bias=t.bias,
-            batch_first=t.batch_first,
-            dropout=float(t.dropout) if t.num_layers > 1 else 0.0,
-            bidirectional=t.bidirectional,
-            dtype=dtype,
-            rng=rng,
-            **extra,
-        )
-    elif isinstance(torch_module, (nn.RNNCell, nn.LSTMCell, nn.GRUCell)):
-        t = torch_module
-        cell = LSTMCell if isinstance(t, nn.LSTMCell) else GRUCell if isinstance(t, nn.GRUCell) else RNNCell
-        extra = {"nonlinearity": t.nonlinearity} if cell is RNNCell else {}
-        m = cell(t.input_size, t.hidden_size, bias=t.bias, dtype=dtype, rng=rng, **extra)
+        else:
+            m = recurrent_cell(kind, t.input_size, t.hidden_size, bias=t.bias, dtype=dtype, rng=rng, **options)
     elif isinstance(torch_module, nn.Linear):
         t = torch_module
         m = Linear(t.in_features, t.out_features, bias=t.bias is not None, dtype=dtype, rng=rng)
@@ -280,7 +281,7 @@ def from_torch(torch_module, rng: np.random.Generator | None = None) -> Module:
     else:
         raise TypeError(
             "from_torch converts torch.nn.RNN, LSTM, GRU, their cells, Linear, Embedding, "
-            f"Dropout and rnnlab.interop.torch.TorchCharLM; got {kind}"
+            f"Dropout and rnnlab.interop.torch.TorchCharLM; got {name}"
         )
     return _copy_from_torch(m, torch_module)
 

@@ -15,16 +15,14 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..data.text import BatchStream, Vocab
-from ..nn import GRU, LSTM, RNN, Embedding, Linear, Module, cross_entropy
+from ..nn import Embedding, Linear, Module, cells, cross_entropy, recurrent_layer
 from ..nn.stepper import Stepper
-
-KINDS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 
 
 @dataclass
 class CharLMConfig:
     vocab_size: int  # distinct characters
-    model: str = "lstm"  # "lstm", "gru" or "rnn" (tanh)
+    model: str = "lstm"  # the cell kind: "lstm", "gru" or "rnn" (tanh) (rnnlab.nn.cells.names())
     hidden: int = 256  # hidden units per layer
     layers: int = 2  # stacked recurrent layers
     embedding: int = 64  # size of each character's embedding
@@ -33,13 +31,13 @@ class CharLMConfig:
     dtype: str = "float32"
 
     def __post_init__(self):
-        if self.model not in KINDS:
-            raise ValueError(f"model must be one of {sorted(KINDS)}, got {self.model!r}")
+        if self.model not in cells.names():
+            raise ValueError(f"model must be one of {', '.join(cells.names())}, got {self.model!r}")
         for name in ("vocab_size", "hidden", "layers", "embedding"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if self.peephole and self.model != "lstm":
-            raise ValueError("peephole connections exist only for model='lstm'")
+        if self.peephole and "peephole" not in cells.get(self.model).options:
+            raise ValueError(f"peephole connections exist only for model='lstm', not {self.model!r}")
 
 
 class CharLM(Module):
@@ -52,8 +50,15 @@ class CharLM(Module):
         self.embed = self.add_module("embed", Embedding(config.vocab_size, config.embedding, dtype=dt, rng=rng))
         self.rnn = self.add_module(
             "rnn",
-            KINDS[config.model](
-                config.embedding, config.hidden, config.layers, dropout=config.dropout, dtype=dt, rng=rng, **options
+            recurrent_layer(
+                config.model,
+                config.embedding,
+                config.hidden,
+                config.layers,
+                dropout=config.dropout,
+                dtype=dt,
+                rng=rng,
+                **options,
             ),
         )
         self.head = self.add_module("head", Linear(config.hidden, config.vocab_size, dtype=dt, rng=rng))

@@ -19,10 +19,17 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..nn import GRU, LSTM, RNN, Embedding, Module
-from ..nn.init import forget_gate_bias_, init_recurrent_
+from ..nn import Embedding, Module, cells, recurrent_layer
+from ..nn.init import forget_gate_bias_, has_forget_gate, init_recurrent_
 
-CELLS = ("lstm", "gru", "rnn", "irnn")
+# Cells beyond the registered kinds: a kind with options and a starting point of its own.
+# IRNN (Le, Jaitly & Hinton 2015): ReLU units, W_hh = I and zero biases at the start.
+PRESETS = {"irnn": ("rnn", {"nonlinearity": "relu"})}
+
+
+def cell_choices() -> list[str]:
+    """What `cell` may be: a registered cell kind or a preset."""
+    return [*cells.names(), *PRESETS]
 
 
 @dataclass
@@ -30,7 +37,7 @@ class EncoderConfig:
     input_size: int | None = None  # features per step of dense input (give this or vocab_size)
     vocab_size: int | None = None  # token ids as input: an Embedding of this many rows first
     embedding: int = 32  # embedding size (token input only)
-    cell: str = "lstm"  # "lstm", "gru", "rnn" (tanh) or "irnn" (ReLU, identity init)
+    cell: str = "lstm"  # a cell kind, "lstm", "gru", "rnn" (tanh), or "irnn" (ReLU, identity init)
     hidden: int = 64  # hidden units per layer and direction
     layers: int = 1  # stacked recurrent layers
     bidirectional: bool = False  # a second direction reading the sequence backwards
@@ -43,8 +50,8 @@ class EncoderConfig:
                 "give exactly one of input_size (features per step) and vocab_size "
                 f"(token ids), got input_size={self.input_size}, vocab_size={self.vocab_size}"
             )
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        if self.cell not in cell_choices():
+            raise ValueError(f"cell must be one of {', '.join(cell_choices())}, got {self.cell!r}")
         for name in ("hidden", "layers", "embedding") + (("input_size",) if self.input_size else ("vocab_size",)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -61,15 +68,23 @@ class SequenceEncoder(Module):
         if config.vocab_size is not None:
             self.embed = self.add_module("embed", Embedding(config.vocab_size, config.embedding, dtype=dt, rng=rng))
             width = config.embedding
-        kind = {"lstm": LSTM, "gru": GRU, "rnn": RNN, "irnn": RNN}[config.cell]
-        extra = {"nonlinearity": "relu"} if config.cell == "irnn" else {}
+        kind, options = PRESETS.get(config.cell, (config.cell, {}))
         self.rnn = self.add_module(
             "rnn",
-            kind(width, config.hidden, config.layers, bidirectional=config.bidirectional, dtype=dt, rng=rng, **extra),
+            recurrent_layer(
+                kind,
+                width,
+                config.hidden,
+                config.layers,
+                bidirectional=config.bidirectional,
+                dtype=dt,
+                rng=rng,
+                **options,
+            ),
         )
-        if config.cell == "irnn":
+        if config.cell in PRESETS:  # the IRNN's start
             init_recurrent_(self.rnn, rng, input_init="default", hidden_init="identity", bias=0.0)
-        if config.cell == "lstm":
+        if has_forget_gate(self.rnn):
             forget_gate_bias_(self.rnn, config.forget_bias)
         self.directions = 2 if config.bidirectional else 1
         self.width = self.directions * config.hidden  # features of out and of last

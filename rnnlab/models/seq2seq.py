@@ -33,11 +33,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..nn import GRU, LSTM, RNN, Embedding, Linear, Module
-from ..nn.init import forget_gate_bias_
+from ..nn import Embedding, Linear, Module, cells, recurrent_layer
+from ..nn.init import forget_gate_bias_, has_forget_gate
 from .attention import KINDS, Attention
 
-CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 BOS, EOS = 1, 2  # the default ids of the begin- and end-of-sequence tokens (rnnlab.data.seq2seq)
 
 
@@ -46,7 +45,7 @@ class Seq2SeqConfig:
     src_vocab: int  # source token ids 0..src_vocab-1
     tgt_vocab: int  # target token ids 0..tgt_vocab-1 (BOS and EOS among them)
     embedding: int = 32  # embedding size, source and target
-    cell: str = "lstm"  # the encoder's cell: "lstm", "gru" or "rnn"
+    cell: str = "lstm"  # the encoder's cell kind: "lstm", "gru" or "rnn" (rnnlab.nn.cells.names())
     hidden: int = 64  # encoder units per layer and direction
     layers: int = 1  # encoder layers
     bidirectional: bool = False  # a second encoder direction reading the source backwards
@@ -64,8 +63,8 @@ class Seq2SeqConfig:
         self.decoder_hidden = self.decoder_hidden or (2 if self.bidirectional else 1) * self.hidden
         self.decoder_layers = self.decoder_layers or self.layers
         for name in ("cell", "decoder_cell"):
-            if getattr(self, name) not in CELLS:
-                raise ValueError(f"{name} must be one of {', '.join(CELLS)}, got {getattr(self, name)!r}")
+            if getattr(self, name) not in cells.names():
+                raise ValueError(f"{name} must be one of {', '.join(cells.names())}, got {getattr(self, name)!r}")
         for name in ("src_vocab", "tgt_vocab", "embedding", "hidden", "layers", "decoder_hidden", "decoder_layers"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -91,13 +90,15 @@ class Seq2Seq(Module):
         self.src_embed = add("src_embed", Embedding(c.src_vocab, c.embedding, dtype=dt, rng=rng))
         self.tgt_embed = add("tgt_embed", Embedding(c.tgt_vocab, c.embedding, dtype=dt, rng=rng))
         self.encoder = add(
-            "encoder", CELLS[c.cell](c.embedding, c.hidden, c.layers, bidirectional=c.bidirectional, dtype=dt, rng=rng)
+            "encoder",
+            recurrent_layer(c.cell, c.embedding, c.hidden, c.layers, bidirectional=c.bidirectional, dtype=dt, rng=rng),
         )
         self.decoder = add(
-            "decoder", CELLS[c.decoder_cell](c.embedding, c.decoder_hidden, c.decoder_layers, dtype=dt, rng=rng)
+            "decoder",
+            recurrent_layer(c.decoder_cell, c.embedding, c.decoder_hidden, c.decoder_layers, dtype=dt, rng=rng),
         )
-        for layer, kind in ((self.encoder, c.cell), (self.decoder, c.decoder_cell)):
-            if kind == "lstm":
+        for layer in (self.encoder, self.decoder):
+            if has_forget_gate(layer):
                 forget_gate_bias_(layer, c.forget_bias)
         self.direct = (
             c.bridge == "auto"
@@ -118,7 +119,8 @@ class Seq2Seq(Module):
             )
             self.combine = add("combine", Linear(self.key_size + c.decoder_hidden, c.decoder_hidden, dtype=dt, rng=rng))
         self.head = add("head", Linear(c.decoder_hidden, c.tgt_vocab, dtype=dt, rng=rng))
-        self.enc_lstm, self.dec_lstm = c.cell == "lstm", c.decoder_cell == "lstm"
+        # whether each side's state is a pair (h, c), as an LSTM's
+        self.enc_pair, self.dec_pair = len(self.encoder.kind.states) > 1, len(self.decoder.kind.states) > 1
         self.tape = None
 
     # --- the pieces ------------------------------------------------------------------------------
@@ -135,25 +137,25 @@ class Seq2Seq(Module):
 
     def _bridge(self, enc_state):
         """(1): the encoder's final state(s) -> the decoder's initial state(s)."""
-        h_n = enc_state[0] if self.enc_lstm else enc_state
+        h_n = enc_state[0] if self.enc_pair else enc_state
         self._enc_shape = h_n.shape
         if self.direct:
-            if self.dec_lstm:
-                return (h_n, enc_state[1] if self.enc_lstm else np.zeros_like(h_n))
+            if self.dec_pair:
+                return (h_n, enc_state[1] if self.enc_pair else np.zeros_like(h_n))
             return h_n
         D, Ld, Hd = self.directions, self.config.decoder_layers, self.config.decoder_hidden
         last = np.concatenate([h_n[len(h_n) - D + k] for k in range(D)], axis=1)  # (B, D*H_e)
         s0 = np.tanh(self.bridge.forward(last))  # (1)
         self._bridge_out = s0
         s0 = np.ascontiguousarray(s0.reshape(-1, Ld, Hd).transpose(1, 0, 2))  # (L_d, B, H_d)
-        return (s0, np.zeros_like(s0)) if self.dec_lstm else s0
+        return (s0, np.zeros_like(s0)) if self.dec_pair else s0
 
     def _bridge_backward(self, ds0):
         """(1) upwards: the decoder's initial-state gradient -> the encoder's dh_n (, dc_n)."""
-        dh0 = ds0[0] if self.dec_lstm else ds0
+        dh0 = ds0[0] if self.dec_pair else ds0
         if self.direct:
             dh_n = dh0
-            dc_n = (ds0[1] if self.dec_lstm else np.zeros_like(dh0)) if self.enc_lstm else None
+            dc_n = (ds0[1] if self.dec_pair else np.zeros_like(dh0)) if self.enc_pair else None
         else:
             B = dh0.shape[1]
             dpre = dh0.transpose(1, 0, 2).reshape(B, -1) * (1 - self._bridge_out**2)  # (1) tanh'
@@ -162,8 +164,8 @@ class Seq2Seq(Module):
             D, H = self.directions, self.config.hidden
             for k in range(D):
                 dh_n[len(dh_n) - D + k] = dlast[:, k * H : (k + 1) * H]
-            dc_n = np.zeros_like(dh_n) if self.enc_lstm else None
-        return (dh_n, dc_n) if self.enc_lstm else dh_n
+            dc_n = np.zeros_like(dh_n) if self.enc_pair else None
+        return (dh_n, dc_n) if self.enc_pair else dh_n
 
     def _features(self, h, K, mask):
         """(3)-(4): decoder states h (T, B, H_d) -> features f (T, B, H_d) and attention weights."""
@@ -275,7 +277,7 @@ class Seq2Seq(Module):
         for b in range(K.shape[1]):
             n = int(mask[:, b].sum())
             Kb, mb = K[:n, b : b + 1], mask[:n, b : b + 1]
-            state = tuple(s[:, b : b + 1] for s in s0) if self.dec_lstm else s0[:, b : b + 1]
+            state = tuple(s[:, b : b + 1] for s in s0) if self.dec_pair else s0[:, b : b + 1]
             tokens, w = self._beam_one(stepper, Kb, mb, state, width, max_len, alpha, bos, eos)
             seqs.append(tokens)
             weights.append(w)
@@ -309,7 +311,7 @@ class Seq2Seq(Module):
             if len(finished) >= width or not keep:
                 break
             index = np.array([k[0] for k in keep])
-            state = tuple(s[:, index] for s in new_state) if self.dec_lstm else new_state[:, index]
+            state = tuple(s[:, index] for s in new_state) if self.dec_pair else new_state[:, index]
             beams = [(t, s, rows) for _, t, s, rows in keep]
         if not finished:
             finished = [(t, s / max(len(t), 1) ** alpha, rows) for t, s, rows in beams]

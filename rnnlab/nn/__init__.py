@@ -1,13 +1,27 @@
 """The engine: recurrent layers and cells in NumPy with hand-derived backpropagation through time,
 the modules and losses around them, optimisers, schedules, clipping and initialisers."""
 
+from . import cells
+from .backend import use_backend
+from .cells import CellKind
 from .clip import clip_grad_norm_, clip_grad_value_
 from .core import Module, Param
 from .gradcheck import gradcheck
 from .layers import Dropout, Embedding, LastStep, Linear, MeanPool, Sequential
 from .losses import bce_with_logits, cross_entropy, mse, nats_to_bits
 from .optim import SGD, Adagrad, Adam, AdamW, RMSprop
-from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RecurrentCell, RecurrentLayer, RNNCell
+from .recurrent import (
+    GRU,
+    LSTM,
+    RNN,
+    GRUCell,
+    LSTMCell,
+    RecurrentCell,
+    RecurrentLayer,
+    RNNCell,
+    recurrent_cell,
+    recurrent_layer,
+)
 from .schedules import CosineAnnealingLR, ExponentialLR, LinearLR, StepLR
 
 __all__ = [
@@ -19,6 +33,11 @@ __all__ = [
     "RNNCell",
     "RecurrentCell",
     "RecurrentLayer",
+    "recurrent_layer",
+    "recurrent_cell",
+    "CellKind",
+    "cells",
+    "use_backend",
     "Module",
     "Param",
     "Linear",

@@ -35,6 +35,13 @@ class Module:
         self._children: dict[str, Module] = {}
         self.training = True
 
+    def __call__(self, *args, **kwargs):
+        """`module(x, ...)` is `module.forward(x, ...)`, as in PyTorch."""
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} has no forward()")
+
     # --- registration -------------------------------------------------------------------------
     def add_param(self, name: str, data: np.ndarray) -> Param:
         p = Param(data)
@@ -51,6 +58,12 @@ class Module:
             yield prefix + name, p
         for child_name, child in self._children.items():
             yield from child.named_parameters(prefix + child_name + ".")
+
+    def modules(self) -> Iterator[Module]:
+        """This module and every module inside it, depth first, as torch's `modules()`."""
+        yield self
+        for child in self._children.values():
+            yield from child.modules()
 
     def parameters(self) -> Iterator[Param]:
         for _, p in self.named_parameters():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .core import Module
+from .recurrent import RecurrentCell, RecurrentLayer
 
 
 def numeric_gradient(f, array: np.ndarray, eps: float = 1e-6) -> np.ndarray:
@@ -78,8 +79,8 @@ def gradcheck(
             f"float32 are noise), got {sorted(str(d) for d in dtypes)}"
         )
     rng = rng if rng is not None else np.random.default_rng(0)
-    recurrent = hasattr(module, "run_class")
-    layer = hasattr(module, "num_layers")
+    recurrent = isinstance(module, (RecurrentLayer, RecurrentCell))
+    layer = isinstance(module, RecurrentLayer)
     states = [] if hx is None else ([hx] if isinstance(hx, np.ndarray) else list(hx))
 
     def run(x_, states_):

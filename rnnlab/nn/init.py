@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from .core import Module
+from .recurrent import RecurrentCell, RecurrentLayer
 
 
 def default_bound(hidden_size: int) -> float:
@@ -79,29 +80,35 @@ def identity_(a: np.ndarray, scale: float = 1.0, blocks: int = 1) -> np.ndarray:
 
 def _cells(module: Module):
     """(suffix, params-by-short-name) for each layer-direction of a recurrent layer or cell."""
-    if hasattr(module, "cells"):
+    if isinstance(module, RecurrentLayer):
         names = [
             f"_l{layer}" + ("_reverse" if d else "")
             for layer in range(module.num_layers)
             for d in range(module.num_directions)
         ]
         return list(zip(names, (params for layer in module.cells for params in layer)))
-    if hasattr(module, "params"):
+    if isinstance(module, RecurrentCell):
         return [("", module.params)]
     raise TypeError(f"expected a recurrent layer or cell (RNN, LSTM, GRU or their cells), got {type(module).__name__}")
 
 
+def has_forget_gate(module: Module) -> bool:
+    """Whether a recurrent layer or cell has a forget gate (its kind has a block named "f")."""
+    return isinstance(module, (RecurrentLayer, RecurrentCell)) and "f" in module.kind.blocks
+
+
 def forget_gate_bias_(module: Module, value: float = 1.0) -> Module:
-    """Set an LSTM's forget-gate bias to `value`: bias_ih's f block to value, bias_hh's to 0, so
-    that their sum, which is what the gate sees, equals value."""
-    if getattr(module.run_class, "n_gates", None) != 4:
-        raise TypeError(f"forget_gate_bias_ needs an LSTM or LSTMCell, got {type(module).__name__}")
+    """Set the forget-gate bias of an LSTM (any kind with a block "f") to `value`: bias_ih's f
+    block to value, bias_hh's to 0, so that their sum, which is what the gate sees, equals value."""
+    if not has_forget_gate(module):
+        raise TypeError(f"forget_gate_bias_ needs a cell with a forget gate (an LSTM), got {type(module).__name__}")
     H = module.hidden_size
+    rows = slice(module.kind.blocks.index("f") * H, (module.kind.blocks.index("f") + 1) * H)
     for _, params in _cells(module):
         if "bias_ih" not in params:
             raise ValueError(f"{type(module).__name__} was built with bias=False: it has no forget-gate bias")
-        params["bias_ih"].data[H : 2 * H] = value
-        params["bias_hh"].data[H : 2 * H] = 0
+        params["bias_ih"].data[rows] = value
+        params["bias_hh"].data[rows] = 0
     return module
 
 
@@ -120,7 +127,8 @@ def init_recurrent_(
     hidden_init: "orthogonal", "identity" (IRNN) or "default" for weight_hh, times hidden_scale;
     bias: a constant for every bias, or None to keep PyTorch's uniform biases.
     """
-    gates, H = module.run_class.n_gates, module.hidden_size
+    _cells(module)  # a recurrent layer or cell, or a TypeError
+    gates, H = len(module.kind.blocks), module.hidden_size
     if input_init not in ("xavier", "default"):
         raise ValueError(f"input_init must be 'xavier' or 'default', got {input_init!r}")
     if hidden_init not in ("orthogonal", "identity", "default"):

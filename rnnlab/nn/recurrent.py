@@ -1,11 +1,12 @@
-"""Recurrent layers and cells with PyTorch's interface: RNN, LSTM, GRU, RNNCell, LSTMCell, GRUCell.
+"""Recurrent layers and cells with PyTorch's interface: RNN, LSTM, GRU, RNNCell, LSTMCell, GRUCell,
+and `RecurrentLayer` / `RecurrentCell` for any registered cell kind (cells/kind.py).
 
 Constructor arguments, shapes, state conventions, parameter names and the default initialisation
 U(-1/sqrt(H), 1/sqrt(H)) are those of `torch.nn`; beyond PyTorch: `LSTM(peephole=True)`,
-`GRU(reset="before")`, `forward(lengths=...)` instead of packing, `forward(record=True)`, and a
-hand-written `backward`. The time loop lives in sequence.py and the gate arithmetic of each cell
-in cells/; this file checks arguments and moves arrays between the user's layout
-(time, batch, features) and the engine's (features, time, batch).
+`GRU(reset="before")`, `forward(lengths=...)` instead of packing, `forward(record=True)`, a
+hand-written `backward`, and `backend=` (backend.py). The time loop lives in sequence.py and
+everything kind-specific in cells/; this file checks arguments and moves arrays between the
+user's layout (time, batch, features) and the engine's (features, time, batch).
 """
 
 from __future__ import annotations
@@ -14,38 +15,23 @@ import warnings
 
 import numpy as np
 
-from .cells.gru import GRURun
-from .cells.lstm import PEEPHOLES, LSTMRun
-from .cells.rnn import RNNRun
+from . import backend as backends
+from . import cells
 from .core import Module, as_float_array, check_dtype, check_lengths, check_shape, positive_int, uniform_init
-from .sequence import SequenceRun
 from .stepper import Stepper
 
-
-def _cell_params(
-    module: Module, suffix: str, input_size: int, hidden_size: int, gates: int, bias: bool, peephole: bool
-) -> dict:
-    """Create one cell's parameters on `module` (names + suffix) and return them by short name."""
-    shapes = {"weight_ih": (gates * hidden_size, input_size), "weight_hh": (gates * hidden_size, hidden_size)}
-    if bias:
-        shapes |= {"bias_ih": (gates * hidden_size,), "bias_hh": (gates * hidden_size,)}
-    if peephole:
-        shapes |= {name: (hidden_size,) for name in PEEPHOLES}
-    bound = 1.0 / np.sqrt(hidden_size)
-    return {
-        name: module.add_param(name + suffix, uniform_init(module.rng, shape, bound, module.dtype))
-        for name, shape in shapes.items()
-    }
+_LAYERS: dict[str, type] = {}  # kind name -> its public layer class (RNN, LSTM, GRU)
+_CELLS: dict[str, type] = {}  # kind name -> its public cell class (RNNCell, LSTMCell, GRUCell)
 
 
-def _states_in(names: tuple[str, ...], hx, shape: tuple, dtype) -> tuple:
-    """The state(s) `hx` (an array, or a tuple for an LSTM's (h, c)) checked against `shape`,
+def _states_in(kind, names: tuple[str, ...], hx, shape: tuple, dtype) -> tuple:
+    """The state(s) `hx` (an array, or a tuple such as an LSTM's (h, c)) checked against `shape`,
     each named in errors by `names`; zeros when hx is None."""
     if hx is None:
         return tuple(np.zeros(shape, dtype) for _ in names)
-    if len(names) == 2:
-        if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-            raise TypeError(f"an LSTM's state is a tuple ({', '.join(names)}), got {type(hx).__name__}")
+    if len(names) > 1:
+        if not isinstance(hx, (tuple, list)) or len(hx) != len(names):
+            raise TypeError(f"the state of a {kind.title} is a tuple ({', '.join(names)}), got {type(hx).__name__}")
     else:
         hx = (hx,)
     states = tuple(as_float_array(n, h, dtype, (len(shape),)) for n, h in zip(names, hx))
@@ -54,10 +40,87 @@ def _states_in(names: tuple[str, ...], hx, shape: tuple, dtype) -> tuple:
     return states
 
 
-class RecurrentLayer(Module):
-    """Stacked, optionally bidirectional recurrent layer over a whole sequence (see module doc)."""
+def _state_names(kind, template: str) -> tuple[str, ...]:
+    """The names of a kind's state parts in messages: template "{}0" gives ("h0", "c0")."""
+    return tuple(template.format(s) for s in kind.states)
 
-    run_class: type[SequenceRun]
+
+class _Recurrent(Module):
+    """What layers and cells share: the kind, its options, the backend, dtype, rng, parameters."""
+
+    kind: cells.CellKind
+    _registry: dict[str, type]
+
+    def __init_subclass__(cls, cell: str | None = None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cell is not None:  # a public class of one kind: LSTM(RecurrentLayer, cell="lstm")
+            cls.kind = cells.get(cell)
+            cls._registry[cls.kind.name] = cls
+
+    def _setup(self, cell, input_size, hidden_size, bias, backend: str, dtype, rng, options: dict) -> None:
+        if cell is None and not hasattr(type(self), "kind"):
+            raise TypeError(
+                f"{type(self).__name__} needs cell=: a registered kind ({', '.join(cells.names())}) or a CellKind"
+            )
+        self.kind = cells.get(cell) if cell is not None else type(self).kind
+        self.input_size = positive_int("input_size", input_size)
+        self.hidden_size = positive_int("hidden_size", hidden_size)
+        self.bias = bool(bias)
+        self.dtype = check_dtype(dtype)
+        self.rng = rng if rng is not None else np.random.default_rng()
+        self.options = self.kind.check_options(options)
+        self.backend = backend
+
+    @property
+    def backend(self) -> str:
+        """What was asked for: "auto", "numpy" or "compiled" (`running_backend` says what runs)."""
+        return self._backend
+
+    @backend.setter
+    def backend(self, name: str) -> None:
+        name = backends.check_backend(name)
+        if name == "compiled" and not self.kind.has_kernels:
+            raise ValueError(
+                f"backend='compiled': the {self.kind.title} cell has no compiled kernels; use 'numpy' or 'auto'"
+            )
+        self._backend = name
+
+    @property
+    def running_backend(self) -> str:
+        """The backend a forward pass started now runs on: "numpy" or "compiled"."""
+        return backends.resolve(self._backend, self.kind.has_kernels)
+
+    def _make_params(self, suffix: str, input_size: int) -> dict:
+        """Create one layer-direction's parameters (names + suffix), U(-1/sqrt(H), 1/sqrt(H)), and
+        return them by short name."""
+        shapes = self.kind.parameter_shapes(input_size, self.hidden_size, self.bias, self.options)
+        bound = 1.0 / np.sqrt(self.hidden_size)
+        return {
+            name: self.add_param(name + suffix, uniform_init(self.rng, shape, bound, self.dtype))
+            for name, shape in shapes.items()
+        }
+
+    def _describe(self) -> str:
+        cell = "" if type(self) in self._registry.values() else f", cell={self.kind.name!r}"
+        extra = "".join(f", {k}={v!r}" for k, v in self.options.items())
+        return f"{cell}{extra}, dtype={self.dtype}, backend={self.backend!r} (runs {self.running_backend})"
+
+    def stepper(self) -> Stepper:
+        """A frozen copy for generation one token at a time, `step(x, state) -> (out, state)`:
+        no tape, and on the compiled backend fused weights (see stepper.py)."""
+        return Stepper(self)
+
+
+class RecurrentLayer(_Recurrent):
+    """A stacked, optionally bidirectional recurrent layer over whole sequences, of any cell kind.
+
+    `RNN`, `LSTM` and `GRU` are this layer for their kinds, with torch.nn's signatures;
+    `RecurrentLayer(input_size, hidden_size, ..., cell="lstm" or a CellKind)` builds any registered
+    kind, and `recurrent_layer(cell, ...)` the public class where there is one. See `LSTM` for the
+    arguments, shapes and an example.
+    """
+
+    _registry = _LAYERS
 
     def __init__(
         self,
@@ -69,48 +132,38 @@ class RecurrentLayer(Module):
         dropout: float = 0.0,
         bidirectional: bool = False,
         *,
+        cell: str | cells.CellKind | None = None,
+        backend: str = "auto",
         dtype=np.float32,
         rng: np.random.Generator | None = None,
         **options,
     ):
         super().__init__()
-        self.input_size = positive_int("input_size", input_size)
-        self.hidden_size = positive_int("hidden_size", hidden_size)
+        self._setup(cell, input_size, hidden_size, bias, backend, dtype, rng, options)
         self.num_layers = positive_int("num_layers", num_layers)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         if dropout > 0 and num_layers == 1:
             warnings.warn("dropout acts between stacked layers; with num_layers=1 it does nothing", stacklevel=2)
-        self.bias, self.batch_first, self.dropout = bool(bias), bool(batch_first), float(dropout)
+        self.batch_first, self.dropout = bool(batch_first), float(dropout)
         self.bidirectional = bool(bidirectional)
         self.num_directions = 2 if bidirectional else 1
-        self.dtype = check_dtype(dtype)
-        self.rng = rng if rng is not None else np.random.default_rng()
-        self.options = self.run_class.check_options(options)
-        gates, peephole = self.run_class.n_gates, self.options.get("peephole", False)
+        H, nd = self.hidden_size, self.num_directions
+        # cells[layer][direction]: that layer-direction's parameters by short name (weight_ih, ...)
         self.cells = [
             [
-                _cell_params(
-                    self,
-                    f"_l{layer}" + ("_reverse" if d else ""),
-                    self.input_size if layer == 0 else hidden_size * self.num_directions,
-                    hidden_size,
-                    gates,
-                    self.bias,
-                    peephole,
-                )
-                for d in range(self.num_directions)
+                self._make_params(f"_l{layer}" + ("_reverse" if d else ""), self.input_size if layer == 0 else H * nd)
+                for d in range(nd)
             ]
-            for layer in range(num_layers)
+            for layer in range(self.num_layers)
         ]
         self.recorded: dict[str, dict[str, np.ndarray]] = {}
         self.tape = None
 
     def __repr__(self) -> str:
-        extra = "".join(f", {k}={v!r}" for k, v in self.options.items())
         return (
-            f"{type(self).__name__}({self.input_size}, {self.hidden_size}, num_layers="
-            f"{self.num_layers}, bidirectional={self.bidirectional}{extra}, dtype={self.dtype})"
+            f"{type(self).__name__}({self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
+            f"bidirectional={self.bidirectional}{self._describe()})"
         )
 
     # --- forward -------------------------------------------------------------------------------
@@ -122,7 +175,7 @@ class RecurrentLayer(Module):
         sequence's valid steps: padded outputs are zero and h_n is each sequence's last valid step.
         record=True keeps every layer's and direction's per-step internals in `m.recorded`
         ({"l0": {"i": ..., "c": ..., "h": ...}, "l0_reverse": ...}, each (T, B, H) in x's
-        layout); at padded steps they hold the unchanged state.
+        layout, named as `m.kind.recorded`); at padded steps they hold the unchanged state.
         """
         x = as_float_array("x", x, self.dtype, (2, 3))
         batched = x.ndim == 3
@@ -134,21 +187,23 @@ class RecurrentLayer(Module):
                 f"x has shape {x.shape}, expected {layout if batched else '(T, input_size)'}"
                 f" with input_size={self.input_size}"
             )
-        n_cells, H, n_states = self.num_layers * self.num_directions, self.hidden_size, self.run_class.n_states
-        state_shape = (n_cells, B, H) if batched else (n_cells, H)
-        states0 = _states_in(("h0", "c0") if n_states == 2 else ("hx",), hx, state_shape, self.dtype)
+        kind, H, nd = self.kind, self.hidden_size, self.num_directions
+        state_shape = (self.num_layers * nd, B, H) if batched else (self.num_layers * nd, H)
+        names = ("hx",) if len(kind.states) == 1 else _state_names(kind, "{}0")
+        states0 = _states_in(kind, names, hx, state_shape, self.dtype)
         if not batched:
             states0 = tuple(s[:, None, :] for s in states0)
         active = self._active(lengths, T, B, batched)
 
+        run_class = kind.run_class(self.running_backend)
         inp = xt.reshape(T * B, D).T  # (D, T*B), the layout of every layer's input
         runs, drop_masks = [], []
-        for layer, cells in enumerate(self.cells):
-            S = np.empty((self.num_directions * H, T + 2, B), self.dtype)  # hidden store, both directions
+        for layer, layer_params in enumerate(self.cells):
+            S = np.empty((nd * H, T + 2, B), self.dtype)  # hidden store, both directions
             layer_runs = []
-            for d, params in enumerate(cells):
-                run = self.run_class(params, inp, S[d * H : (d + 1) * H], T, B, d == 1, active, **self.options)
-                run.forward(tuple(s[layer * self.num_directions + d].T for s in states0))
+            for d, params in enumerate(layer_params):
+                run = run_class(kind, params, self.options, inp, S[d * H : (d + 1) * H], T, B, d == 1, active)
+                run.forward(tuple(s[layer * nd + d].T for s in states0))
                 layer_runs.append(run)
             runs.append(layer_runs)
             inp = S[:, 1 : T + 1].reshape(-1, T * B)
@@ -165,13 +220,14 @@ class RecurrentLayer(Module):
             out_fhb = out_fhb * active.transpose(1, 0, 2)
         out = self._to_user(out_fhb.transpose(1, 2, 0), batched)
         finals = [
-            np.stack([run.final_state()[k].T for cell_runs in runs for run in cell_runs]) for k in range(n_states)
+            np.stack([run.final_state()[k].T for layer_runs in runs for run in layer_runs])
+            for k in range(len(kind.states))
         ]
         if not batched:
             finals = [f[:, 0] for f in finals]
         self.tape = (runs, drop_masks, active, x.shape, out.shape, finals[0].shape, batched)
         self.recorded = self._record(runs, batched) if record else {}
-        return out, (tuple(finals) if n_states == 2 else finals[0])
+        return out, (tuple(finals) if len(finals) > 1 else finals[0])
 
     def _active(self, lengths, T: int, B: int, batched: bool) -> np.ndarray | None:
         """(T, 1, B) bool: step t of sequence b is valid; None when every step is."""
@@ -194,18 +250,14 @@ class RecurrentLayer(Module):
 
     def _record(self, runs, batched) -> dict[str, dict[str, np.ndarray]]:
         """Per-step internals of every layer and direction, each (T, B, H) in the user's layout."""
-        return {
-            f"l{layer}" + ("_reverse" if d else ""): {
-                name: self._to_user(a.transpose(0, 2, 1), batched) for name, a in run.recorded().items()
-            }
-            for layer, cell_runs in enumerate(runs)
-            for d, run in enumerate(cell_runs)
-        }
-
-    def stepper(self) -> Stepper:
-        """A frozen copy of this layer for generation one token at a time: `step(x, state)`, x
-        (B, input_size), much cheaper per call than forward with T = 1 (see stepper.py)."""
-        return Stepper(self)
+        recorded = {}
+        for layer, layer_runs in enumerate(runs):
+            for d, run in enumerate(layer_runs):
+                rec = run.recorded()  # (H, T, B) arrays
+                recorded[f"l{layer}" + ("_reverse" if d else "")] = {
+                    name: self._to_user(rec[name].transpose(1, 2, 0), batched) for name in self.kind.recorded
+                }
+        return recorded
 
     # --- backward ------------------------------------------------------------------------------
     def backward(self, dout, dh_n=None, *, tape=None):
@@ -219,12 +271,12 @@ class RecurrentLayer(Module):
         if tape is None:
             raise ValueError("backward() needs a forward() first: it differentiates the last forward pass")
         runs, drop_masks, active, x_shape, out_shape, state_shape, batched = tape
-        n_states, H, dt = self.run_class.n_states, self.hidden_size, self.dtype
+        kind, H, dt = self.kind, self.hidden_size, self.dtype
         if dout is None:
             dout = np.zeros(out_shape, dt)
         dout = as_float_array("dout", dout, dt, (len(out_shape),))
         check_shape("dout", dout, out_shape, "the shape of out")
-        dstates = _states_in(("dh_n", "dc_n") if n_states == 2 else ("dh_n",), dh_n, state_shape, dt)
+        dstates = _states_in(kind, _state_names(kind, "d{}_n"), dh_n, state_shape, dt)
         if not batched:
             dout, dstates = dout[:, None, :], tuple(s[:, None, :] for s in dstates)
         elif self.batch_first:
@@ -248,16 +300,46 @@ class RecurrentLayer(Module):
                     dinp *= drop_masks[layer - 1]
                 dY = dinp.reshape(-1, T, B)
         dx = self._to_user(dinp.reshape(T, B, -1), batched)
-        dhx = [np.stack([ds[k].T for cell_ds in dstates0 for ds in cell_ds]) for k in range(n_states)]
+        dhx = [np.stack([ds[k].T for layer_ds in dstates0 for ds in layer_ds]) for k in range(len(kind.states))]
         if not batched:
             dhx = [s[:, 0] for s in dhx]
-        return dx, (tuple(dhx) if n_states == 2 else dhx[0])
+        return dx, (tuple(dhx) if len(dhx) > 1 else dhx[0])
 
 
-class RNN(RecurrentLayer):
-    """Elman RNN: h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh) (or relu), as torch.nn.RNN."""
+class RNN(RecurrentLayer, cell="rnn"):
+    r"""Elman RNN over whole sequences, as torch.nn.RNN, with a hand-written backward.
 
-    run_class = RNNRun
+    For each step t and each layer (the input of layer k > 0 is layer k-1's output):
+
+        h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)      (nonlinearity="relu": max(., 0))
+
+    (rnnlab/nn/cells/rnn.py numbers these equations and derives the backward.)
+
+    Args:
+        input_size, hidden_size: features of x and of h.
+        num_layers: stacked layers (default 1).
+        nonlinearity: "tanh" (default) or "relu".
+        bias: with b_ih and b_hh (default True).
+        batch_first: x and out are (B, T, features) instead of (T, B, features).
+        dropout: dropout on the outputs of every layer but the last, in training (default 0).
+        bidirectional: a second direction reading the sequence backwards (default False).
+        backend: "auto" (default), "numpy" or "compiled" (rnnlab.nn.backend).
+        dtype: np.float32 (default) or np.float64.  rng: np.random.Generator for init and dropout.
+
+    Shapes (D = 2 if bidirectional else 1, L = num_layers):
+        forward(x (T, B, input_size), hx (L*D, B, H) or None, lengths (B,) or None)
+            -> out (T, B, D*H), h_n (L*D, B, H);   unbatched x (T, input_size) drops B
+        backward(dout like out, dh_n like h_n or None) -> dx like x, dh0 like h_n
+
+    Parameters: weight_ih_l{k} (H, input_size or D*H), weight_hh_l{k} (H, H), bias_ih_l{k},
+    bias_hh_l{k} (H,), and "_reverse" ones for the second direction; U(-1/sqrt(H), 1/sqrt(H)).
+
+    Example:
+        >>> rnn = RNN(10, 20, num_layers=2, rng=np.random.default_rng(0))
+        >>> out, h_n = rnn(np.zeros((5, 3, 10), np.float32))
+        >>> out.shape, h_n.shape
+        ((5, 3, 20), (2, 3, 20))
+    """
 
     def __init__(
         self,
@@ -270,6 +352,7 @@ class RNN(RecurrentLayer):
         dropout=0.0,
         bidirectional=False,
         *,
+        backend="auto",
         dtype=np.float32,
         rng=None,
     ):
@@ -281,17 +364,59 @@ class RNN(RecurrentLayer):
             batch_first,
             dropout,
             bidirectional,
+            backend=backend,
             dtype=dtype,
             rng=rng,
             nonlinearity=nonlinearity,
         )
 
 
-class LSTM(RecurrentLayer):
-    """LSTM as torch.nn.LSTM (gates i, f, g, o); `peephole=True` adds diagonal peepholes
-    weight_ci, weight_cf, weight_co (input/forget gates see c_{t-1}, the output gate sees c_t)."""
+class LSTM(RecurrentLayer, cell="lstm"):
+    r"""Long short-term memory over whole sequences, as torch.nn.LSTM, with a hand-written backward.
 
-    run_class = LSTMRun
+    For each step t and each layer (gate order i, f, g, o as in PyTorch; σ the sigmoid):
+
+        i_t = σ(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi)
+        f_t = σ(W_if x_t + b_if + W_hf h_{t-1} + b_hf)
+        g_t = tanh(W_ig x_t + b_ig + W_hg h_{t-1} + b_hg)
+        o_t = σ(W_io x_t + b_io + W_ho h_{t-1} + b_ho)
+        c_t = f_t * c_{t-1} + i_t * g_t
+        h_t = o_t * tanh(c_t)
+
+    With peephole=True the input and forget gates also see w_ci * c_{t-1}, w_cf * c_{t-1} and the
+    output gate w_co * c_t (diagonal peepholes, Gers & Schmidhuber). rnnlab/nn/cells/lstm.py numbers
+    these equations and derives the backward.
+
+    Args:
+        input_size, hidden_size: features of x and of h.
+        num_layers: stacked layers (default 1).
+        bias: with b_ih and b_hh (default True).
+        batch_first: x and out are (B, T, features) instead of (T, B, features).
+        dropout: dropout on the outputs of every layer but the last, in training (default 0).
+        bidirectional: a second direction reading the sequence backwards (default False).
+        peephole: diagonal peephole weights weight_ci, weight_cf, weight_co (default False).
+        backend: "auto" (default), "numpy" or "compiled" (rnnlab.nn.backend).
+        dtype: np.float32 (default) or np.float64.  rng: np.random.Generator for init and dropout.
+
+    Shapes (D = 2 if bidirectional else 1, L = num_layers):
+        forward(x (T, B, input_size), (h0, c0) each (L*D, B, H) or None, lengths (B,) or None,
+                record=False) -> out (T, B, D*H), (h_n, c_n) each (L*D, B, H)
+        backward(dout like out, (dh_n, dc_n) or None) -> dx like x, (dh0, dc0)
+        unbatched x (T, input_size) drops B everywhere.
+
+    Parameters: weight_ih_l{k} (4H, input_size or D*H), weight_hh_l{k} (4H, H), bias_ih_l{k},
+    bias_hh_l{k} (4H,), and "_reverse" ones for the second direction; U(-1/sqrt(H), 1/sqrt(H)).
+    `state_dict()` holds NumPy arrays under these names: torch's state dict loads as it is.
+
+    Example:
+        >>> lstm = LSTM(8, 32, num_layers=2, bidirectional=True, rng=np.random.default_rng(0))
+        >>> x = np.random.default_rng(1).standard_normal((50, 4, 8)).astype(np.float32)
+        >>> out, (h_n, c_n) = lstm(x, lengths=[50, 31, 7, 50])
+        >>> out.shape, h_n.shape
+        ((50, 4, 64), (4, 4, 32))
+        >>> lstm.zero_grad()
+        >>> dx, (dh0, dc0) = lstm.backward(np.ones_like(out))  # parameter gradients in p.grad
+    """
 
     def __init__(
         self,
@@ -304,6 +429,7 @@ class LSTM(RecurrentLayer):
         bidirectional=False,
         *,
         peephole=False,
+        backend="auto",
         dtype=np.float32,
         rng=None,
     ):
@@ -315,16 +441,52 @@ class LSTM(RecurrentLayer):
             batch_first,
             dropout,
             bidirectional,
+            backend=backend,
             dtype=dtype,
             rng=rng,
             peephole=peephole,
         )
 
 
-class GRU(RecurrentLayer):
-    """GRU as torch.nn.GRU (gates r, z, n; reset="after"), or Cho et al.'s reset="before"."""
+class GRU(RecurrentLayer, cell="gru"):
+    r"""Gated recurrent unit over whole sequences, as torch.nn.GRU, with a hand-written backward.
 
-    run_class = GRURun
+    For each step t and each layer (gate order r, z, n as in PyTorch; σ the sigmoid):
+
+        r_t = σ(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)
+        z_t = σ(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)
+        n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn))
+        h_t = (1 - z_t) * n_t + z_t * h_{t-1}
+
+    That is reset="after" (PyTorch's, cuDNN's). reset="before" is Cho et al. 2014 as the lectures
+    write it, n_t = tanh(W_in x_t + b_in + W_hn (r_t * h_{t-1}) + b_hn). rnnlab/nn/cells/gru.py
+    numbers both and derives their backward.
+
+    Args:
+        input_size, hidden_size: features of x and of h.
+        num_layers: stacked layers (default 1).
+        bias: with b_ih and b_hh (default True).
+        batch_first: x and out are (B, T, features) instead of (T, B, features).
+        dropout: dropout on the outputs of every layer but the last, in training (default 0).
+        bidirectional: a second direction reading the sequence backwards (default False).
+        reset: "after" (default, PyTorch) or "before" (Cho et al. 2014).
+        backend: "auto" (default), "numpy" or "compiled" (rnnlab.nn.backend).
+        dtype: np.float32 (default) or np.float64.  rng: np.random.Generator for init and dropout.
+
+    Shapes (D = 2 if bidirectional else 1, L = num_layers):
+        forward(x (T, B, input_size), hx (L*D, B, H) or None, lengths (B,) or None)
+            -> out (T, B, D*H), h_n (L*D, B, H);   unbatched x (T, input_size) drops B
+        backward(dout like out, dh_n like h_n or None) -> dx like x, dh0 like h_n
+
+    Parameters: weight_ih_l{k} (3H, input_size or D*H), weight_hh_l{k} (3H, H), bias_ih_l{k},
+    bias_hh_l{k} (3H,), and "_reverse" ones for the second direction; U(-1/sqrt(H), 1/sqrt(H)).
+
+    Example:
+        >>> gru = GRU(10, 20, batch_first=True, rng=np.random.default_rng(0))
+        >>> out, h_n = gru(np.zeros((3, 5, 10), np.float32))
+        >>> out.shape, h_n.shape
+        ((3, 5, 20), (1, 3, 20))
+    """
 
     def __init__(
         self,
@@ -337,6 +499,7 @@ class GRU(RecurrentLayer):
         bidirectional=False,
         *,
         reset="after",
+        backend="auto",
         dtype=np.float32,
         rng=None,
     ):
@@ -348,16 +511,19 @@ class GRU(RecurrentLayer):
             batch_first,
             dropout,
             bidirectional,
+            backend=backend,
             dtype=dtype,
             rng=rng,
             reset=reset,
         )
 
 
-class RecurrentCell(Module):
-    """One step of a cell, as torch.nn.RNNCell/LSTMCell/GRUCell, with a hand-written backward."""
+class RecurrentCell(_Recurrent):
+    """One step of a cell of any kind, as torch.nn.RNNCell/LSTMCell/GRUCell, with a hand-written
+    backward. `RecurrentCell(input_size, hidden_size, cell="gru")` builds any registered kind;
+    `recurrent_cell(cell, ...)` the public class where there is one."""
 
-    run_class: type[SequenceRun]
+    _registry = _CELLS
 
     def __init__(
         self,
@@ -365,27 +531,19 @@ class RecurrentCell(Module):
         hidden_size: int,
         bias: bool = True,
         *,
+        cell: str | cells.CellKind | None = None,
+        backend: str = "auto",
         dtype=np.float32,
         rng: np.random.Generator | None = None,
         **options,
     ):
         super().__init__()
-        self.input_size = positive_int("input_size", input_size)
-        self.hidden_size = positive_int("hidden_size", hidden_size)
-        self.bias = bool(bias)
-        self.dtype = check_dtype(dtype)
-        self.rng = rng if rng is not None else np.random.default_rng()
-        self.options = self.run_class.check_options(options)
-        self.params = _cell_params(
-            self,
-            "",
-            self.input_size,
-            self.hidden_size,
-            self.run_class.n_gates,
-            self.bias,
-            self.options.get("peephole", False),
-        )
+        self._setup(cell, input_size, hidden_size, bias, backend, dtype, rng, options)
+        self.params = self._make_params("", self.input_size)
         self.tape = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{self._describe()})"
 
     def forward(self, x, hx=None):
         """x (B, input_size) or (input_size,); hx (B, H) (LSTM: (h, c)); returns h' (LSTM: (h', c'))."""
@@ -395,21 +553,16 @@ class RecurrentCell(Module):
             raise ValueError(
                 f"x has shape {x.shape}, expected {'(B, ' if batched else '('}input_size={self.input_size})"
             )
-        B, H, n_states = (x.shape[0] if batched else 1), self.hidden_size, self.run_class.n_states
-        names = ("h0", "c0") if n_states == 2 else ("hx",)
-        states0 = _states_in(names, hx, (B, H) if batched else (H,), self.dtype)
+        kind, B, H = self.kind, (x.shape[0] if batched else 1), self.hidden_size
+        names = ("hx",) if len(kind.states) == 1 else _state_names(kind, "{}0")
+        states0 = _states_in(kind, names, hx, (B, H) if batched else (H,), self.dtype)
         x2 = x if batched else x[None]
         S = np.empty((H, 3, B), self.dtype)
-        run = self.run_class(self.params, x2.T, S, 1, B, False, None, **self.options)
+        run = kind.run_class(self.running_backend)(kind, self.params, self.options, x2.T, S, 1, B, False, None)
         run.forward(tuple(s.reshape(B, H).T for s in states0))
         self.tape = (run, batched, x.shape)
         new = tuple(np.ascontiguousarray(s.T if batched else s[:, 0]) for s in run.final_state())
-        return new if n_states == 2 else new[0]
-
-    def stepper(self) -> Stepper:
-        """A frozen copy of this cell for generation: `step(x, state) -> (h', state')`, cheaper
-        per call than forward (no tape, fused weights; see stepper.py)."""
-        return Stepper(self)
+        return new if len(new) > 1 else new[0]
 
     def backward(self, dh, dc=None, *, tape=None):
         """From the gradient w.r.t. the new state, dh (B, H) (for an LSTM also dc, given as dc=
@@ -422,47 +575,101 @@ class RecurrentCell(Module):
         if tape is None:
             raise ValueError("backward() needs a forward() first: it differentiates the last forward step")
         run, batched, x_shape = tape
-        n_states, H, B = self.run_class.n_states, self.hidden_size, run.B
+        kind, H, B = self.kind, self.hidden_size, run.B
+        n_states = len(kind.states)
         if isinstance(dh, (tuple, list)):
             if dc is not None or len(dh) != n_states:
-                raise TypeError(f"dh must be {'(dh, dc) or dh with dc=' if n_states == 2 else 'an array'}")
-            dh, dc = dh if n_states == 2 else (dh[0], None)
-        if n_states == 1 and dc is not None:
+                raise TypeError(f"dh must be a tuple of {n_states} arrays ({', '.join(_state_names(kind, 'd{}'))})")
+            grads = tuple(dh)
+        elif n_states == 1 and dc is not None:
             raise TypeError(f"{type(self).__name__} has no cell state: backward takes dh only")
+        else:
+            grads = (dh, dc, *(None,) * (n_states - 2))[:n_states]
         shape = (B, H) if batched else (H,)
-        if n_states == 2 and dc is None:
-            dc = np.zeros(shape, self.dtype)
-        ds = _states_in(("dh", "dc")[:n_states], (dh, dc) if n_states == 2 else dh, shape, self.dtype)
+        grads = tuple(np.zeros(shape, self.dtype) if g is None else g for g in grads)
+        ds = _states_in(kind, _state_names(kind, "d{}"), grads if n_states > 1 else grads[0], shape, self.dtype)
         dY = np.zeros((H, 1, B), self.dtype)
         d0 = run.backward(dY, [s.reshape(B, H).T.copy() for s in ds])
         dx = run.accumulate_grads(time_major_input_grad=True)
         prev = tuple(np.ascontiguousarray(d.T if batched else d[:, 0]) for d in d0)
         dx = dx if batched else dx[0]
-        return np.ascontiguousarray(dx), (prev if n_states == 2 else prev[0])
+        return np.ascontiguousarray(dx), (prev if n_states > 1 else prev[0])
 
 
-class RNNCell(RecurrentCell):
-    """h' = tanh(W_ih x + b_ih + W_hh h + b_hh) (or relu), as torch.nn.RNNCell."""
+class RNNCell(RecurrentCell, cell="rnn"):
+    """One Elman RNN step as torch.nn.RNNCell: h' = tanh(W_ih x + b_ih + W_hh h + b_hh) (or relu).
 
-    run_class = RNNRun
+    forward(x (B, input_size), h (B, H) or None) -> h' (B, H); backward(dh') -> (dx, dh).
+    Parameters weight_ih (H, input_size), weight_hh (H, H), bias_ih, bias_hh (H,).
 
-    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", *, dtype=np.float32, rng=None):
-        super().__init__(input_size, hidden_size, bias, dtype=dtype, rng=rng, nonlinearity=nonlinearity)
+    Example:
+        >>> cell = RNNCell(4, 8, rng=np.random.default_rng(0))
+        >>> h = cell(np.ones((2, 4), np.float32))
+        >>> h.shape
+        (2, 8)
+    """
+
+    def __init__(
+        self, input_size, hidden_size, bias=True, nonlinearity="tanh", *, backend="auto", dtype=np.float32, rng=None
+    ):
+        super().__init__(
+            input_size, hidden_size, bias, backend=backend, dtype=dtype, rng=rng, nonlinearity=nonlinearity
+        )
 
 
-class LSTMCell(RecurrentCell):
-    """One LSTM step as torch.nn.LSTMCell, optionally with peepholes."""
+class LSTMCell(RecurrentCell, cell="lstm"):
+    """One LSTM step as torch.nn.LSTMCell (the equations of `LSTM`), optionally with peepholes.
 
-    run_class = LSTMRun
+    forward(x (B, input_size), (h, c) each (B, H) or None) -> (h', c');
+    backward(dh', dc') -> (dx, (dh, dc)). Parameters weight_ih (4H, input_size), weight_hh (4H, H),
+    bias_ih, bias_hh (4H,), and with peephole=True weight_ci, weight_cf, weight_co (H,).
 
-    def __init__(self, input_size, hidden_size, bias=True, *, peephole=False, dtype=np.float32, rng=None):
-        super().__init__(input_size, hidden_size, bias, dtype=dtype, rng=rng, peephole=peephole)
+    Example:
+        >>> cell = LSTMCell(4, 8, rng=np.random.default_rng(0))
+        >>> h, c = cell(np.ones((2, 4), np.float32))
+        >>> h.shape, c.shape
+        ((2, 8), (2, 8))
+    """
+
+    def __init__(
+        self, input_size, hidden_size, bias=True, *, peephole=False, backend="auto", dtype=np.float32, rng=None
+    ):
+        super().__init__(input_size, hidden_size, bias, backend=backend, dtype=dtype, rng=rng, peephole=peephole)
 
 
-class GRUCell(RecurrentCell):
-    """One GRU step as torch.nn.GRUCell (reset="after"), or Cho et al.'s reset="before"."""
+class GRUCell(RecurrentCell, cell="gru"):
+    """One GRU step as torch.nn.GRUCell (the equations of `GRU`), reset="after" (PyTorch) or
+    "before" (Cho et al. 2014).
 
-    run_class = GRURun
+    forward(x (B, input_size), h (B, H) or None) -> h'; backward(dh') -> (dx, dh).
+    Parameters weight_ih (3H, input_size), weight_hh (3H, H), bias_ih, bias_hh (3H,).
 
-    def __init__(self, input_size, hidden_size, bias=True, *, reset="after", dtype=np.float32, rng=None):
-        super().__init__(input_size, hidden_size, bias, dtype=dtype, rng=rng, reset=reset)
+    Example:
+        >>> cell = GRUCell(4, 8, rng=np.random.default_rng(0))
+        >>> cell(np.ones((2, 4), np.float32)).shape
+        (2, 8)
+    """
+
+    def __init__(
+        self, input_size, hidden_size, bias=True, *, reset="after", backend="auto", dtype=np.float32, rng=None
+    ):
+        super().__init__(input_size, hidden_size, bias, backend=backend, dtype=dtype, rng=rng, reset=reset)
+
+
+def recurrent_layer(
+    cell: str | cells.CellKind, input_size: int, hidden_size: int, num_layers: int = 1, **kwargs
+) -> RecurrentLayer:
+    """A layer of a registered cell kind: the public class (RNN, LSTM, GRU) where the kind has one,
+    else a RecurrentLayer; kwargs are the layer's arguments and the kind's options."""
+    kind = cells.get(cell)
+    if kind.name in _LAYERS:
+        return _LAYERS[kind.name](input_size, hidden_size, num_layers, **kwargs)
+    return RecurrentLayer(input_size, hidden_size, num_layers, cell=kind, **kwargs)
+
+
+def recurrent_cell(cell: str | cells.CellKind, input_size: int, hidden_size: int, **kwargs) -> RecurrentCell:
+    """One step of a registered cell kind: RNNCell, LSTMCell, GRUCell or a RecurrentCell."""
+    kind = cells.get(cell)
+    if kind.name in _CELLS:
+        return _CELLS[kind.name](input_size, hidden_size, **kwargs)
+    return RecurrentCell(input_size, hidden_size, cell=kind, **kwargs)

@@ -1,20 +1,37 @@
 """The time loop: one layer in one direction over a whole sequence, forward and backward.
 
-Layout. Inside the engine every sequence is stored (features, time, batch): a step's slice
-`A[:, t]` is a (features, batch) block whose rows are contiguous, so that
+A recurrent layer spends its time in three places, and each is put where it is cheapest:
 
-  1. the input projection of all steps is one GEMM:        Zx = W_ih @ X          (GH, T*B)
+  1. the input projection of all steps is one GEMM:        Zx = W_ih @ X          (G*H, T*B)
   2. per step only the recurrent matmul and the gate math:  z = Zx[:, t] + W_hh @ h_prev
   3. the weight gradients of all steps are one GEMM each:  dW_ih = dZ @ X^T, dW_hh = dZ @ Hprev^T,
      dX = W_ih^T @ dZ
 
-and the gates of one step are contiguous row blocks (no strided gate slices in the hot loop).
+Layout. Every store is (rows, time, batch): a step's block `A[:, t]` is (rows, B) with each row
+contiguous (what the kernels and BLAS read fastest), and the blocks of all steps reshape to one
+(rows, T*B) matrix without a copy (what the GEMMs of 1 and 3 need). The stores of one run:
 
-Hidden states live in a store `S` of shape (H, T + 2, B) that the layer shares between its two
-directions: step t reads its previous state from slot `t` (forward) or `t + 2` (reverse) and
-writes its new state to slot `t + 1`. So slots 1..T are the outputs of both directions, slot 0 is
-the forward initial state, slot T + 1 the reverse initial state, and the previous states of all
-steps form one (H, T*B) view for the dW_hh GEMM.
+| store           | shape       | made by               | holds, and why it is kept                                  |
+|-----------------|-------------|-----------------------|------------------------------------------------------------|
+| inp             | (D, T*B)    | the layer             | the input, or the layer below's S: for dW_ih and dX (3)    |
+| Zx              | (G*H, T, B) | `__init__`, one GEMM  | every step's input projection and folded bias (1)          |
+| dZ              | (G*H, T, B) | the buffer of Zx      | gate pre-activation gradients (a)                          |
+| S               | (H, T+2, B) | the layer             | hidden states of both directions, in slots (b)             |
+| state_stores    | (H, T+2, B) | `__init__`            | S, and one store per further state (the LSTM's c)          |
+| per-step stores | (rows, T, B)| the cell's allocate() | what backward reads and record=True returns: gates, ...    |
+| scratch         | (rows, B)   | the cell's allocate() | one step's temporaries, reused at every step               |
+
+(a) Zx is spent once forward is done, so backward writes dZ over it: a training step's peak
+    memory is one (G*H, T, B) array lower.
+(b) Slot 0 holds the forward initial state, slot T+1 the reverse one, slots 1..T the outputs of
+    both directions; the previous states of all steps, slots t (forward) or t+2 (reverse), are one
+    (H, T*B) view: the operand of dW_hh (3).
+
+Every buffer exists once the run is made: backward allocates nothing but its result. Untouched
+pages of np.empty cost no memory, so an inference pass pays nothing for the backward buffers.
+
+Slots. Step t reads its previous state from slot `t` (forward) or `t + 2` (reverse) and writes
+its new state to slot `t + 1`.
 
 Variable lengths. Step t of sequence b is active when t < lengths[b], in both directions. An
 inactive step copies the previous state forward (so the final state of the forward direction is
@@ -22,48 +39,38 @@ each sequence's last valid step, and the reverse direction starts from its initi
 sequence's own last step); in backward its gradient passes straight through to the previous
 state and nothing reaches the gates, so parameters receive no gradient from padding.
 
-A cell (`cells/*.py`) subclasses `SequenceRun` with the gate arithmetic of one step, written in
-NumPy and, when `self.fast` (numba installed and not turned off, see kernels.py), done by one
-compiled kernel per step instead; the recurrent GEMMs are BLAS calls on both paths.
+A cell kind (cells/kind.py) supplies a subclass with `allocate`, `forward_step` and
+`backward_step`, and, where they differ from the plain case, `input_grad_blocks`,
+`hidden_grad_blocks`, `extra_grads` and `gate_records`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import kernels
 from .core import Param
 
 
 class SequenceRun:
-    """One forward pass (and its backward) of one layer-direction; holds what backward needs.
-
-    Subclasses set `n_gates` and implement `allocate`, `state_views`, `forward_step`,
-    `backward_step` and, where they differ from the plain case, `input_bias`,
-    `input_grad_blocks`, `hidden_grad_blocks`, `extra_grads` and `recorded`.
-    """
-
-    n_gates = 1
-    n_states = 1  # 1 for (h,), 2 for (h, c)
+    """One forward pass (and its backward) of one layer-direction; holds what backward needs."""
 
     def __init__(
         self,
+        kind,
         params: dict[str, Param],
+        options: dict,
         inp: np.ndarray,
         S: np.ndarray,
         T: int,
         B: int,
         reverse: bool,
         active: np.ndarray | None,
-        **options,
     ):
-        self.p = params
+        self.kind, self.p, self.options = kind, params, options
         self.inp = inp  # (D, T*B) layer input, kept for the weight gradients
         self.S = S  # (H, T + 2, B) hidden store of this direction
         self.T, self.B, self.reverse = T, B, reverse
-        self.H = S.shape[0]
-        self.options = options
-        self.fast = kernels.compiled_active()  # fused compiled gate arithmetic (kernels.py)
+        self.H = H = S.shape[0]
         # Per-step masks, None for steps where the whole batch is active (the common case).
         self.masks = [None] * T
         if active is not None:
@@ -71,16 +78,14 @@ class SequenceRun:
                 if not active[t].all():
                     self.masks[t] = (active[t], ~active[t])  # each (1, B)
         zx = np.matmul(params["weight_ih"].data, inp)  # (1) all input projections in one GEMM
-        bias = self.input_bias()
+        bias = kind.input_bias(params, options)
         if bias is not None:
             zx += bias[:, None]
         self.Zx = zx.reshape(-1, T, B)
+        self.dZ = self.Zx  # the same buffer (see the table): written by backward
+        self.state_stores = (S, *(np.empty((H, T + 2, B), S.dtype) for _ in kind.states[1:]))
+        self.dstate: list[np.ndarray] = []  # the state gradients while backward runs
         self.allocate()
-
-    @staticmethod
-    def check_options(options: dict) -> dict:
-        """The cell's own constructor options, checked (e.g. nonlinearity, peephole, reset)."""
-        return options
 
     # --- slots ---------------------------------------------------------------------------------
     def _steps(self):
@@ -96,6 +101,10 @@ class SequenceRun:
     @property
     def final_slot(self) -> int:
         return 1 if self.reverse else self.T
+
+    def state_views(self, slot: int) -> tuple[np.ndarray, ...]:
+        """The (H, B) state(s) in `slot`: (h,) or (h, c)."""
+        return tuple(store[:, slot] for store in self.state_stores)
 
     # --- forward -------------------------------------------------------------------------------
     def forward(self, state0: tuple[np.ndarray, ...]) -> None:
@@ -116,11 +125,7 @@ class SequenceRun:
     def backward(self, dY: np.ndarray, dstate: list[np.ndarray]) -> tuple[np.ndarray, ...]:
         """BPTT through all steps. dY (H, T, B): gradient w.r.t. this direction's outputs;
         dstate: (H, B) gradients w.r.t. the final state, updated in place (the caller gives
-        copies). Fills the per-step gate gradients and returns the gradient w.r.t. state0."""
-        if not hasattr(self, "dZ"):  # gradients w.r.t. the gate pre-activations
-            # The input projections are spent once forward is done: their buffer takes dZ, which
-            # keeps a training step's peak memory one (G*H, T, B) array lower.
-            self.dZ, self.Zx = self.Zx, None
+        copies). Fills dZ and returns the gradient w.r.t. state0."""
         self.dstate = dstate
         dh = dstate[0]
         for t, prev, cur in reversed(self._steps()):
@@ -163,38 +168,45 @@ class SequenceRun:
         self.extra_grads()
         return dinp
 
-    def previous_states(self) -> np.ndarray:
-        """(H, T*B) view of the state each step started from."""
+    def previous(self, store: np.ndarray) -> np.ndarray:
+        """(H, T, B) view of the state each step started from, in `store` (S, or C of an LSTM)."""
         first = 2 if self.reverse else 0
-        return self.S[:, first : first + self.T].reshape(self.H, -1)
+        return store[:, first : first + self.T]
 
-    # --- defaults for the plain case (one gate block, bias_ih + bias_hh folded into Zx) --------
-    def input_bias(self) -> np.ndarray | None:
-        b_ih, b_hh = self.p.get("bias_ih"), self.p.get("bias_hh")
-        return None if b_ih is None else b_ih.data + b_hh.data
+    def previous_states(self) -> np.ndarray:
+        """(H, T*B) view of the hidden state each step started from: the dW_hh operand."""
+        return self.previous(self.S).reshape(self.H, -1)
 
+    def recorded(self) -> dict[str, np.ndarray]:
+        """Per-step internals as (H, T, B) arrays, named as the kind's `recorded`."""
+        states = {name: store[:, 1 : self.T + 1] for name, store in zip(self.kind.states, self.state_stores)}
+        return self.gate_records() | states
+
+    # --- what a cell defines where the plain case does not fit --------------------------------
     def input_grad_blocks(self):
+        """(rows of weight_ih, their dZ) pairs; all rows at once in the plain case."""
         yield slice(None), self.dZ
 
     def hidden_grad_blocks(self):
+        """(rows of weight_hh, their dZ, the (H, T*B) operand) triples."""
         yield slice(None), self.dZ, self.previous_states()
 
     def extra_grads(self) -> None:
-        pass
+        """Gradients of parameters beyond the four of the plain case (e.g. peepholes)."""
 
-    def recorded(self) -> dict[str, np.ndarray]:
-        """Per-step internals as (T, H, B) arrays."""
-        return {"h": self.S[:, 1 : self.T + 1].transpose(1, 0, 2)}
+    def gate_records(self) -> dict[str, np.ndarray]:
+        """The (H, T, B) per-step values of the kind's blocks that record=True keeps."""
+        return {}
 
-    # --- what a cell defines -------------------------------------------------------------------
+    # --- what every cell defines ---------------------------------------------------------------
     def allocate(self) -> None:
-        raise NotImplementedError
-
-    def state_views(self, slot: int) -> tuple[np.ndarray, ...]:
+        """Make the per-step stores and the scratch buffers (see the table)."""
         raise NotImplementedError
 
     def forward_step(self, t: int, prev: int, cur: int) -> None:
         raise NotImplementedError
 
     def backward_step(self, t: int, prev: int, cur: int) -> None:
+        """From self.dstate (the gradients w.r.t. this step's new state(s), updated in place to
+        those w.r.t. the previous state(s)), write this step's gate gradients into dZ[:, t]."""
         raise NotImplementedError

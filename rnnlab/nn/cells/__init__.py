@@ -1,1 +1,7 @@
-"""The arithmetic of one time step of each cell, forward and backward, one file per cell."""
+"""The cell kinds: one module each (its equations, its NumPy step, its description as a `CellKind`)
+and, beside it, its compiled kernels (<kind>_compiled.py). `get(name)` finds a registered kind."""
+
+from . import gru, lstm, rnn  # noqa: F401  (each registers its kind)
+from .kind import CellKind, OnnxOperator, TorchCounterpart, get, names, register
+
+__all__ = ["CellKind", "OnnxOperator", "TorchCounterpart", "get", "names", "register"]

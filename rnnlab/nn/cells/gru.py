@@ -27,70 +27,52 @@ Backward, given dh (from the output and from step t + 1)
     drh = W_hn^T @ dn_pre,   dr_pre = drh * h_prev * r * (1 - r)                (3) (2)
     dh_prev = dh * z + drh * r + W_hr,hz^T @ [dr_pre; dz_pre]                   (4) (3) (1)
     dW_hr,hz += [dr_pre; dz_pre] h_prev^T;  dW_hn += dn_pre (r * h_prev)^T
+
+Step Jacobian (numerator layout)
+    dz = diag(z (1 - z)) W_z,  dr = diag(r (1 - r)) W_r                         (J1)
+    after:  dn = diag(1 - n^2) (diag(W_n h_prev + b_hn) dr + diag(r) W_n)       (J2)
+    before: dn = diag(1 - n^2) W_n (diag(h_prev) dr + diag(r))                  (J2')
+    J = diag(1 - z) dn + diag(z) + diag(h_prev - n) dz                          (J3)
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .. import kernels
 from ..functional import sigmoid_, sigmoid_grad, tanh_grad
 from ..sequence import SequenceRun
+from .kind import CellKind, OnnxOperator, TorchCounterpart, diagonal_matrices, register
 
 RESETS = ("after", "before")
 
 
 class GRURun(SequenceRun):
-    n_gates = 3
-
-    @staticmethod
-    def check_options(options):
-        if options["reset"] not in RESETS:
-            raise ValueError(f"reset must be 'after' (PyTorch) or 'before' (Cho et al. 2014), got {options['reset']!r}")
-        return options
-
     def allocate(self) -> None:
         T, B, H, dt = self.T, self.B, self.H, self.Zx.dtype
         self.after = self.options["reset"] == "after"
         w_hh = self.p["weight_hh"].data
-        b_hh = self.p.get("bias_hh")
         self.w_hh, self.w_hrz, self.w_hn = w_hh, w_hh[: 2 * H], w_hh[2 * H :]
-        self.b_hn = None if b_hh is None else b_hh.data[2 * H :, None]
-        self.b_hn_vector = np.zeros(H, dt) if b_hh is None else b_hh.data[2 * H :]  # for the kernel
-        # after: rows r, z, hn, n;  before: rows r, z, n and r * h_prev of every step in RH
-        self.G = np.empty((T, 4 * H if self.after else 3 * H, B), dt)
-        if not self.after:
-            self.RH = np.empty((H, T, B), dt)
+        self.b_hn = self.kind.reset_bias(self.p, self.options, dt)  # (H,): inside r * (...) after
+        # after: rows r, z, hn, n;  before: rows r, z, n, and r * h_prev of every step in RH
+        self.G = np.empty((4 * H if self.after else 3 * H, T, B), dt)
+        self.RH = None if self.after else np.empty((H, T, B), dt)
         self.tmp = np.empty((H, B), dt)
         self.tmp2 = np.empty((H, B), dt)
-
-    def input_bias(self):
-        b_ih, b_hh = self.p.get("bias_ih"), self.p.get("bias_hh")
-        if b_ih is None:
-            return None
-        bias = b_ih.data + b_hh.data
-        if self.options["reset"] == "after":  # b_hn sits inside r * (W_hn h + b_hn)
-            bias[2 * self.H :] = b_ih.data[2 * self.H :]
-        return bias
-
-    def state_views(self, slot):
-        return (self.S[:, slot],)
+        self.dz = np.empty((3 * H, B), dt)  # backward: one step's gradients
+        self.dZN = np.empty((H, T, B), dt) if self.after else None  # backward: dn_pre of every step
 
     def _gates(self, t):
-        H, g = self.H, self.G[t]
+        H, g = self.H, self.G[:, t]
         if self.after:
             return g[:H], g[H : 2 * H], g[3 * H :], g[2 * H : 3 * H]  # r, z, n, hn
         return g[:H], g[H : 2 * H], g[2 * H :], None
 
     def forward_step(self, t, prev, cur):
-        if self.fast:
-            return self._forward_step_compiled(t, prev, cur)
-        H, g, ax, h_prev = self.H, self.G[t], self.Zx[:, t], self.S[:, prev]
+        H, g, ax, h_prev = self.H, self.G[:, t], self.Zx[:, t], self.S[:, prev]
         r, z, n, hn = self._gates(t)
         if self.after:
             np.matmul(self.w_hh, h_prev, out=g[: 3 * H])  # (1)
-            if self.b_hn is not None:
-                hn += self.b_hn  # (3)
+            hn += self.b_hn[:, None]  # (3)
         else:
             np.matmul(self.w_hrz, h_prev, out=g[: 2 * H])  # (1)
         g[: 2 * H] += ax[: 2 * H]
@@ -106,37 +88,12 @@ class GRURun(SequenceRun):
         tmp *= z
         np.add(n, tmp, out=self.S[:, cur])  # (4)
 
-    def _forward_step_compiled(self, t, prev, cur):
-        H, g, h_prev = self.H, self.G[t], self.S[:, prev]
-        if self.after:
-            np.matmul(self.w_hh, h_prev, out=g[: 3 * H])  # (1)
-            kernels.gru_after_forward(self.G, self.Zx, self.S, t, prev, cur, self.b_hn_vector)  # (2)-(4)
-        else:
-            np.matmul(self.w_hrz, h_prev, out=g[: 2 * H])  # (1)
-            kernels.gru_before_gates(self.G, self.Zx, self.S, self.RH, t, prev)  # (2) (3)
-            np.matmul(self.w_hn, self.RH[:, t], out=g[2 * H :])  # (3)
-            kernels.gru_before_output(self.G, self.Zx, self.S, t, prev, cur)  # (3) (4)
-
-    def _backward_step_compiled(self, t, prev, cur):
-        H, dh, direct = self.H, self.dstate[0], self.tmp
-        if self.after:
-            kernels.gru_after_backward(self.G, self.S, prev, dh, self.dZ, self.dZN, direct, t)
-            np.matmul(self.w_hh.T, self.dZ[:, t], out=dh)  # (1)
-        else:
-            kernels.gru_before_backward_n(self.G, self.S, prev, dh, self.dZ, t)
-            drh = np.matmul(self.w_hn.T, self.dZ[2 * H :, t], out=self.tmp2)  # (3)
-            kernels.gru_before_backward_r(self.G, self.S, prev, dh, drh, self.dZ, direct, t)
-            np.matmul(self.w_hrz.T, self.dZ[: 2 * H, t], out=dh)  # (1)
-        dh += direct  # (4) (1)
-
     def backward_step(self, t, prev, cur):
-        if self.fast:
-            return self._backward_step_compiled(t, prev, cur)
         H, dz, tmp, tmp2 = self.H, self.dz, self.tmp, self.tmp2
         r, z, n, hn = self._gates(t)
         h_prev, dh = self.S[:, prev], self.dstate[0]
         dn_pre = self.dZN[:, t] if self.after else dz[2 * H :]
-        sigmoid_grad(self.G[t][: 2 * H], out=dz[: 2 * H])  # (2)
+        sigmoid_grad(self.G[: 2 * H, t], out=dz[: 2 * H])  # (2)
         dz[H : 2 * H] *= np.subtract(h_prev, n, out=tmp)
         dz[H : 2 * H] *= dh  # dz_pre                                                   (4) (2)
         tanh_grad(n, out=tmp2)
@@ -161,12 +118,6 @@ class GRURun(SequenceRun):
         np.matmul(w_rec.T, dz_rec, out=dh)
         dh += tmp  # (4) (1)
 
-    def backward(self, dY, dstate):
-        self.dz = np.empty((3 * self.H, self.B), self.S.dtype)  # one step's gradients
-        if self.after:
-            self.dZN = np.empty((self.H, self.T, self.B), self.S.dtype)  # dn_pre of every step
-        return super().backward(dY, dstate)
-
     def input_grad_blocks(self):
         if self.after:
             yield slice(0, 2 * self.H), self.dZ[: 2 * self.H]
@@ -182,8 +133,68 @@ class GRURun(SequenceRun):
             yield slice(0, 2 * H), self.dZ[: 2 * H], self.previous_states()
             yield slice(2 * H, 3 * H), self.dZ[2 * H :], self.RH.reshape(H, -1)
 
-    def recorded(self):
+    def gate_records(self):
         H = self.H
         n_first = 3 * H if self.after else 2 * H
-        rec = {"r": self.G[:, :H], "z": self.G[:, H : 2 * H], "n": self.G[:, n_first : n_first + H]}
-        return rec | super().recorded()
+        return {"r": self.G[:H], "z": self.G[H : 2 * H], "n": self.G[n_first : n_first + H]}
+
+
+class GRUKind(CellKind):
+    name, title = "gru", "GRU"
+    blocks = ("r", "z", "n")
+    gates = ("r", "z")
+    recorded = ("r", "z", "n", "h")
+    options = {"reset": "after"}
+    run = GRURun
+    compiled_run = "rnnlab.nn.cells.gru_compiled:CompiledGRURun"
+    compiled_step = "rnnlab.nn.cells.gru_compiled:FusedGRUStep"
+
+    def validate_options(self, options):
+        if options["reset"] not in RESETS:
+            raise ValueError(f"reset must be 'after' (PyTorch) or 'before' (Cho et al. 2014), got {options['reset']!r}")
+
+    def input_bias(self, params, options):
+        bias = super().input_bias(params, options)
+        if bias is not None and options["reset"] == "after":  # b_hn sits inside r * (W_hn h + b_hn) (3)
+            H = bias.shape[0] // 3
+            bias[2 * H :] = params["bias_ih"].data[2 * H :]
+        return bias
+
+    def reset_bias(self, params, options, dtype) -> np.ndarray:
+        """b_hn, the bias that stays inside r * (W_hn h_prev + b_hn) (after), else zeros."""
+        H = params["weight_hh"].data.shape[1]
+        if "bias_hh" not in params or options["reset"] != "after":
+            return np.zeros(H, dtype)
+        return params["bias_hh"].data[2 * H :]
+
+    def step_jacobian(self, params, options, x, prev, rec, full):
+        r, z, n = rec["r"], rec["z"], rec["n"]
+        h_prev, H = prev[0], r.shape[-1]
+        W = params["weight_hh"].data
+        Wr, Wz, Wn = W[:H], W[H : 2 * H], W[2 * H :]
+        dz = (z * (1 - z))[..., None] * Wz  # (J1)
+        dr = (r * (1 - r))[..., None] * Wr  # (J1)
+        if options["reset"] == "after":
+            hn = h_prev @ Wn.T + self.reset_bias(params, options, W.dtype)
+            dn = (1 - n * n)[..., None] * (hn[..., None] * dr + r[..., None] * Wn)  # (J2)
+        else:
+            inner = h_prev[..., None] * dr + diagonal_matrices(r)  # d(r * h_prev)/dh_prev
+            dn = (1 - n * n)[..., None] * np.einsum("ij,...jk->...ik", Wn, inner)  # (J2')
+        return (1 - z)[..., None] * dn + diagonal_matrices(z) + (h_prev - n)[..., None] * dz  # (J3)
+
+    def torch_counterpart(self, options):
+        if options["reset"] != "after":
+            raise ValueError(
+                "GRU(reset='before') has no PyTorch equivalent: torch.nn.GRU applies the reset gate "
+                "after the recurrent product (reset='after'); export it to ONNX instead "
+                "(rnnlab.interop.onnx.export, linear_before_reset=0)"
+            )
+        return TorchCounterpart("GRU", "GRUCell", {})
+
+    def onnx_operator(self, options, num_directions):
+        # ONNX orders the gates z, r, h. linear_before_reset=1 is reset="after":
+        # h~ = tanh(W_h x + Wb_h + r * (R_h h + Rb_h)); 0 is reset="before", both biases outside r.
+        return OnnxOperator("GRU", (1, 0, 2), {"linear_before_reset": int(options["reset"] == "after")})
+
+
+GRU_CELL = register(GRUKind())
