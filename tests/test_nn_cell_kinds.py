@@ -34,11 +34,11 @@ class LeakyGateRun(SequenceRun):
     def allocate(self):
         H, T, B, dt = self.H, self.T, self.B, self.Zx.dtype
         self.w_hh = self.p["weight_hh"].data
-        self.G = np.empty((2 * H, T, B), dt)  # f and g of every step
+        self.G = np.empty((T, 2 * H, B), dt)  # f and g of every step (step-major: sequence.py)
         self.tmp = np.empty((H, B), dt)
 
     def forward_step(self, t, prev, cur):
-        H, z, h_prev = self.H, self.G[:, t], self.S[:, prev]
+        H, z, h_prev = self.H, self.G[t], self.S[:, prev]
         np.matmul(self.w_hh, h_prev, out=z)  # (1)
         z += self.Zx[:, t]
         f, g = z[:H], z[H:]
@@ -49,7 +49,7 @@ class LeakyGateRun(SequenceRun):
 
     def backward_step(self, t, prev, cur):
         H, dz, dh = self.H, self.dZ[:, t], self.dstate[0]
-        f, g, h_prev = self.G[:H, t], self.G[H:, t], self.S[:, prev]
+        f, g, h_prev = self.G[t, :H], self.G[t, H:], self.S[:, prev]
         sigmoid_grad(f, out=dz[:H])
         dz[:H] *= (h_prev - g) * dh  # (3) (2)
         tanh_grad(g, out=dz[H:])
@@ -59,7 +59,7 @@ class LeakyGateRun(SequenceRun):
         dh += self.tmp  # (3)
 
     def gate_records(self):
-        return {"f": self.G[: self.H], "g": self.G[self.H :]}
+        return {"f": self.G[:, : self.H], "g": self.G[:, self.H :]}
 
 
 class LeakyGateKind(CellKind):

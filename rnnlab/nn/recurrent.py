@@ -253,9 +253,9 @@ class RecurrentLayer(_Recurrent):
         recorded = {}
         for layer, layer_runs in enumerate(runs):
             for d, run in enumerate(layer_runs):
-                rec = run.recorded()  # (H, T, B) arrays
+                rec = run.recorded()  # (T, H, B) arrays
                 recorded[f"l{layer}" + ("_reverse" if d else "")] = {
-                    name: self._to_user(rec[name].transpose(1, 2, 0), batched) for name in self.kind.recorded
+                    name: self._to_user(rec[name].transpose(0, 2, 1), batched) for name in self.kind.recorded
                 }
         return recorded
 

@@ -7,19 +7,23 @@ A recurrent layer spends its time in three places, and each is put where it is c
   3. the weight gradients of all steps are one GEMM each:  dW_ih = dZ @ X^T, dW_hh = dZ @ Hprev^T,
      dX = W_ih^T @ dZ
 
-Layout. Every store is (rows, time, batch): a step's block `A[:, t]` is (rows, B) with each row
-contiguous (what the kernels and BLAS read fastest), and the blocks of all steps reshape to one
-(rows, T*B) matrix without a copy (what the GEMMs of 1 and 3 need). The stores of one run:
+Layout. Two shapes, chosen by who reads a store. A GEMM over all steps (1, 3) needs its operand
+as one (rows, T*B) matrix: such stores are (rows, time, batch), and a step's block `A[:, t]` is
+(rows, B) with each row contiguous. A store that only the step itself reads is (time, rows,
+batch): a step's block `A[t]` is one contiguous (rows, B) array, which the kernels and NumPy
+sweep in one pass (`bench/compare_checkouts.py` measured the LSTM's gates in the first shape at
+0.6-0.85x the speed of the second). The stores of one run:
 
-| store           | shape       | made by               | holds, and why it is kept                                  |
-|-----------------|-------------|-----------------------|------------------------------------------------------------|
-| inp             | (D, T*B)    | the layer             | the input, or the layer below's S: for dW_ih and dX (3)    |
-| Zx              | (G*H, T, B) | `__init__`, one GEMM  | every step's input projection and folded bias (1)          |
-| dZ              | (G*H, T, B) | the buffer of Zx      | gate pre-activation gradients (a)                          |
-| S               | (H, T+2, B) | the layer             | hidden states of both directions, in slots (b)             |
-| state_stores    | (H, T+2, B) | `__init__`            | S, and one store per further state (the LSTM's c)          |
-| per-step stores | (rows, T, B)| the cell's allocate() | what backward reads and record=True returns: gates, ...    |
-| scratch         | (rows, B)   | the cell's allocate() | one step's temporaries, reused at every step               |
+| store           | shape        | made by               | holds, and why it is kept                                 |
+|-----------------|--------------|-----------------------|-----------------------------------------------------------|
+| inp             | (D, T*B)     | the layer             | the input, or the layer below's S: for dW_ih and dX (3)   |
+| Zx              | (G*H, T, B)  | `__init__`, one GEMM  | every step's input projection and folded bias (1)         |
+| dZ              | (G*H, T, B)  | the buffer of Zx      | gate pre-activation gradients, GEMM operand of (3) (a)    |
+| S               | (H, T+2, B)  | the layer             | hidden states of both directions, in slots (b)            |
+| cell_states     | (T+2, H, B)  | `__init__`            | one store per further state (the LSTM's c), S's slots     |
+| per-step stores | (T, rows, B) | the cell's allocate() | what backward reads and record=True returns: gates, ...   |
+| GEMM operands   | (rows, T, B) | the cell's allocate() | per-step values a weight gradient needs (GRU's r * h)     |
+| scratch         | (rows, B)    | the cell's allocate() | one step's temporaries, reused at every step              |
 
 (a) Zx is spent once forward is done, so backward writes dZ over it: a training step's peak
     memory is one (G*H, T, B) array lower.
@@ -83,7 +87,7 @@ class SequenceRun:
             zx += bias[:, None]
         self.Zx = zx.reshape(-1, T, B)
         self.dZ = self.Zx  # the same buffer (see the table): written by backward
-        self.state_stores = (S, *(np.empty((H, T + 2, B), S.dtype) for _ in kind.states[1:]))
+        self.cell_states = tuple(np.empty((T + 2, H, B), S.dtype) for _ in kind.states[1:])
         self.dstate: list[np.ndarray] = []  # the state gradients while backward runs
         self.allocate()
 
@@ -104,7 +108,7 @@ class SequenceRun:
 
     def state_views(self, slot: int) -> tuple[np.ndarray, ...]:
         """The (H, B) state(s) in `slot`: (h,) or (h, c)."""
-        return tuple(store[:, slot] for store in self.state_stores)
+        return (self.S[:, slot], *(store[slot] for store in self.cell_states))
 
     # --- forward -------------------------------------------------------------------------------
     def forward(self, state0: tuple[np.ndarray, ...]) -> None:
@@ -168,18 +172,25 @@ class SequenceRun:
         self.extra_grads()
         return dinp
 
-    def previous(self, store: np.ndarray) -> np.ndarray:
-        """(H, T, B) view of the state each step started from, in `store` (S, or C of an LSTM)."""
-        first = 2 if self.reverse else 0
-        return store[:, first : first + self.T]
+    @property
+    def _first_previous(self) -> int:
+        return 2 if self.reverse else 0
 
     def previous_states(self) -> np.ndarray:
         """(H, T*B) view of the hidden state each step started from: the dW_hh operand."""
-        return self.previous(self.S).reshape(self.H, -1)
+        first = self._first_previous
+        return self.S[:, first : first + self.T].reshape(self.H, -1)
+
+    def previous_cells(self, store: np.ndarray) -> np.ndarray:
+        """(T, H, B) view of a cell state (one of `cell_states`) each step started from."""
+        first = self._first_previous
+        return store[first : first + self.T]
 
     def recorded(self) -> dict[str, np.ndarray]:
-        """Per-step internals as (H, T, B) arrays, named as the kind's `recorded`."""
-        states = {name: store[:, 1 : self.T + 1] for name, store in zip(self.kind.states, self.state_stores)}
+        """Per-step internals as (T, H, B) arrays, named as the kind's `recorded`."""
+        T = self.T
+        states = {"h": self.S[:, 1 : T + 1].transpose(1, 0, 2)}
+        states |= {name: store[1 : T + 1] for name, store in zip(self.kind.states[1:], self.cell_states)}
         return self.gate_records() | states
 
     # --- what a cell defines where the plain case does not fit --------------------------------
@@ -195,7 +206,7 @@ class SequenceRun:
         """Gradients of parameters beyond the four of the plain case (e.g. peepholes)."""
 
     def gate_records(self) -> dict[str, np.ndarray]:
-        """The (H, T, B) per-step values of the kind's blocks that record=True keeps."""
+        """The (T, H, B) per-step values of the kind's blocks that record=True keeps."""
         return {}
 
     # --- what every cell defines ---------------------------------------------------------------

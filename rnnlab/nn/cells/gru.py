@@ -54,7 +54,7 @@ class GRURun(SequenceRun):
         self.w_hh, self.w_hrz, self.w_hn = w_hh, w_hh[: 2 * H], w_hh[2 * H :]
         self.b_hn = self.kind.reset_bias(self.p, self.options, dt)  # (H,): inside r * (...) after
         # after: rows r, z, hn, n;  before: rows r, z, n, and r * h_prev of every step in RH
-        self.G = np.empty((4 * H if self.after else 3 * H, T, B), dt)
+        self.G = np.empty((T, 4 * H if self.after else 3 * H, B), dt)
         self.RH = None if self.after else np.empty((H, T, B), dt)
         self.tmp = np.empty((H, B), dt)
         self.tmp2 = np.empty((H, B), dt)
@@ -62,13 +62,13 @@ class GRURun(SequenceRun):
         self.dZN = np.empty((H, T, B), dt) if self.after else None  # backward: dn_pre of every step
 
     def _gates(self, t):
-        H, g = self.H, self.G[:, t]
+        H, g = self.H, self.G[t]
         if self.after:
             return g[:H], g[H : 2 * H], g[3 * H :], g[2 * H : 3 * H]  # r, z, n, hn
         return g[:H], g[H : 2 * H], g[2 * H :], None
 
     def forward_step(self, t, prev, cur):
-        H, g, ax, h_prev = self.H, self.G[:, t], self.Zx[:, t], self.S[:, prev]
+        H, g, ax, h_prev = self.H, self.G[t], self.Zx[:, t], self.S[:, prev]
         r, z, n, hn = self._gates(t)
         if self.after:
             np.matmul(self.w_hh, h_prev, out=g[: 3 * H])  # (1)
@@ -93,7 +93,7 @@ class GRURun(SequenceRun):
         r, z, n, hn = self._gates(t)
         h_prev, dh = self.S[:, prev], self.dstate[0]
         dn_pre = self.dZN[:, t] if self.after else dz[2 * H :]
-        sigmoid_grad(self.G[: 2 * H, t], out=dz[: 2 * H])  # (2)
+        sigmoid_grad(self.G[t, : 2 * H], out=dz[: 2 * H])  # (2)
         dz[H : 2 * H] *= np.subtract(h_prev, n, out=tmp)
         dz[H : 2 * H] *= dh  # dz_pre                                                   (4) (2)
         tanh_grad(n, out=tmp2)
@@ -136,7 +136,7 @@ class GRURun(SequenceRun):
     def gate_records(self):
         H = self.H
         n_first = 3 * H if self.after else 2 * H
-        return {"r": self.G[:H], "z": self.G[H : 2 * H], "n": self.G[n_first : n_first + H]}
+        return {"r": self.G[:, :H], "z": self.G[:, H : 2 * H], "n": self.G[:, n_first : n_first + H]}
 
 
 class GRUKind(CellKind):

@@ -14,12 +14,12 @@ from .jit import FusedStep, jit, sigmoid, tanh
 
 @jit
 def gru_after_forward(G, Zx, S, t, prev, cur, b_hn):
-    """reset="after", (2)-(4); G[:, t] rows r, z, hn hold W_hh h_prev on entry; rows r, z, hn, n
+    """reset="after", (2)-(4); G[t] rows r, z, hn hold W_hh h_prev on entry; rows r, z, hn, n
     hold the gates, W_hn h_prev + b_hn and n on exit."""
     half = G.dtype.type(0.5)
     H = b_hn.shape[0]
     for j in range(H):
-        gr, gz, ghn, gn = G[j, t], G[H + j, t], G[2 * H + j, t], G[3 * H + j, t]
+        gr, gz, ghn, gn = G[t, j], G[t, H + j], G[t, 2 * H + j], G[t, 3 * H + j]
         xr, xz, xn = Zx[j, t], Zx[H + j, t], Zx[2 * H + j, t]
         h_prev, h, bj = S[j, prev], S[j, cur], b_hn[j]
         for b in range(h.shape[0]):
@@ -38,7 +38,7 @@ def gru_after_backward(G, S, prev, dh, dZ, dZN, direct, t):
     one = G.dtype.type(1)
     H = dh.shape[0]
     for j in range(H):
-        gr, gz, ghn, gn = G[j, t], G[H + j, t], G[2 * H + j, t], G[3 * H + j, t]
+        gr, gz, ghn, gn = G[t, j], G[t, H + j], G[t, 2 * H + j], G[t, 3 * H + j]
         dr, dzz, dhn, dn = dZ[j, t], dZ[H + j, t], dZ[2 * H + j, t], dZN[j, t]
         h_prev, dhj, dd = S[j, prev], dh[j], direct[j]
         for b in range(dhj.shape[0]):
@@ -53,11 +53,11 @@ def gru_after_backward(G, S, prev, dh, dZ, dZN, direct, t):
 
 @jit
 def gru_before_gates(G, Zx, S, RH, t, prev):
-    """reset="before", (2) and the r * h_prev of (3); G[:, t] rows r, z hold W_hr,hz h_prev."""
+    """reset="before", (2) and the r * h_prev of (3); G[t] rows r, z hold W_hr,hz h_prev."""
     half = G.dtype.type(0.5)
     H = RH.shape[0]
     for j in range(H):
-        gr, gz, xr, xz = G[j, t], G[H + j, t], Zx[j, t], Zx[H + j, t]
+        gr, gz, xr, xz = G[t, j], G[t, H + j], Zx[j, t], Zx[H + j, t]
         h_prev, rh = S[j, prev], RH[j, t]
         for b in range(rh.shape[0]):
             r = sigmoid(gr[b] + xr[b], half)  # (2)
@@ -68,10 +68,10 @@ def gru_before_gates(G, Zx, S, RH, t, prev):
 
 @jit
 def gru_before_output(G, Zx, S, t, prev, cur):
-    """reset="before", the rest of (3) and (4); G[:, t] rows n hold W_hn (r * h_prev)."""
+    """reset="before", the rest of (3) and (4); G[t] rows n hold W_hn (r * h_prev)."""
     H = S.shape[0]
     for j in range(H):
-        gz, gn, xn = G[H + j, t], G[2 * H + j, t], Zx[2 * H + j, t]
+        gz, gn, xn = G[t, H + j], G[t, 2 * H + j], Zx[2 * H + j, t]
         h_prev, h = S[j, prev], S[j, cur]
         for b in range(h.shape[0]):
             gn[b] = tanh(gn[b] + xn[b])  # (3)
@@ -85,7 +85,7 @@ def gru_before_backward_n(G, S, prev, dh, dZ, t):
     one = G.dtype.type(1)
     H = dh.shape[0]
     for j in range(H):
-        gz, gn, dzz, dn = G[H + j, t], G[2 * H + j, t], dZ[H + j, t], dZ[2 * H + j, t]
+        gz, gn, dzz, dn = G[t, H + j], G[t, 2 * H + j], dZ[H + j, t], dZ[2 * H + j, t]
         h_prev, dhj = S[j, prev], dh[j]
         for b in range(dhj.shape[0]):
             z, n, d = gz[b], gn[b], dhj[b]
@@ -100,7 +100,7 @@ def gru_before_backward_r(G, S, prev, dh, drh, dZ, direct, t):
     one = G.dtype.type(1)
     H = dh.shape[0]
     for j in range(H):
-        gr, gz, dr = G[j, t], G[H + j, t], dZ[j, t]
+        gr, gz, dr = G[t, j], G[t, H + j], dZ[j, t]
         h_prev, dhj, drj, dd = S[j, prev], dh[j], drh[j], direct[j]
         for b in range(dhj.shape[0]):
             r = gr[b]
@@ -110,7 +110,7 @@ def gru_before_backward_r(G, S, prev, dh, drh, dZ, direct, t):
 
 class CompiledGRURun(GRURun):
     def forward_step(self, t, prev, cur):
-        H, g, h_prev = self.H, self.G[:, t], self.S[:, prev]
+        H, g, h_prev = self.H, self.G[t], self.S[:, prev]
         if self.after:
             np.matmul(self.w_hh, h_prev, out=g[: 3 * H])  # (1)
             gru_after_forward(self.G, self.Zx, self.S, t, prev, cur, self.b_hn)  # (2)-(4)

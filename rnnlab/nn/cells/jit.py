@@ -114,43 +114,20 @@ class FusedStep:
         w = {"stack": np.zeros((D + H + 1, B), dt), "xone": np.zeros((D + 1, B), dt), "hone": np.zeros((H + 1, B), dt)}
         for name in ("stack", "xone", "hone"):
             w[name][-1] = 1  # the bias column's input
+        # the stores as the runs have them: G, TC and C step-major, Zx, S and RH unit-major
         if B == 1 and self.flat_for_one_row:
-            w |= {
-                "G": np.zeros((ng, 1, H), dt),
-                "Zx": np.zeros((nx, 1, H), dt),
-                "S": np.zeros((1, 3, H), dt),
-                "C": np.zeros((1, 3, H), dt),
-                "TC": np.zeros((1, 1, H), dt),
-                "RH": np.zeros((1, 1, H), dt),
-                "no_bias": np.zeros(1, dt),
-            }
-            w |= {
-                "z": w["G"][:, 0].reshape(-1, 1),
-                "zx": w["Zx"][:, 0].reshape(-1, 1),
-                "h_prev": w["S"][0, 0].reshape(H, 1),
-                "h_new": w["S"][0, 1].reshape(H, 1),
-                "c_prev": w["C"][0, 0].reshape(H, 1),
-                "c_new": w["C"][0, 1].reshape(H, 1),
-                "rh": w["RH"].reshape(H, 1),
-            }
+            w |= {"G": np.zeros((1, ng, H), dt), "Zx": np.zeros((nx, 1, H), dt), "S": np.zeros((1, 3, H), dt),
+                  "C": np.zeros((3, 1, H), dt), "TC": np.zeros((1, 1, H), dt), "RH": np.zeros((1, 1, H), dt),
+                  "no_bias": np.zeros(1, dt)}  # fmt: skip
+            w |= {"z": w["G"][0].reshape(-1, 1), "zx": w["Zx"][:, 0].reshape(-1, 1),
+                  "h_prev": w["S"][0, 0].reshape(H, 1), "h_new": w["S"][0, 1].reshape(H, 1),
+                  "c_prev": w["C"][0, 0].reshape(H, 1), "c_new": w["C"][1, 0].reshape(H, 1),
+                  "rh": w["RH"].reshape(H, 1)}  # fmt: skip
         else:
-            w |= {
-                "G": np.zeros((ng * H, 1, B), dt),
-                "Zx": np.zeros((nx * H, 1, B), dt),
-                "S": np.zeros((H, 3, B), dt),
-                "C": np.zeros((H, 3, B), dt),
-                "TC": np.zeros((H, 1, B), dt),
-                "RH": np.zeros((H, 1, B), dt),
-                "no_bias": np.zeros(H, dt),
-            }
-            w |= {
-                "z": w["G"][:, 0],
-                "zx": w["Zx"][:, 0],
-                "h_prev": w["S"][:, 0],
-                "h_new": w["S"][:, 1],
-                "c_prev": w["C"][:, 0],
-                "c_new": w["C"][:, 1],
-                "rh": w["RH"][:, 0],
-            }
+            w |= {"G": np.zeros((1, ng * H, B), dt), "Zx": np.zeros((nx * H, 1, B), dt), "S": np.zeros((H, 3, B), dt),
+                  "C": np.zeros((3, H, B), dt), "TC": np.zeros((1, H, B), dt), "RH": np.zeros((H, 1, B), dt),
+                  "no_bias": np.zeros(H, dt)}  # fmt: skip
+            w |= {"z": w["G"][0], "zx": w["Zx"][:, 0], "h_prev": w["S"][:, 0], "h_new": w["S"][:, 1],
+                  "c_prev": w["C"][0], "c_new": w["C"][1], "rh": w["RH"][:, 0]}  # fmt: skip
         self.buffers[B] = w
         return w

@@ -50,15 +50,15 @@ class LSTMRun(SequenceRun):
         self.peephole = self.options["peephole"]
         if self.peephole:
             self.w_ci, self.w_cf, self.w_co = (self.p[k].data[:, None] for k in PEEPHOLES)
-        self.C = self.state_stores[1]  # cell states, (H, T + 2, B), the slots of S
-        self.G = np.empty((4 * H, T, B), dt)  # gates i, f, g, o of every step
-        self.TC = np.empty((H, T, B), dt)  # tanh(c) of every step
+        self.C = self.cell_states[0]  # cell states, (T + 2, H, B), the slots of S
+        self.G = np.empty((T, 4 * H, B), dt)  # gates i, f, g, o of every step
+        self.TC = np.empty((T, H, B), dt)  # tanh(c) of every step
         self.tmp = np.empty((H, B), dt)
         self.deriv = np.empty((4 * H, B), dt)  # backward: the gates' derivatives
 
     def forward_step(self, t, prev, cur):
-        H, z, tmp = self.H, self.G[:, t], self.tmp
-        c_prev, c, tanh_c = self.C[:, prev], self.C[:, cur], self.TC[:, t]
+        H, z, tmp = self.H, self.G[t], self.tmp
+        c_prev, c, tanh_c = self.C[prev], self.C[cur], self.TC[t]
         np.matmul(self.w_hh, self.S[:, prev], out=z)  # (1)
         z += self.Zx[:, t]  # (1)
         i, f, g, o = z[:H], z[H : 2 * H], z[2 * H : 3 * H], z[3 * H :]
@@ -83,9 +83,9 @@ class LSTMRun(SequenceRun):
         np.multiply(o, tanh_c, out=self.S[:, cur])  # (5)
 
     def backward_step(self, t, prev, cur):
-        H, gates, tmp, deriv = self.H, self.G[:, t], self.tmp, self.deriv
+        H, gates, tmp, deriv = self.H, self.G[t], self.tmp, self.deriv
         i, f, g, o = gates[:H], gates[H : 2 * H], gates[2 * H : 3 * H], gates[3 * H :]
-        c_prev, tanh_c = self.C[:, prev], self.TC[:, t]
+        c_prev, tanh_c = self.C[prev], self.TC[t]
         dh, dc = self.dstate
         dz = self.dZ[:, t]  # this step's gradients w.r.t. the gate pre-activations
         sigmoid_grad(gates, out=deriv)  # s * (1 - s) for every block ...
@@ -111,17 +111,17 @@ class LSTMRun(SequenceRun):
         if not self.peephole:
             return
         H, T = self.H, self.T
-        c_prev, c = self.previous(self.C), self.C[:, 1 : T + 1]
+        c_prev, c = self.previous_cells(self.C), self.C[1 : T + 1]
         for name, rows, cells in (
             ("weight_ci", slice(0, H), c_prev),
             ("weight_cf", slice(H, 2 * H), c_prev),
             ("weight_co", slice(3 * H, 4 * H), c),
         ):
-            self.p[name].grad += np.einsum("htb,htb->h", self.dZ[rows], cells)
+            self.p[name].grad += np.einsum("htb,thb->h", self.dZ[rows], cells)
 
     def gate_records(self):
         H = self.H
-        return {name: self.G[k * H : (k + 1) * H] for k, name in enumerate(("i", "f", "g", "o"))}
+        return {name: self.G[:, k * H : (k + 1) * H] for k, name in enumerate(("i", "f", "g", "o"))}
 
 
 class LSTMKind(CellKind):

@@ -10,13 +10,13 @@ from .lstm import LSTM_CELL, PEEPHOLES, LSTMRun
 
 @jit
 def lstm_forward(G, Zx, C, TC, S, t, prev, cur, w_ci, w_cf, w_co, peephole):
-    """Equations (2)-(5) of one step; G[:, t] holds W_hh h_prev on entry and the gates on exit."""
+    """Equations (2)-(5) of one step; G[t] holds W_hh h_prev on entry and the gates on exit."""
     half, zero = G.dtype.type(0.5), G.dtype.type(0)
-    H = C.shape[0]
+    H = C.shape[1]
     for j in range(H):
-        gi, gf, gg, go = G[j, t], G[H + j, t], G[2 * H + j, t], G[3 * H + j, t]
+        gi, gf, gg, go = G[t, j], G[t, H + j], G[t, 2 * H + j], G[t, 3 * H + j]
         xi, xf, xg, xo = Zx[j, t], Zx[H + j, t], Zx[2 * H + j, t], Zx[3 * H + j, t]
-        c_prev, c_new, tanh_c, h = C[j, prev], C[j, cur], TC[j, t], S[j, cur]
+        c_prev, c_new, tanh_c, h = C[prev, j], C[cur, j], TC[t, j], S[j, cur]
         pi, pf, po = (w_ci[j], w_cf[j], w_co[j]) if peephole else (zero, zero, zero)
         for b in range(h.shape[0]):
             i = sigmoid(gi[b] + xi[b] + pi * c_prev[b], half)  # (2)
@@ -36,9 +36,9 @@ def lstm_backward(G, C, TC, prev, dh, dc, dZ, t, w_ci, w_cf, w_co, peephole):
     one, zero = G.dtype.type(1), G.dtype.type(0)
     H = dh.shape[0]
     for j in range(H):
-        gi, gf, gg, go = G[j, t], G[H + j, t], G[2 * H + j, t], G[3 * H + j, t]
+        gi, gf, gg, go = G[t, j], G[t, H + j], G[t, 2 * H + j], G[t, 3 * H + j]
         di, df, dg, do = dZ[j, t], dZ[H + j, t], dZ[2 * H + j, t], dZ[3 * H + j, t]
-        c_prev, tanh_c, dhj, dcj = C[j, prev], TC[j, t], dh[j], dc[j]
+        c_prev, tanh_c, dhj, dcj = C[prev, j], TC[t, j], dh[j], dc[j]
         pi, pf, po = (w_ci[j], w_cf[j], w_co[j]) if peephole else (zero, zero, zero)
         for b in range(dhj.shape[0]):
             i, f, g, o, tc, d = gi[b], gf[b], gg[b], go[b], tanh_c[b], dhj[b]
@@ -61,7 +61,7 @@ class CompiledLSTMRun(LSTMRun):
         self.peep = _peepholes(self.p, self.options, self.Zx.dtype)
 
     def forward_step(self, t, prev, cur):
-        np.matmul(self.w_hh, self.S[:, prev], out=self.G[:, t])  # (1)
+        np.matmul(self.w_hh, self.S[:, prev], out=self.G[t])  # (1)
         lstm_forward(self.G, self.Zx, self.C, self.TC, self.S, t, prev, cur, *self.peep, self.peephole)  # (1)-(5)
 
     def backward_step(self, t, prev, cur):

@@ -55,5 +55,5 @@ class FusedRNNStep(FusedStep):
         stack, d = w["stack"], inp.shape[0]
         stack[:d], stack[d:-1] = inp, prev[0]
         np.matmul(self.fused, stack, out=w["z"])  # (1); Zx stays 0: the bias is in z
-        rnn_forward(w["G"][:, 0], w["Zx"], w["S"], 0, 1, self.relu)  # (2)
+        rnn_forward(w["G"][0], w["Zx"], w["S"], 0, 1, self.relu)  # (2)
         return (w["h_new"],)
