@@ -1,4 +1,4 @@
-"""The char-LM's stepping protocol: generation through the frozen stepper equals forward."""
+"""CharLM as a models.sampling.TokenModel: generation through the frozen stepper equals forward."""
 
 import numpy as np
 import pytest

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from rnnlab.models.sampling import Stepper, beam_search, generate, log_softmax, next_token, token_probs
+from rnnlab.models.sampling import TokenModel, beam_search, generate, log_softmax, next_token, token_probs
 
 LOGITS = np.array([2.0, 1.0, 0.5, -0.5, -1.0, 0.2])  # unique maximum at id 0; sorted: 0,1,2,5,3,4
 
@@ -21,7 +21,7 @@ def draws(logits, n, seed=0, **options):
 
 
 # --- a hand-built model: second-order Markov chain ------------------------------------------
-class MarkovStepper:
+class MarkovModel:
     """Logits of the next token depend on the last TWO tokens: table[prev, cur] (V,), where
     prev = V stands for "no token yet". The state is each row's previous token, so a beam search
     that forgot to `select` its survivors' states would score with the wrong rows' history."""
@@ -44,25 +44,24 @@ class MarkovStepper:
         return state[rows]
 
 
-def brute_force(stepper, prime, length):
+def brute_force(model, prime, length):
     """Every continuation of `length` tokens scored by (5): the best sequence and its score."""
     scored = [
-        (sequence_score(stepper, prime, list(seq)), list(seq))
-        for seq in itertools.product(range(stepper.V), repeat=length)
+        (sequence_score(model, prime, list(seq)), list(seq)) for seq in itertools.product(range(model.V), repeat=length)
     ]
     score, best = max(scored, key=lambda c: c[0])
     return best, score
 
 
-def sequence_score(stepper, prime, seq):
+def sequence_score(model, prime, seq):
     """(5) for one continuation `seq` of `prime`, from a fresh state."""
-    state, score = stepper.initial(1), 0.0
+    state, score = model.initial(1), 0.0
     for i in prime:
-        logits, state = stepper.step(state, np.array([i]))
+        logits, state = model.step(state, np.array([i]))
     for n, tok in enumerate(seq):
         score += log_softmax(logits[0])[tok]
         if n + 1 < len(seq):
-            logits, state = stepper.step(state, np.array([tok]))
+            logits, state = model.step(state, np.array([tok]))
     return score
 
 
@@ -78,13 +77,13 @@ def trap_table():
     return table
 
 
-def greedy_ids(stepper, prime, length):
-    return list(generate(stepper, prime, length, np.random.default_rng(0), greedy=True))
+def greedy_ids(model, prime, length):
+    return list(generate(model, prime, length, np.random.default_rng(0), greedy=True))
 
 
 # --- next_token ------------------------------------------------------------------------------
-def test_stepper_protocol_is_satisfied_by_the_test_model():
-    assert isinstance(MarkovStepper(trap_table()), Stepper)
+def test_the_test_model_is_a_token_model():
+    assert isinstance(MarkovModel(trap_table()), TokenModel)
 
 
 @pytest.mark.parametrize("temperature", [0, 0.0, 1e-8, 1e-300])
@@ -181,7 +180,7 @@ def test_bad_sampling_options_raise_naming_the_argument(options, match):
     with pytest.raises(ValueError, match=match):  # also when greedy would not need them
         next_token(LOGITS, np.random.default_rng(0), greedy=True, **options)
     with pytest.raises(ValueError, match=match):  # generate checks before the first token
-        generate(MarkovStepper(trap_table()), [2], 3, np.random.default_rng(0), **options)
+        generate(MarkovModel(trap_table()), [2], 3, np.random.default_rng(0), **options)
 
 
 @pytest.mark.parametrize(
@@ -204,18 +203,18 @@ def test_rng_must_be_a_generator():
     with pytest.raises(TypeError, match="rng"):
         next_token(LOGITS, 0)
     with pytest.raises(TypeError, match="rng"):
-        generate(MarkovStepper(trap_table()), [2], 3, np.random.RandomState(0))
+        generate(MarkovModel(trap_table()), [2], 3, np.random.RandomState(0))
 
 
 # --- generate --------------------------------------------------------------------------------
 def test_generate_streams_lazily_feeds_the_prime_and_feeds_samples_back():
-    stepper = MarkovStepper(trap_table())
-    it = generate(stepper, [0, 2], 4, np.random.default_rng(0), greedy=True)
-    assert stepper.calls == 0  # nothing runs until the first token is asked for
+    model = MarkovModel(trap_table())
+    it = generate(model, [0, 2], 4, np.random.default_rng(0), greedy=True)
+    assert model.calls == 0  # nothing runs until the first token is asked for
     first = next(it)
-    assert stepper.calls == 2  # the two prime tokens, one step each
+    assert model.calls == 2  # the two prime tokens, one step each
     rest = list(it)
-    assert stepper.calls == 2 + 3  # each yielded token but the last is fed back
+    assert model.calls == 2 + 3  # each yielded token but the last is fed back
     # greedy through the table by hand: after (0, 2) uniform -> 0; after (2, 0) uniform -> 0; ...
     assert [first] + rest == [0, 0, 0, 0]
 
@@ -226,7 +225,7 @@ def test_generate_conditions_on_what_it_sampled():
     table = np.full((V + 1, V, V), -50.0)
     for a in range(V):
         table[:, a, (a + 1) % V] = 50.0
-    out = list(generate(MarkovStepper(table), [3], 7, np.random.default_rng(0), temperature=1.0))
+    out = list(generate(MarkovModel(table), [3], 7, np.random.default_rng(0), temperature=1.0))
     assert out == [4, 0, 1, 2, 3, 4, 0]
 
 
@@ -234,10 +233,10 @@ def test_generate_with_seed_reproduces_and_length_zero_yields_nothing():
     table = np.random.default_rng(0).normal(size=(5, 4, 4))
 
     def run(seed):
-        return list(generate(MarkovStepper(table), [1, 2], 30, np.random.default_rng(seed), temperature=1.5, top_k=3))
+        return list(generate(MarkovModel(table), [1, 2], 30, np.random.default_rng(seed), temperature=1.5, top_k=3))
 
     assert run(4) == run(4) and run(4) != run(5)
-    assert list(generate(MarkovStepper(table), [1], 0, np.random.default_rng(0))) == []
+    assert list(generate(MarkovModel(table), [1], 0, np.random.default_rng(0))) == []
 
 
 @pytest.mark.parametrize(
@@ -253,16 +252,16 @@ def test_generate_with_seed_reproduces_and_length_zero_yields_nothing():
 )
 def test_generate_bad_arguments_raise(prime, length, match):
     with pytest.raises(ValueError, match=match):
-        generate(MarkovStepper(trap_table()), prime, length, np.random.default_rng(0))
+        generate(MarkovModel(trap_table()), prime, length, np.random.default_rng(0))
 
 
-def test_out_of_vocabulary_prime_and_bad_stepper_output_raise():
+def test_out_of_vocabulary_prime_and_bad_model_output_raise():
     with pytest.raises(ValueError, match="out of range"):
-        list(generate(_ClampedStepper(), [1, 7], 2, np.random.default_rng(0)))
+        list(generate(_ClampedModel(), [1, 7], 2, np.random.default_rng(0)))
     with pytest.raises(ValueError, match="out of range"):
-        beam_search(_ClampedStepper(), [7], 2, 2)
+        beam_search(_ClampedModel(), [7], 2, 2)
 
-    class WrongRows(MarkovStepper):
+    class WrongRows(MarkovModel):
         def step(self, state, ids):
             logits, state = super().step(state, ids)
             return np.vstack([logits, logits]), state
@@ -271,7 +270,7 @@ def test_out_of_vocabulary_prime_and_bad_stepper_output_raise():
         list(generate(WrongRows(trap_table()), [1], 2, np.random.default_rng(0)))
 
 
-class _ClampedStepper(MarkovStepper):
+class _ClampedModel(MarkovModel):
     """Accepts any id (clamps it), so that the library's own vocabulary check is what fires."""
 
     def __init__(self):
@@ -283,53 +282,51 @@ class _ClampedStepper(MarkovStepper):
 
 # --- beam search -----------------------------------------------------------------------------
 def test_greedy_is_trapped_by_the_hand_built_table():
-    stepper = MarkovStepper(trap_table())
-    best, best_score = brute_force(stepper, [2], 2)
+    model = MarkovModel(trap_table())
+    best, best_score = brute_force(model, [2], 2)
     assert best == [1, 0]  # log .3 + log .98 ~ -1.22
-    greedy = greedy_ids(stepper, [2], 2)
+    greedy = greedy_ids(model, [2], 2)
     assert greedy[0] == 0 and greedy != best  # log .5 + log 1/3 ~ -1.79
 
 
 def test_beam_search_finds_the_brute_force_best_where_greedy_does_not():
-    stepper = MarkovStepper(trap_table())
+    model = MarkovModel(trap_table())
     for length in (2, 3):  # width 2 suffices here; in general only width >= V**(L-1) is exact
-        best, best_score = brute_force(stepper, [2], length)
-        ids, score = beam_search(stepper, [2], length, width=2)
+        best, best_score = brute_force(model, [2], length)
+        ids, score = beam_search(model, [2], length, width=2)
         assert ids == best
         assert score == pytest.approx(best_score, abs=1e-12)
-        assert beam_search(stepper, [2], length, width=1)[0] != best
+        assert beam_search(model, [2], length, width=1)[0] != best
 
 
 @pytest.mark.parametrize("seed", range(8))
 def test_wide_beam_equals_brute_force_on_random_second_order_chains(seed):
     rng = np.random.default_rng(seed)
     V, L = 3, 4
-    stepper = MarkovStepper(rng.normal(size=(V + 1, V, V)) * 2)
+    model = MarkovModel(rng.normal(size=(V + 1, V, V)) * 2)
     prime = rng.integers(0, V, size=2).tolist()
-    best, best_score = brute_force(stepper, prime, L)
-    ids, score = beam_search(stepper, prime, L, width=V ** (L - 1))  # exhaustive: exact
+    best, best_score = brute_force(model, prime, L)
+    ids, score = beam_search(model, prime, L, width=V ** (L - 1))  # exhaustive: exact
     assert ids == best and score == pytest.approx(best_score, abs=1e-10)
     # a narrower beam never beats the exhaustive optimum
-    assert beam_search(stepper, prime, L, width=2)[1] <= best_score + 1e-12
+    assert beam_search(model, prime, L, width=2)[1] <= best_score + 1e-12
 
 
 @pytest.mark.parametrize("seed", range(8))
 def test_width_one_equals_greedy(seed):
     rng = np.random.default_rng(seed)
-    stepper = MarkovStepper(rng.normal(size=(6, 5, 5)))
+    model = MarkovModel(rng.normal(size=(6, 5, 5)))
     prime = rng.integers(0, 5, size=3).tolist()
-    ids, score = beam_search(stepper, prime, 6, width=1)
-    assert ids == greedy_ids(stepper, prime, 6)
+    ids, score = beam_search(model, prime, 6, width=1)
+    assert ids == greedy_ids(model, prime, 6)
 
 
-def reference_beam(stepper, prime, length, width):
+def reference_beam(model, prime, length, width):
     """Beam search without states: every candidate is re-scored from scratch by `sequence_score`,
     so it cannot share a bug in carrying, reordering or duplicating rows' states."""
     beams = [([], 0.0)]
     for _ in range(length):
-        cand = [
-            (seq + [tok], sequence_score(stepper, prime, seq + [tok])) for seq, _ in beams for tok in range(stepper.V)
-        ]
+        cand = [(seq + [tok], sequence_score(model, prime, seq + [tok])) for seq, _ in beams for tok in range(model.V)]
         beams = sorted(cand, key=lambda c: -c[1])[:width]  # sorted is stable: same tie order
     return beams[0]
 
@@ -340,22 +337,22 @@ def test_narrow_beams_match_a_stateless_reference(seed):
     states must follow them (select), and the reported score must be the sequence's own."""
     rng = np.random.default_rng(100 + seed)
     V, L = 4, 5
-    stepper = MarkovStepper(rng.normal(size=(V + 1, V, V)) * 2)
+    model = MarkovModel(rng.normal(size=(V + 1, V, V)) * 2)
     prime = rng.integers(0, V, size=2).tolist()
     for width in (2, 3, 5):
-        ids, score = beam_search(stepper, prime, L, width)
-        ref_ids, ref_score = reference_beam(stepper, prime, L, width)
+        ids, score = beam_search(model, prime, L, width)
+        ref_ids, ref_score = reference_beam(model, prime, L, width)
         assert ids == ref_ids
         assert score == pytest.approx(ref_score, abs=1e-10)
-        assert score == pytest.approx(sequence_score(stepper, prime, ids), abs=1e-10)
+        assert score == pytest.approx(sequence_score(model, prime, ids), abs=1e-10)
 
 
 def test_length_norm_reports_the_mean_log_probability_and_keeps_the_ranking():
-    stepper = MarkovStepper(trap_table())
-    ids, total = beam_search(stepper, [2], 3, width=2)
-    ids_n, mean = beam_search(stepper, [2], 3, width=2, length_norm=True)
+    model = MarkovModel(trap_table())
+    ids, total = beam_search(model, [2], 3, width=2)
+    ids_n, mean = beam_search(model, [2], 3, width=2, length_norm=True)
     assert ids_n == ids and mean == pytest.approx(total / 3)
-    assert beam_search(stepper, [2], 0, width=2) == ([], 0.0)
+    assert beam_search(model, [2], 0, width=2) == ([], 0.0)
 
 
 @pytest.mark.parametrize(
@@ -369,4 +366,4 @@ def test_length_norm_reports_the_mean_log_probability_and_keeps_the_ranking():
 )
 def test_beam_search_bad_arguments_raise(prime, length, width, match):
     with pytest.raises(ValueError, match=match):
-        beam_search(MarkovStepper(trap_table()), prime, length, width)
+        beam_search(MarkovModel(trap_table()), prime, length, width)

@@ -41,6 +41,57 @@ class CharLMConfig:
 
 
 class CharLM(Module):
+    r"""A character-level language model: at every step, logits for the next character.
+
+    ::
+
+        ids (T, B) --Embedding--> (T, B, E) --RNN/LSTM/GRU, L layers--> (T, B, H)
+          --Linear--> logits (T, B, V)
+
+    V = ``config.vocab_size``, E = ``config.embedding``, H = ``config.hidden``, L =
+    ``config.layers``. Trained with truncated BPTT (see :class:`CharLMTask` and the module
+    docstring): the state a window ends with starts the next one, the gradient stops there.
+    It is also a :class:`~rnnlab.models.sampling.TokenModel` (``initial``, ``step``,
+    ``select``), so ``generate`` and ``beam_search`` run on it, through a frozen
+    ``rnn.stepper()``.
+
+    Args:
+        config: a :class:`CharLMConfig`: ``vocab_size``, the cell kind ``model``, ``hidden``,
+            ``layers``, ``embedding``, ``dropout`` (between layers), ``peephole`` (LSTM), ``dtype``.
+        rng: the generator the initial weights are drawn from (embedding, recurrent layers,
+            head, in that order); None draws a fresh one.
+
+    Attributes:
+        embed: the ``Embedding(V, E)``.
+        rnn: the recurrent layer (parameters ``rnn.weight_ih_l0``, ... as in PyTorch).
+        head: the ``Linear(H, V)``.
+
+    Shapes:
+        forward(ids (T, B), state=None) -> (logits (T, B, V), final state): the state is h_n
+        (L, B, H), or (h_n, c_n) for an LSTM; None starts from zeros.
+
+        backward(dlogits (T, B, V)) -> None; parameter gradients accumulate in ``.grad``, the
+        initial state is treated as a constant.
+
+        step(state, ids (W,)) -> (logits (W, V), new state), one character for W rows.
+
+    Example::
+
+        >>> import numpy as np
+        >>> from rnnlab.models.charlm import CharLM, CharLMConfig
+        >>> from rnnlab.models.sampling import generate
+        >>> from rnnlab.nn import cross_entropy
+        >>> model = CharLM(CharLMConfig(vocab_size=12, hidden=16, layers=1, embedding=8), np.random.default_rng(0))
+        >>> ids = np.arange(24).reshape(8, 3) % 12  # T=8 steps, B=3 streams
+        >>> logits, state = model(ids[:-1])
+        >>> logits.shape, state[0].shape  # an LSTM's state is (h_n, c_n)
+        ((7, 3, 12), (1, 3, 16))
+        >>> loss, dlogits = cross_entropy(logits, ids[1:])
+        >>> model.backward(dlogits)
+        >>> len(list(generate(model, [1, 2], 5, np.random.default_rng(0))))
+        5
+    """
+
     def __init__(self, config: CharLMConfig, rng: np.random.Generator | None = None):
         super().__init__()
         self.config = config
@@ -78,7 +129,7 @@ class CharLM(Module):
         dx, _ = self.rnn.backward(self.head.backward(dlogits))
         self.embed.backward(dx)
 
-    # --- the stepping protocol of models.sampling (generation, beam search) ------------------
+    # --- models.sampling.TokenModel: generation and beam search step through these -----------
     def initial(self, batch: int) -> Generation:
         """The state before any token: zeros, and a frozen stepper of the recurrent layers (one
         fused GEMV per layer and step instead of a forward call, see nn/stepper.py)."""
@@ -120,6 +171,22 @@ def _detach(state):
     return tuple(s.copy() for s in state) if isinstance(state, tuple) else state.copy()
 
 
+def mean_loss(model: CharLM, windows) -> tuple[float, int]:
+    """(nats per predicted character, predictions counted) over consecutive windows (x, y, mask)
+    of parallel streams, x and y (T, B), mask (T, B) bool or None (every position counts), the
+    state carried from each window to the next, dropout off: the validation loss of training
+    and the loss of `rnnlab eval` on any text."""
+    state, total, count = None, 0.0, 0
+    with model.evaluating():
+        for x, y, mask in windows:
+            logits, state = model.forward(x, state)
+            n = y.size if mask is None else int(mask.sum())
+            if n:
+                loss, _ = cross_entropy(logits, y, mask=mask)
+                total, count = total + loss * n, count + n
+    return (total / count if count else float("nan")), count
+
+
 class CharLMTask:
     """The trainer's Task for a CharLM: a window of the training streams per step, the hidden
     state carried between windows (reset at each epoch's start), validation loss as the score."""
@@ -154,18 +221,9 @@ class CharLMTask:
     def evaluate(self) -> float:
         """Mean validation cross-entropy in nats per character over (up to) the first
         max_eval_windows windows of the validation streams, state carried, dropout off."""
-        self.model.eval()
-        try:
-            state, total, count = None, 0.0, 0
-            for k in range(min(self.val_stream.windows_per_epoch, self.max_eval_windows)):
-                x, y = self.val_stream.window(k)
-                logits, state = self.model.forward(x, state)
-                loss, _ = cross_entropy(logits, y)
-                total += loss * y.size
-                count += y.size
-        finally:
-            self.model.train()
-        return total / count
+        windows = min(self.val_stream.windows_per_epoch, self.max_eval_windows)
+        nats, _ = mean_loss(self.model, (self.val_stream.window(k) + (None,) for k in range(windows)))
+        return nats
 
     def steps_per_epoch(self) -> int:
         return self.stream.windows_per_epoch

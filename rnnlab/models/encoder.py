@@ -1,4 +1,5 @@
-"""The recurrent trunk shared by the classifier, the tagger and the forecaster.
+"""The recurrent trunk shared by the classifier, the tagger and the forecaster, and their common
+base (`EncoderWithHead`: this trunk with a Linear head).
 
     x: token ids (T, B) --Embedding--> (T, B, E)  or  features (T, B, input_size)
       --RNN/LSTM/GRU/IRNN, L layers, one or two directions--> out (T, B, D*H)
@@ -19,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..nn import Embedding, Module, cells, recurrent_layer
+from ..nn import Embedding, Linear, Module, cells, recurrent_layer
 from ..nn.init import forget_gate_bias_, has_forget_gate, init_recurrent_
 
 # Cells beyond the registered kinds: a kind with options and a starting point of its own.
@@ -59,6 +60,50 @@ class EncoderConfig:
 
 
 class SequenceEncoder(Module):
+    r"""The recurrent trunk: an optional embedding, then L stacked recurrent layers.
+
+    ::
+
+        x: ids (T, B) --Embedding--> (T, B, E)  or  features (T, B, input_size)
+          --RNN/LSTM/GRU/IRNN, L layers, D directions--> out (T, B, D*H), last (B, D*H)
+
+    T steps, B sequences (time-major), E = ``config.embedding``, H = ``config.hidden``,
+    L = ``config.layers``, D = 2 if ``config.bidirectional`` else 1. ``last`` holds the last
+    layer's final state of each direction, forward half first (see the module docstring for why
+    it is not ``out[-1]``).
+
+    Args:
+        config: an :class:`EncoderConfig`; exactly one of ``input_size`` (dense features) and
+            ``vocab_size`` (token ids, read through an ``Embedding``).
+        rng: the generator every initial weight is drawn from (embedding first, then the
+            recurrent layers).
+
+    Attributes:
+        embed: the ``Embedding`` (token input) or None (dense input).
+        rnn: the recurrent layer (its parameters are ``rnn.weight_ih_l0``, ... as in PyTorch).
+        width: D*H, the features of ``out`` and of ``last``.
+
+    Shapes:
+        forward(x, lengths=None) -> (out, last): x ids (T, B) or features (T, B, input_size),
+        lengths (B,) valid steps per sequence or None (all T).
+
+        backward(dout, dlast=None) -> dx: dout (T, B, D*H) or None, dlast (B, D*H) or None;
+        dx (T, B, input_size), or None for token ids. Parameter gradients accumulate in ``.grad``.
+
+    Example::
+
+        >>> import numpy as np
+        >>> from rnnlab.models.encoder import EncoderConfig, SequenceEncoder
+        >>> config = EncoderConfig(vocab_size=10, embedding=4, hidden=5, bidirectional=True)
+        >>> encoder = SequenceEncoder(config, np.random.default_rng(0))
+        >>> ids = np.zeros((7, 3), dtype=int)  # T=7 steps, B=3 sequences
+        >>> out, last = encoder(ids, lengths=np.array([7, 4, 1]))
+        >>> out.shape, last.shape, encoder.width
+        ((7, 3, 10), (3, 10), 10)
+        >>> encoder.backward(np.ones_like(out), np.ones_like(last)) is None  # token ids: no dx
+        True
+    """
+
     def __init__(self, config: EncoderConfig, rng: np.random.Generator):
         super().__init__()
         self.config = config
@@ -126,21 +171,6 @@ class SequenceEncoder(Module):
         return dx
 
 
-def predict_in_batches(model: Module, x, lengths, batch: int, axis: int) -> np.ndarray:
-    """model.forward in eval mode over `batch` sequences at a time (x time-major, sequences on
-    axis 1), the results joined along `axis` (0 for per-sequence scores, 1 for per-step ones)."""
-    was = model.training
-    model.eval()
-    try:
-        parts = [
-            model.forward(x[:, k : k + batch], None if lengths is None else lengths[k : k + batch])
-            for k in range(0, x.shape[1], batch)
-        ]
-    finally:
-        model.train(was)
-    return np.concatenate(parts, axis=axis)
-
-
 @dataclass
 class HeadConfig:
     """What a model with a linear head on the encoder is configured by (classifier, tagger)."""
@@ -156,3 +186,40 @@ class HeadConfig:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+class EncoderWithHead(Module):
+    """A SequenceEncoder with a Linear head on top: what the classifier, the tagger and the
+    forecaster share.
+
+        x --SequenceEncoder--> out (T, B, D*H), last (B, D*H) --(the subclass's choice)-->
+          --Linear(D*H, outputs)--> scores
+
+    The base owns the parts and their construction order (encoder, then head, both drawing from
+    the same rng, so a seed fixes every initial weight), `dtype` and `predict`. A subclass writes
+    forward/backward (what reaches the head: the final states, a pool, every step) and sets
+    `predict_axis`: the axis of forward's output that holds the sequences.
+    """
+
+    predict_axis = 0  # 0: one row per sequence (B, outputs); 1: per step (T, B, outputs)
+
+    def __init__(self, config, encoder_config: EncoderConfig, outputs: int, rng: np.random.Generator | None):
+        super().__init__()
+        rng = rng if rng is not None else np.random.default_rng()
+        self.config = config
+        self.encoder = self.add_module("encoder", SequenceEncoder(encoder_config, rng))
+        self.head = self.add_module("head", Linear(self.encoder.width, outputs, dtype=self.encoder.dtype, rng=rng))
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.encoder.dtype
+
+    def predict(self, x, lengths=None, batch: int = 512) -> np.ndarray:
+        """forward in eval mode over `batch` sequences at a time (x time-major, sequences on axis
+        1), the parts joined along `predict_axis`: memory stays bounded for any number of rows."""
+        with self.evaluating():
+            parts = [
+                self.forward(x[:, k : k + batch], None if lengths is None else lengths[k : k + batch])
+                for k in range(0, x.shape[1], batch)
+            ]
+        return np.concatenate(parts, axis=self.predict_axis)

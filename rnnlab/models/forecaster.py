@@ -20,8 +20,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..nn import Linear, Module
-from .encoder import EncoderConfig, SequenceEncoder
+from .encoder import EncoderConfig, EncoderWithHead
 
 
 @dataclass
@@ -48,19 +47,63 @@ class ForecasterConfig:
         return asdict(self)
 
 
-class Forecaster(Module):
-    def __init__(self, config: ForecasterConfig, rng: np.random.Generator | None = None):
-        super().__init__()
-        rng = rng if rng is not None else np.random.default_rng()
-        self.config = config
-        self.encoder = self.add_module("encoder", SequenceEncoder(config.encoder_config(), rng))
-        self.head = self.add_module(
-            "head", Linear(self.encoder.width, config.horizon, dtype=self.encoder.dtype, rng=rng)
-        )
+class Forecaster(EncoderWithHead):
+    r"""At every step of a series, the next ``horizon`` values: a causal recurrent encoder and a
+    Linear head at every step.
 
-    @property
-    def dtype(self) -> np.dtype:
-        return self.encoder.dtype
+    ::
+
+        x (T, B, features) --SequenceEncoder (one direction)--> out (T, B, H)
+          --Linear at every step--> pred (T, B, horizon),  pred[t, :, k] ~ y[t + 1 + k]
+
+    H = ``config.hidden``. Trained with a loss at every step (teacher forcing); the module
+    docstring explains the two multi-step uses, recursive (horizon 1, each forecast fed back)
+    and direct (horizon K, every lead time read from the last step).
+
+    Args:
+        config: a :class:`ForecasterConfig`: ``horizon``, ``features`` and the encoder's
+            ``cell``, ``hidden``, ``layers``, ``dtype`` (``config.encoder_config()`` builds the
+            :class:`~rnnlab.models.encoder.EncoderConfig`).
+        rng: the generator the initial weights are drawn from (encoder first, then head);
+            None draws a fresh one.
+
+    Attributes:
+        encoder: the :class:`~rnnlab.models.encoder.SequenceEncoder` (one direction).
+        head: the ``Linear(H, horizon)``.
+
+    Shapes:
+        forward(x, lengths=None) -> pred (T, B, horizon); x must be (T, B, features).
+
+        backward(dpred (T, B, horizon)) -> dx (T, B, features); parameter gradients accumulate
+        in ``.grad``.
+
+        predict(x, lengths=None, batch=512) -> pred (T, B, horizon), in eval mode.
+
+        forecast_direct(history (T, B, features)) -> (B, horizon).
+
+        forecast_recursive(history (T, B, 1), steps) -> (B, steps); needs horizon = features = 1.
+
+    Example::
+
+        >>> import numpy as np
+        >>> from rnnlab.models.forecaster import Forecaster, ForecasterConfig
+        >>> from rnnlab.nn import mse
+        >>> model = Forecaster(ForecasterConfig(horizon=1, hidden=8), np.random.default_rng(0))
+        >>> series = np.sin(np.arange(21, dtype=np.float32) / 3).reshape(21, 1, 1)  # T+1, B=1, 1
+        >>> pred = model(series[:-1])  # each step forecasts the next value
+        >>> pred.shape
+        (20, 1, 1)
+        >>> loss, dpred = mse(pred, series[1:])
+        >>> model.backward(dpred).shape
+        (20, 1, 1)
+        >>> model.forecast_recursive(series, steps=4).shape  # 4 values past the end
+        (1, 4)
+    """
+
+    predict_axis = 1  # pred is (T, B, horizon): sequences on axis 1
+
+    def __init__(self, config: ForecasterConfig, rng: np.random.Generator | None = None):
+        super().__init__(config, config.encoder_config(), config.horizon, rng)
 
     def forward(self, x, lengths=None) -> np.ndarray:
         """x (T, B, features) -> pred (T, B, horizon): at step t, the values at t+1 .. t+horizon."""
@@ -74,18 +117,10 @@ class Forecaster(Module):
         """dpred (T, B, horizon) -> dx (T, B, features); parameter gradients into .grad."""
         return self.encoder.backward(self.head.backward(dpred), None)
 
-    def _inference(self):
-        was = self.training
-        self.eval()
-        return was
-
     def forecast_direct(self, history) -> np.ndarray:
         """history (T, B, features) -> (B, horizon): every lead time from the last step's output."""
-        was = self._inference()
-        try:
+        with self.evaluating():
             return self.forward(history)[-1]
-        finally:
-            self.train(was)
 
     def forecast_recursive(self, history, steps: int) -> np.ndarray:
         """history (T, B, 1) -> (B, steps): the one-step forecast fed back `steps` times.
@@ -100,8 +135,7 @@ class Forecaster(Module):
         if history.ndim != 3 or history.shape[2] != 1:
             raise ValueError(f"history has shape {history.shape}, expected (T, B, 1)")
         rnn, head = self.encoder.rnn, self.head
-        was = self._inference()
-        try:
+        with self.evaluating():
             out, state = rnn.forward(history)
             y = head.forward(out[-1])  # (B, 1): the forecast of the first unseen value
             forecasts = [y[:, 0]]
@@ -109,6 +143,4 @@ class Forecaster(Module):
                 out, state = rnn.forward(y[None], state)
                 y = head.forward(out[0])
                 forecasts.append(y[:, 0])
-        finally:
-            self.train(was)
         return np.stack(forecasts, axis=1)

@@ -55,9 +55,7 @@ class PolyphonicModel(SequenceTagger):
         """A (steps, K) uint8 roll drawn frame by frame from the model, each frame fed back; it
         starts from silence, or continues after `first` (a (T0, K) roll it reads, then keeps)."""
         rnn, head, K = self.encoder.rnn, self.head, self.config.outputs
-        was = self.training
-        self.eval()
-        try:
+        with self.evaluating():
             dt = self.dtype
             prime = np.zeros((1, K), dt) if first is None else np.vstack([np.zeros((1, K), dt), np.asarray(first, dt)])
             out, state = rnn.forward(prime[:, None, :])
@@ -67,6 +65,4 @@ class PolyphonicModel(SequenceTagger):
                 frame = (rng.random(K) < p).astype(np.uint8)
                 frames.append(frame)
                 out, state = rnn.forward(frame.astype(dt)[None, None, :], state)
-        finally:
-            self.train(was)
         return np.array(frames, np.uint8).reshape(-1, K)

@@ -1,5 +1,7 @@
 """Generation from any autoregressive model: one-token sampling, the streaming generation loop
-and beam search, written against a small stepping protocol (`Stepper`) rather than a model.
+and beam search, written against a small protocol (`TokenModel`: start, feed a token, get the
+next token's logits) rather than a model class. Not to be confused with `rnnlab.nn.stepper.Stepper`,
+the frozen one-step copy of a recurrent layer that a TokenModel such as CharLM steps through.
 
 One token from logits z (V,), temperature tau > 0:
     p = softmax(z / tau) = exp((z - max z) / tau) / sum exp((z - max z) / tau)   (1)
@@ -37,8 +39,11 @@ from ..nn.core import positive_int
 
 
 @runtime_checkable
-class Stepper(Protocol):
-    """What generation and beam search need from a model: advance W independent rows one token.
+class TokenModel(Protocol):
+    """An autoregressive model over token ids, seen one token at a time: what generation and beam
+    search need from a model. It advances W independent rows (beams, or one row for sampling) by
+    one token each and scores every possible next token. Any object with these three methods is
+    one (a structural protocol: no base class to inherit); `CharLM` is the package's.
 
     initial(batch) -> state
         the state before any token, for `batch` rows (may be None, e.g. "zeros on first use").
@@ -122,18 +127,18 @@ def _check_length(length) -> int:
     return int(length)
 
 
-def _step(stepper: Stepper, state, ids: np.ndarray) -> tuple[np.ndarray, Any]:
-    """stepper.step with its logits checked to be (W, V) and every fed id to be below V."""
-    logits, state = stepper.step(state, ids)
-    z = _check_logits("the stepper's logits", logits, 2)
+def _step(model: TokenModel, state, ids: np.ndarray) -> tuple[np.ndarray, Any]:
+    """model.step with its logits checked to be (W, V) and every fed id to be below V."""
+    logits, state = model.step(state, ids)
+    z = _check_logits("the model's logits", logits, 2)
     if z.shape[0] != ids.shape[0]:
         raise ValueError(
-            f"the stepper returned logits of shape {z.shape} for {ids.shape[0]} row(s); expected ({ids.shape[0]}, V)"
+            f"the model returned logits of shape {z.shape} for {ids.shape[0]} row(s); expected ({ids.shape[0]}, V)"
         )
     if ids.max() >= z.shape[1]:
         raise ValueError(
             f"token id {int(ids.max())} is out of range for a vocabulary of "
-            f"{z.shape[1]} (the stepper's logits have V={z.shape[1]})"
+            f"{z.shape[1]} (the model's logits have V={z.shape[1]})"
         )
     return z, state
 
@@ -198,7 +203,7 @@ def next_token(
 
 # --- sequences ------------------------------------------------------------------------------
 def generate(
-    stepper: Stepper,
+    model: TokenModel,
     prime_ids: Sequence[int] | np.ndarray,
     length: int,
     rng: np.random.Generator,
@@ -208,7 +213,7 @@ def generate(
     top_p: float | None = None,
     greedy: bool = False,
 ) -> Iterator[int]:
-    """Feed `prime_ids` (at least one) to `stepper` one at a time, then yield `length` sampled
+    """Feed `prime_ids` (at least one) to `model` one at a time, then yield `length` sampled
     ids, each fed back in before the next is drawn (the last one is not fed: nothing needs it).
 
     Arguments are checked here, before the first token is asked for; the model runs lazily, one
@@ -221,20 +226,20 @@ def generate(
     options = dict(temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy)
 
     def tokens() -> Iterator[int]:
-        state = stepper.initial(1)
+        state = model.initial(1)
         for i in prime:
-            logits, state = _step(stepper, state, np.array([i], np.intp))
+            logits, state = _step(model, state, np.array([i], np.intp))
         for n in range(length):
             token = next_token(logits[0], rng, **options)
             yield token
             if n + 1 < length:
-                logits, state = _step(stepper, state, np.array([token], np.intp))
+                logits, state = _step(model, state, np.array([token], np.intp))
 
     return tokens()
 
 
 def beam_search(
-    stepper: Stepper, prime_ids: Sequence[int] | np.ndarray, length: int, width: int, *, length_norm: bool = False
+    model: TokenModel, prime_ids: Sequence[int] | np.ndarray, length: int, width: int, *, length_norm: bool = False
 ) -> tuple[list[int], float]:
     """The highest-scoring continuation of `prime_ids` by exactly `length` tokens that beam search
     of `width` finds, and its score: the total log-probability (5), or with `length_norm` the mean
@@ -245,9 +250,9 @@ def beam_search(
     width = positive_int("width", width)
     if length == 0:
         return [], 0.0
-    state = stepper.initial(1)
+    state = model.initial(1)
     for i in prime:
-        logits, state = _step(stepper, state, np.array([i], np.intp))
+        logits, state = _step(model, state, np.array([i], np.intp))
     scores = np.zeros(1)  # (5) of each kept prefix
     seqs = np.zeros((1, 0), np.intp)  # the kept prefixes, one row each
     for t in range(length):
@@ -258,7 +263,7 @@ def beam_search(
         scores = cand[best]
         seqs = np.concatenate([seqs[rows], toks[:, None]], axis=1)
         if t + 1 < length:
-            state = stepper.select(state, rows)
-            logits, state = _step(stepper, state, toks)
+            state = model.select(state, rows)
+            logits, state = _step(model, state, toks)
     score = float(scores[0]) / length if length_norm else float(scores[0])
     return seqs[0].tolist(), score

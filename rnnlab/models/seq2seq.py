@@ -79,6 +79,63 @@ class Seq2SeqConfig:
 
 
 class Seq2Seq(Module):
+    r"""An encoder-decoder over token ids, with or without attention, trained teacher forced.
+
+    ::
+
+        src ids (S, B) --Embedding--> (S, B, E) --encoder, L_e layers, D directions--> K (S, B, D*H_e)
+          final state --bridge--> s_0
+        tgt_in ids (T, B) --Embedding--> (T, B, E) --decoder from s_0--> h (T, B, H_d)
+          --attention over K (optional), tanh(W_c [c; h])--> f (T, B, H_d)
+          --Linear--> logits (T, B, V_t)
+
+    D = 2 if ``config.bidirectional`` else 1, H_e = ``config.hidden``, H_d =
+    ``config.decoder_hidden``, V_t = ``config.tgt_vocab``. The module docstring numbers every
+    equation, (1) the bridge to (5) the logits, and derives the backward pass line by line.
+
+    Args:
+        config: a :class:`Seq2SeqConfig` (vocabularies, sizes, cells, attention kind, bridge).
+        rng: the generator the initial weights are drawn from (embeddings, encoder, decoder,
+            bridge, attention, combine, head, in that order); None draws a fresh one.
+
+    Attributes:
+        src_embed, tgt_embed: the two ``Embedding`` tables.
+        encoder, decoder: the recurrent layers.
+        bridge: the ``Linear`` of (1), or None when the states are passed on directly.
+        attention, combine: the :class:`~rnnlab.models.attention.Attention` and the ``Linear`` of
+            (4), or None without attention.
+        head: the ``Linear(H_d, V_t)``.
+        weights: the last forward's attention weights (T, B, S), or None.
+
+    Shapes:
+        forward(src (S, B), src_lengths (B,) or None, tgt_in (T, B), tgt_lengths (B,) or None)
+        -> logits (T, B, V_t); ``tgt_in`` is BOS then the target without its last token.
+
+        backward(dlogits (T, B, V_t)) -> None; parameter gradients accumulate in ``.grad``.
+
+        greedy(src, src_lengths, max_len, bos, eos) and beam_search(src, src_lengths, width,
+        max_len, alpha, bos, eos) -> (tokens, weights): per sequence, its output ids (EOS
+        dropped) and its attention weights or None.
+
+    Example::
+
+        >>> import numpy as np
+        >>> from rnnlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
+        >>> from rnnlab.nn import cross_entropy
+        >>> config = Seq2SeqConfig(src_vocab=9, tgt_vocab=7, embedding=4, hidden=6, attention="dot")
+        >>> model = Seq2Seq(config, np.random.default_rng(0))
+        >>> src = np.full((5, 2), 3)  # S=5 source steps, B=2 sentences
+        >>> tgt = np.array([[1, 1], [4, 5], [6, 4], [2, 2]])  # BOS, two tokens, EOS (T+1=4, B=2)
+        >>> logits = model(src, np.array([5, 3]), tgt[:-1])
+        >>> logits.shape, model.weights.shape
+        ((3, 2, 7), (3, 2, 5))
+        >>> loss, dlogits = cross_entropy(logits, tgt[1:])
+        >>> model.backward(dlogits)
+        >>> tokens, weights = model.greedy(src, max_len=4)
+        >>> len(tokens), all(len(t) <= 4 for t in tokens)
+        (2, True)
+    """
+
     def __init__(self, config: Seq2SeqConfig, rng: np.random.Generator | None = None):
         super().__init__()
         rng = rng if rng is not None else np.random.default_rng()

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..nn import Linear, Module
-from .encoder import HeadConfig, SequenceEncoder, predict_in_batches
+from .encoder import EncoderWithHead, HeadConfig
 
 
 @dataclass
@@ -22,19 +21,58 @@ class TaggerConfig(HeadConfig):
     """outputs: tags (logits) or outputs per step (e.g. 88 piano keys)."""
 
 
-class SequenceTagger(Module):
-    def __init__(self, config: TaggerConfig, rng: np.random.Generator | None = None):
-        super().__init__()
-        rng = rng if rng is not None else np.random.default_rng()
-        self.config = config
-        self.encoder = self.add_module("encoder", SequenceEncoder(config.encoder, rng))
-        self.head = self.add_module(
-            "head", Linear(self.encoder.width, config.outputs, dtype=self.encoder.dtype, rng=rng)
-        )
+class SequenceTagger(EncoderWithHead):
+    r"""One vector of scores per step: a recurrent encoder and a Linear head applied at every step.
 
-    @property
-    def dtype(self) -> np.dtype:
-        return self.encoder.dtype
+    ::
+
+        x: ids (T, B) or features (T, B, F) --SequenceEncoder--> out (T, B, D*H)
+          --Linear at every step--> scores (T, B, outputs)
+
+    D = 2 for a bidirectional encoder (each score has read the whole sequence), else 1 (the score
+    at step t has read x[0..t] only); H = ``config.encoder.hidden``. Scores at steps past a
+    sequence's length are computed but meaningless: mask them in the loss.
+
+    Args:
+        config: a :class:`TaggerConfig`: ``outputs`` (tags or outputs per step) and ``encoder``
+            (an :class:`~rnnlab.models.encoder.EncoderConfig`).
+        rng: the generator the initial weights are drawn from (encoder first, then head);
+            None draws a fresh one.
+
+    Attributes:
+        encoder: the :class:`~rnnlab.models.encoder.SequenceEncoder`.
+        head: the ``Linear(D*H, outputs)``.
+
+    Shapes:
+        forward(x, lengths=None) -> scores (T, B, outputs); lengths (B,) or None (all T valid).
+
+        backward(dscores (T, B, outputs)) -> dx (T, B, F), or None for token ids; parameter
+        gradients accumulate in ``.grad``.
+
+        predict(x, lengths=None, batch=512) -> scores (T, B, outputs), in eval mode, ``batch``
+        sequences at a time.
+
+    Example::
+
+        >>> import numpy as np
+        >>> from rnnlab.models.encoder import EncoderConfig
+        >>> from rnnlab.models.tagger import SequenceTagger, TaggerConfig
+        >>> from rnnlab.nn import cross_entropy
+        >>> config = TaggerConfig(outputs=5, encoder=EncoderConfig(vocab_size=20, bidirectional=True))
+        >>> model = SequenceTagger(config, np.random.default_rng(0))
+        >>> ids = np.ones((6, 2), dtype=int)  # T=6 steps, B=2 sentences
+        >>> scores = model(ids)
+        >>> scores.shape
+        (6, 2, 5)
+        >>> loss, dscores = cross_entropy(scores, np.zeros((6, 2), dtype=int))
+        >>> model.backward(dscores) is None  # token ids: no input gradient
+        True
+    """
+
+    predict_axis = 1  # scores are (T, B, outputs): sequences on axis 1
+
+    def __init__(self, config: TaggerConfig, rng: np.random.Generator | None = None):
+        super().__init__(config, config.encoder, config.outputs, rng)
 
     def forward(self, x, lengths=None) -> np.ndarray:
         """x: ids (T, B) or features (T, B, F) -> scores (T, B, outputs)."""
@@ -44,7 +82,3 @@ class SequenceTagger(Module):
     def backward(self, dscores):
         """dscores (T, B, outputs) -> dx (None for token ids); parameter gradients into .grad."""
         return self.encoder.backward(self.head.backward(dscores), None)
-
-    def predict(self, x, lengths=None, batch: int = 512) -> np.ndarray:
-        """Scores in eval mode, `batch` sequences at a time."""
-        return predict_in_batches(self, x, lengths, batch, axis=1)

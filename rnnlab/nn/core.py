@@ -8,6 +8,7 @@ parameters and child modules and offers PyTorch's vocabulary for them: `named_pa
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -81,6 +82,17 @@ class Module:
 
     def eval(self) -> Module:
         return self.train(False)
+
+    @contextmanager
+    def evaluating(self) -> Iterator[Module]:
+        """Eval mode (dropout off) inside the block, the previous mode restored after it:
+        `with model.evaluating(): scores = model(x)`."""
+        was = self.training
+        self.eval()
+        try:
+            yield self
+        finally:
+            self.train(was)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of every parameter under its PyTorch name."""

@@ -118,6 +118,69 @@ def _blas_threads(n: int | None) -> int | None:
 
 
 class Trainer:
+    r"""The step loop around a :class:`Task`, writing a run folder a killed run resumes from.
+
+    One step (the gradient of a non-finite loss or norm never reaches the weights)::
+
+        optimizer.zero_grad()
+        loss = task.train_step(step, rng)           # forward + backward, gradients in .grad
+        norm = clip_grad_norm_(params, clip_norm)   # the global norm, before clipping
+        finite: optimizer.step(); schedule.step()   # else: skipped (on_nonfinite="skip"/"stop")
+        metrics.jsonl <- {"step", "loss", "grad_norm", "lr"}
+
+    every ``eval_every`` steps: score = task.evaluate() (lower is better) -> ``best/`` when
+    improved, on_eval(step, score, improved), early stopping (``patience``, ``target_score``);
+    every ``checkpoint_every`` steps and at the end: ``checkpoint-XXXXXXXX/``. The loop stops at
+    the first budget spent (``max_steps``, ``max_epochs``, ``max_minutes``) or on Ctrl-C, which
+    finishes the step and saves. The module docstring lists what a checkpoint holds for a
+    bit-exact resume.
+
+    Args:
+        task: the model and its data (the :class:`Task` protocol).
+        optimizer: an optimiser over ``task.model``'s parameters (e.g. ``rnnlab.nn.Adam``).
+        run_dir: the run folder (created if missing).
+        config: a :class:`TrainConfig`; None uses its defaults.
+        schedule: a learning-rate schedule stepped after each optimiser step, or None.
+        on_eval: ``on_eval(step, score, improved)``, called after each evaluation, or None.
+
+    ``run(resume=False)`` returns a :class:`TrainResult` (steps, stop_reason, best_score,
+    skipped, last_loss); with ``resume=True`` it continues from the newest checkpoint in
+    ``run_dir``. It raises :class:`DivergedError` when the divergence guard gives up.
+
+    Example::
+
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import numpy as np
+        >>> from rnnlab.nn import SGD, Linear, mse
+        >>> from rnnlab.train.trainer import TrainConfig, Trainer
+        >>> class FitALine:  # a Task: y = 2x with one Linear
+        ...     def __init__(self):
+        ...         self.model = Linear(1, 1, rng=np.random.default_rng(0))
+        ...         self.x = np.linspace(-1, 1, 16, dtype=np.float32)[:, None]
+        ...     def train_step(self, step, rng):
+        ...         loss, dpred = mse(self.model(self.x), 2 * self.x)
+        ...         self.model.backward(dpred)
+        ...         return loss
+        ...     def evaluate(self):
+        ...         return mse(self.model(self.x), 2 * self.x)[0]
+        ...     def steps_per_epoch(self):
+        ...         return None
+        ...     def config(self):
+        ...         return {"task": "fit a line"}
+        ...     def carried_state(self):
+        ...         return {}
+        ...     def load_carried_state(self, arrays):
+        ...         pass
+        >>> task, run_dir = FitALine(), tempfile.mkdtemp()
+        >>> config = TrainConfig(max_steps=40, eval_every=20, checkpoint_every=20, progress=False)
+        >>> result = Trainer(task, SGD(task.model.named_parameters(), lr=0.5), run_dir, config).run()
+        >>> result.steps, result.stop_reason, result.skipped
+        (40, 'max_steps', 0)
+        >>> sorted(path.name for path in Path(run_dir).iterdir())
+        ['best', 'checkpoint-00000020', 'checkpoint-00000040', 'config.json', 'metrics.jsonl']
+    """
+
     def __init__(self, task: Task, optimizer, run_dir, config: TrainConfig | None = None, schedule=None, on_eval=None):
         """on_eval(step, score, improved), if given, is called after each evaluation (the CLI
         prints there; the trainer itself prints nothing but its progress bar)."""
