@@ -8,7 +8,7 @@ Usage (from the repository root):
 
 The main job's model and data: the built-in corpus python-docs, a 2-layer LSTM of 256 units with
 64-wide embeddings, windows of 100 characters, 32 streams, Adam, global-norm clipping at 5
-(rnnlab.cli.MAIN_DEFAULTS). One training step is what the Trainer does per step (CharLMTask's
+(rnnlab.runs.charlm.TrainSpec). One training step is what the Trainer does per step (CharLMTask's
 forward and backward, clipping, Adam). The two paths alternate in blocks (3 untimed steps, then
 --steps timed ones) for --rounds rounds, on 1 and on 2 BLAS threads; reported are the median
 step times and characters per second. The reference path is the engine as it was before the
@@ -21,6 +21,7 @@ import argparse
 import shlex
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +33,12 @@ sys.path.insert(0, str(REPO_ROOT / "bench"))
 from bench_engine import Threads, _cpu_model, _git_rev, blas_description, engine_path, env_description  # noqa: E402
 from charlm_vs_torch import RnnlabRun  # noqa: E402
 
-from rnnlab.cli import MAIN_DEFAULTS as D  # noqa: E402
 from rnnlab.data.text import Vocab, builtin_corpus, split  # noqa: E402
 from rnnlab.models.charlm import CharLM, CharLMConfig  # noqa: E402
 from rnnlab.nn import backend, use_backend  # noqa: E402
+from rnnlab.runs.charlm import TrainSpec  # noqa: E402
+
+D = asdict(TrainSpec())  # the main job: `rnnlab train` with its defaults
 
 
 def main(argv=None) -> int:

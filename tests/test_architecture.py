@@ -193,3 +193,25 @@ def test_the_engine_imports_numpy_and_nothing_else_outside_the_standard_library(
             continue
         extra = packages - set(sys.stdlib_module_names) - {"__future__", "numpy"}
         assert extra <= ({"numba"} if module in compiled else set()), (module, extra)
+
+
+# --- the command line -------------------------------------------------------------------------------
+def test_the_command_line_is_a_package_of_small_modules_one_per_group():
+    from rnnlab import cli
+
+    sizes = {p.name: len(p.read_text().splitlines()) for p in (PACKAGE / "cli").glob("*.py")}
+    assert not (PACKAGE / "cli.py").exists() and all(n <= 300 for n in sizes.values()), sizes
+    commands = {name for action in cli.parser()._subparsers._group_actions for name in action.choices}
+    assert commands == {"train", "sample", "resume", "eval", "export", "info", "demo", "experiment", "translate",
+                        "diagnose", "study"}  # fmt: skip
+
+
+def test_every_option_an_experiment_declares_is_on_the_command_line_and_nothing_else():
+    from rnnlab import cli
+    from rnnlab.experiments import EXPERIMENTS
+
+    experiment = cli.parser()._subparsers._group_actions[0].choices["experiment"]
+    flags = {a.option_strings[0] for a in experiment._actions if a.option_strings}
+    declared = {o.flag for e in EXPERIMENTS.values() for o in e.options}
+    common = {"-h", "--debug", "--list", "--quick", "--out", "--seed", "--no-progress"}
+    assert flags == declared | common

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from rnnlab import cli
+from rnnlab.runs.charlm import load_charlm
 
 TEXT = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n" * 30
 
@@ -56,7 +57,7 @@ def test_export_onnx_writes_a_checked_char_lm_step(onnx, run_dir, tmp_path, caps
     meta = {p.key: p.value for p in model.metadata_props}
     model_cfg = json.loads(meta["config"])
     assert model_cfg["hidden"] == 8 and json.loads(meta["vocab"])["kind"] == "char"
-    lm, vocab = cli._load_model(str(run_dir))
+    lm, vocab = load_charlm(run_dir)
     ids = np.random.default_rng(1).integers(0, vocab.size, (5, 3))
     assert charlm_difference(lm, path, ids) < 1e-5
 
@@ -66,7 +67,7 @@ def test_export_torch_files_load_into_torch_charlm(torch, run_dir, tmp_path, cap
 
     from rnnlab.interop.torch import TorchCharLM
 
-    lm, vocab = cli._load_model(str(run_dir))
+    lm, vocab = load_charlm(run_dir)
     ids = np.random.default_rng(2).integers(0, vocab.size, (4, 2))
     expected = lm.forward(ids)[0]
     for name in ("lm.safetensors", "lm.pt"):

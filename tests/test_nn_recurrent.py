@@ -363,3 +363,13 @@ def test_lstm_cell_backward_takes_dc_as_keyword_or_in_a_tuple():
         gru.backward(dh, dc)
     with pytest.raises(ValueError, match=r"dc has shape \(3, 5\), expected \(3, 6\)"):
         cell.backward(dh, np.zeros((B, 5)))
+
+
+def test_the_layers_docstring_examples_run_as_written():
+    """help(rnnlab.nn.LSTM) and its siblings show examples; they run and print what they say."""
+    import doctest
+
+    import rnnlab.nn.recurrent as recurrent
+
+    result = doctest.testmod(recurrent, extraglobs={"np": np}, raise_on_error=False, report=True)
+    assert result.attempted >= 6 and result.failed == 0

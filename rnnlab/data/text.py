@@ -26,8 +26,9 @@ import numpy as np
 
 CORPORA = ("python-docs", "python-source")
 
-# "python-source" is cut here unless max_chars says otherwise: about 4 MB reads in a fraction of
-# a second and is already far more than a NumPy char-RNN sees in an afternoon of training.
+# "python-source" is cut here unless max_chars says otherwise: 4 M characters, more than the main
+# job's three minutes read once (about 20,000 characters a second on 2 cores: docs/main_job.md,
+# measured by bench/main_job.py).
 SOURCE_MAX_CHARS = 4_000_000
 
 # Standard-library folders left out of "python-source": test suites (large, repetitive, full of

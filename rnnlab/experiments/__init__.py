@@ -71,15 +71,15 @@ def run_experiment(
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
     experiment = EXPERIMENTS[name]
-    unknown = sorted(k for k, v in options.items() if v not in (None, False) and k not in experiment.options)
+    unknown = sorted(k for k, v in options.items() if v not in (None, False) and k not in experiment.option_names)
     if unknown:
-        takes = ", ".join("--" + o.replace("_", "-") for o in experiment.options) or "no options"
+        takes = ", ".join(o.flag for o in experiment.options) or "no options"
         raise ValueError(
             f"experiment {name} does not take {', '.join('--' + k.replace('_', '-') for k in unknown)} "
             f"(it takes {takes})"
         )
     folder = RunFolder(out, say)
-    options = {k: v for k, v in options.items() if k in experiment.options}
+    options = {k: v for k, v in options.items() if k in experiment.option_names}
     command = _command(name, quick, seed, Path(out), options)
     folder.write_config(
         {

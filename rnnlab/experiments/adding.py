@@ -40,7 +40,7 @@ from ..models.classifier import ClassifierConfig, SequenceClassifier
 from ..models.encoder import EncoderConfig, cell_choices
 from ..models.tagger import SequenceTagger, TaggerConfig
 from ..nn import cross_entropy, mse
-from .common import Experiment, Fit, SupervisedTask, all_finite, fit, training_losses
+from .common import MINUTES, Experiment, Fit, Option, SupervisedTask, all_finite, fit, positive_int, training_losses
 
 CELL_LABELS = {"rnn": "tanh RNN", "irnn": "IRNN", "lstm": "LSTM", "gru": "GRU"}
 # The anchor at T = 100: the gated cells and the IRNN solve it, the tanh RNN does not.
@@ -370,7 +370,11 @@ def run_clipping(ctx):
     return summary, lines + ["", f"Baseline (always answer 1): MSE {ADDING_BASELINE_MSE:.3f}."]
 
 
-_MEMORY_OPTIONS = ("cells", "lengths", "minutes")
+_MEMORY_OPTIONS = (
+    Option("cells", f"which of {' '.join(CELL_LABELS)} (default all)", nargs="+", metavar="CELL"),
+    Option("lengths", "sequence lengths (default 100 200)", parse=positive_int, nargs="+", metavar="T"),
+    MINUTES,
+)
 ADDING = Experiment(
     name="adding",
     title="the adding problem at T = 100, 200: tanh RNN, IRNN, LSTM, GRU",

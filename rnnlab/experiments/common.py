@@ -12,6 +12,7 @@ Run folder of `rnnlab experiment NAME --out DIR`:
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import time
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..nn import Adam
+from ..nn.optim import make_optimizer
 from ..train.trainer import DivergedError, TrainConfig, Trainer, TrainResult
 
 
@@ -112,13 +113,69 @@ class RunFolder:
         return summary
 
 
+def positive_int(text: str) -> int:
+    """An option's value: an integer > 0."""
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An option's value: a number > 0."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An option's value: an integer >= 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+@dataclass(frozen=True)
+class Option:
+    """An option an experiment reads: `--NAME` of `rnnlab experiment` (underscores as dashes) and
+    the keyword NAME of run_experiment(). Experiments that share a NAME share its form (parse,
+    nargs, choices, metavar); each says in `help` what it means to it."""
+
+    name: str
+    help: str
+    parse: Callable[[str], object] | None = None  # the command line's text -> the value
+    nargs: str | None = None  # "+": one or more values
+    choices: tuple[str, ...] | None = None
+    metavar: str | None = None
+    switch: bool = False  # given or not, no value
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+MINUTES = Option("minutes", "the training budget per model", parse=positive_float)
+SAMPLING = Option(
+    "sampling",
+    "the teacher-forcing ratio schedule (default constant: always the true previous "
+    "token; linear, inverse_sigmoid: scheduled sampling)",
+    choices=("constant", "linear", "inverse_sigmoid"),
+)
+
+
 @dataclass(frozen=True)
 class Experiment:
     name: str  # the command's NAME
     title: str  # one line: what it shows
     anchor: str  # the published or lecture figure the result is read against
-    options: tuple[str, ...]  # the options of `rnnlab experiment` it reads (besides --quick/--seed/--out)
+    options: tuple[Option, ...]  # the options of `rnnlab experiment` it reads (besides --quick/--seed/--out)
     run: Callable  # run(ctx) -> (summary dict, summary.md lines)
+
+    @property
+    def option_names(self) -> tuple[str, ...]:
+        return tuple(o.name for o in self.options)
 
 
 # --- training one model with rnnlab.train.Trainer ------------------------------------------------
@@ -144,12 +201,8 @@ class SupervisedTask:
         return loss
 
     def evaluate(self) -> float:
-        was = self.model.training
-        self.model.eval()
-        try:
+        with self.model.evaluating():
             return float(self._evaluate())
-        finally:
-            self.model.train(was)
 
     def steps_per_epoch(self):
         return self._steps_per_epoch
@@ -174,7 +227,7 @@ class Fit:
     clip: float | None = 1.0  # global gradient-norm clip (None: none)
     eval_every: int = 100  # steps between evaluations
     target: float | None = None  # stop once the evaluation score is at or below this
-    optimizer: str = "adam"  # "adam" or "sgd"
+    optimizer: str = "adam"  # a name of rnnlab.nn.optim.OPTIMIZERS
     progress: bool = False  # a progress bar on stderr
     seed: int = 0  # the trainer's RNG, from which batches are drawn
     max_skipped: int = 20  # non-finite steps in a row after which the run counts as diverged
@@ -183,10 +236,8 @@ class Fit:
 
 def fit(task: SupervisedTask, run_dir: Path, how: Fit, on_eval=None):
     """Train with rnnlab.train.Trainer into run_dir; returns (TrainResult, eval scores by step)."""
-    from ..nn import SGD
-
     params = task.model.named_parameters()
-    opt = Adam(params, lr=how.lr, **how.extra) if how.optimizer == "adam" else SGD(params, lr=how.lr, **how.extra)
+    opt = make_optimizer(how.optimizer, params, how.lr, **how.extra)
     scores: list[tuple[int, float]] = []
 
     def record(step, score, improved):

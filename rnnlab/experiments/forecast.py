@@ -27,7 +27,7 @@ from ..data.series import builtin_series, estimate_season, load_csv_series
 from ..models.forecaster import Forecaster, ForecasterConfig
 from ..nn import mse
 from ..train.checkpoint import load_checkpoint, load_weights_into
-from .common import Experiment, Fit, SupervisedTask, fit
+from .common import Experiment, Fit, Option, SupervisedTask, fit, positive_int
 
 BATCH = 32
 
@@ -283,6 +283,22 @@ EXPERIMENT = Experiment(
     title="one- and multi-step forecasting of a real series (sunspots or --csv): recursive vs direct LSTM",
     anchor="the lectures' forecasting setup: RMSE against persistence and seasonal-naive baselines; "
     "an RNN should beat both",
-    options=("csv", "column", "series", "season", "horizon"),
+    options=(
+        Option(
+            "csv",
+            "a CSV file with a header row, one row per time step (default: the yearly sunspot numbers "
+            "statsmodels ships, the series extra)",
+            metavar="FILE",
+        ),
+        Option("column", "the column of --csv to forecast", metavar="NAME"),
+        Option("series", "a built-in series (default sunspots)", choices=("sunspots",)),
+        Option(
+            "season",
+            "the cycle length in steps for the seasonal-naive baseline (default: the series' own, or estimated)",
+            parse=positive_int,
+            metavar="M",
+        ),
+        Option("horizon", "steps ahead (default one cycle)", parse=positive_int, metavar="K"),
+    ),
     run=run,
 )

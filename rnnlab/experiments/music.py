@@ -27,7 +27,7 @@ from ..models.polyphonic import PolyphonicModel, shifted_inputs
 from ..models.tagger import TaggerConfig
 from ..nn import bce_with_logits
 from ..train.checkpoint import load_checkpoint, load_weights_into
-from .common import Experiment, Fit, SupervisedTask, fit
+from .common import MINUTES, Experiment, Fit, Option, SupervisedTask, fit
 
 BATCH = 16
 SAMPLE_STEPS = 32  # eight bars of 4/4 in quarter notes
@@ -217,6 +217,9 @@ EXPERIMENT = Experiment(
     anchor="Boulanger-Lewandowski et al. 2012 (Table 1 as quoted): an RNN with independent sigmoid outputs, "
     f"test NLL {PUBLISHED_RNN_NLL} nats per frame (uniform 88 ln 2 = 61.0); Chung et al. 2014 (Table 2 as "
     f"quoted): LSTM {CHUNG_2014_TEST_NLL['LSTM']}, GRU {CHUNG_2014_TEST_NLL['GRU']}",
-    options=("data", "minutes"),
+    options=(
+        Option("data", "the JSB chorales JSON file or its folder (default ../shared/data/jsb_chorales)", metavar="DIR"),
+        MINUTES,
+    ),
     run=run,
 )

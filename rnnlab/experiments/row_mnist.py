@@ -18,7 +18,7 @@ from ..models.classifier import ClassifierConfig, SequenceClassifier
 from ..models.encoder import EncoderConfig
 from ..nn import cross_entropy
 from ..train.checkpoint import load_checkpoint, load_weights_into
-from .common import Experiment, Fit, SupervisedTask, accuracy, fit
+from .common import MINUTES, Experiment, Fit, Option, SupervisedTask, accuracy, fit
 from .sentiment import split
 
 
@@ -146,6 +146,10 @@ EXPERIMENT = Experiment(
     name="row-mnist",
     title="digits read one row per step by an LSTM (MNIST test set split 8000/2000, or sklearn 8x8 digits)",
     anchor="the lectures / Le et al. 2015's row-by-row MNIST: target >= 97% test accuracy within 10 minutes",
-    options=("data", "minutes", "sklearn_digits"),
+    options=(
+        Option("data", "the folder with the MNIST IDX files (default ../shared/data/mnist)", metavar="DIR"),
+        MINUTES,
+        Option("sklearn_digits", "scikit-learn's 8x8 digits instead", switch=True),
+    ),
     run=run,
 )

@@ -27,7 +27,7 @@ from ..models.classifier import ClassifierConfig, SequenceClassifier
 from ..models.encoder import EncoderConfig
 from ..nn import Linear, cross_entropy
 from ..train.checkpoint import load_checkpoint, load_weights_into
-from .common import Experiment, Fit, SupervisedTask, accuracy, fit
+from .common import Experiment, Fit, Option, SupervisedTask, accuracy, fit, non_negative_int
 
 # (negative, positive): the same words, the order decides. The UCI labels are 0 negative, 1 positive.
 ORDER_PAIRS = [
@@ -355,6 +355,20 @@ EXPERIMENT = Experiment(
     name="sentiment",
     title="UCI sentiment sentences: embedding + BiLSTM vs bag-of-words logistic regression, order pairs",
     anchor="the lectures: word order matters ('not good, bad' vs 'not bad, good'); bag-of-words must fail the pairs",
-    options=("tsv", "contrast"),
+    options=(
+        Option(
+            "tsv",
+            "a file of text<TAB>label lines, or a folder of *_labelled.txt "
+            "(default ../shared/data/sentiment_labelled_sentences)",
+            metavar="FILE",
+        ),
+        Option(
+            "contrast",
+            "how many generated sentences whose word order sets the label to add for the second "
+            "pair of models (default 2000; 0 trains on the sentences alone)",
+            parse=non_negative_int,
+            metavar="N",
+        ),
+    ),
     run=run,
 )

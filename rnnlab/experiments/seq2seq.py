@@ -38,7 +38,7 @@ from ..models.metrics import corpus_bleu, exact_match, token_accuracy
 from ..models.seq2seq import Seq2Seq, Seq2SeqConfig, scheduled_inputs, teacher_forcing_ratio
 from ..nn import cross_entropy
 from ..train.checkpoint import load_checkpoint, load_weights_into
-from .common import Experiment, Fit, SupervisedTask, fit
+from .common import MINUTES, SAMPLING, Experiment, Fit, Option, SupervisedTask, fit
 
 VARIANTS = ("no-attention", "attention")
 
@@ -118,9 +118,7 @@ def decode(
     """Token lists out for token lists in: greedy (beam 0) or beam search; also the attention
     weights per sequence (None without attention)."""
     out, weights = [], []
-    was = model.training
-    model.eval()
-    try:
+    with model.evaluating():
         for k in range(0, len(src_seqs), batch):
             src, lengths = src_vocab.encode(src_seqs[k : k + batch])
             ids, w = (
@@ -128,8 +126,6 @@ def decode(
             )
             out += [tgt_vocab.decode(s) for s in ids]
             weights += w
-    finally:
-        model.train(was)
     return out, weights
 
 
@@ -659,7 +655,7 @@ DATES = Experiment(
     title="dates in 12 human formats -> ISO 8601: encoder-decoder without vs with attention",
     anchor="the lectures: attention lets the decoder read the source where it needs it "
     "(target: >= 99% exact match on held-out dates with attention, within 10 minutes)",
-    options=("minutes", "sampling"),
+    options=(MINUTES, SAMPLING),
     run=run_dates,
 )
 
@@ -668,7 +664,15 @@ TRANSLATE = Experiment(
     title="English -> French (Tatoeba, <= 10 words): BLEU without vs with attention, by source length",
     anchor="Bahdanau et al. 2015, fig. 2: without attention BLEU falls with sentence length "
     "(the fixed-length bottleneck); attention's gain grows with length",
-    options=("data", "minutes", "sampling"),
+    options=(
+        Option(
+            "data",
+            "the English-French pairs, fra-eng.zip or fra.txt (default ../shared/data/fra-eng.zip)",
+            metavar="DIR",
+        ),
+        MINUTES,
+        SAMPLING,
+    ),
     run=run_translate,
 )
 
@@ -677,7 +681,7 @@ REVERSE = Experiment(
     title="reverse a random string: accuracy against length without vs with attention",
     anchor="Sutskever et al. 2014 (reversing helps: short dependencies); without attention the "
     "accuracy falls with length, with attention it stays high",
-    options=("minutes", "sampling"),
+    options=(MINUTES, SAMPLING),
     run=run_reverse,
 )
 

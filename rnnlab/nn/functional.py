@@ -8,8 +8,8 @@ import numpy as np
 def sigmoid_(x: np.ndarray) -> np.ndarray:
     """x <- 1 / (1 + exp(-x)), in place, computed as 0.5 + 0.5 * tanh(x / 2).
 
-    The tanh form never overflows (exp(-x) does for x < -88 in float32) and measures faster
-    here than negate/exp/add/reciprocal: four passes of cheap ufuncs instead of an exp and a divide.
+    The tanh form never overflows (exp(-x) does for x < -88 in float32), and it is four passes
+    of cheap ufuncs instead of negate, exp, add and a divide.
     """
     x *= 0.5
     np.tanh(x, out=x)

@@ -541,3 +541,20 @@ class Adagrad(Optimizer):
         step = np.divide(g, d, out=t2)
         step *= lr_t
         theta -= step  # (4)
+
+
+# The optimisers by the names the command line and the experiments' configs use.
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "adam": Adam,
+    "adamw": AdamW,
+    "rmsprop": RMSprop,
+    "sgd": SGD,
+    "adagrad": Adagrad,
+}
+
+
+def make_optimizer(name: str, params, lr: float, **hyperparameters) -> Optimizer:
+    """The optimiser called `name` (a key of OPTIMIZERS) over `params`."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[name](params, lr=lr, **hyperparameters)

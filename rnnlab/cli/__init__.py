@@ -1,0 +1,76 @@
+"""The command line: the one place that parses argv and decides what is printed.
+
+    rnnlab train       train a character-level language model (on a built-in corpus by default)
+    rnnlab sample      write text with a trained model
+    rnnlab resume      continue an interrupted run exactly
+    rnnlab eval        loss and bits per character of a trained model on any text
+    rnnlab export      write a trained model for onnxruntime (ONNX) or PyTorch
+    rnnlab info        version, NumPy/BLAS configuration, optional extras, engine backend
+    rnnlab demo        an LSTM learns to echo its input (the engine alone)
+    rnnlab experiment  the lectures' experiments (rnnlab experiment --list)
+    rnnlab translate   use a trained seq2seq model of `rnnlab experiment dates|translate|reverse`
+    rnnlab diagnose    gradient flow, Jacobians, gates and memory of a trained char-LM
+    rnnlab study       gradient flow of five RNNs on the adding problem; recursions; NOR circuits
+
+One module per command group (charlm, export, info, experiment, analysis) adds its commands and
+their options beside the code that reads them; what a command does beyond parsing and printing
+lives in importable modules (rnnlab.runs, rnnlab.experiments, rnnlab.analysis) that a notebook
+uses the same way. Errors are one line on stderr with exit code 2 (`--debug` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import __version__
+from . import analysis, charlm, experiment, export, info
+from .common import Parser
+
+GROUPS = (charlm, export, info, experiment, analysis)  # in the order `rnnlab --help` lists them
+
+
+def parser() -> argparse.ArgumentParser:
+    top = Parser(
+        prog="rnnlab",
+        description="rnnlab: a workbench for recurrent neural networks "
+        "(an engine in NumPy with hand-derived backpropagation through time).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run `rnnlab COMMAND --help` for each command's options.",
+    )
+    top.add_argument("--version", action="version", version=f"rnnlab {__version__}")
+    common = Parser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, run, **kw) -> argparse.ArgumentParser:
+        """A subcommand (with --debug) whose `run(args) -> exit status` is called by main()."""
+        parser = sub.add_parser(name, parents=[common], **kw)
+        parser.set_defaults(handler=run)
+        return parser
+
+    for group in GROUPS:
+        group.add_commands(command)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    top = parser()
+    try:
+        args = top.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, or a usage error already printed
+        return int(exit_.code or 0)
+    if args.command is None:
+        top.print_help()
+        return 0
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("rnnlab: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, OSError) as err:  # DataError and CheckpointError are ValueErrors
+        if args.debug:
+            raise
+        message = " ".join(str(err).split()) or type(err).__name__
+        print(f"rnnlab: error: {message}", file=sys.stderr)
+        return 2

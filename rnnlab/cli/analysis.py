@@ -1,0 +1,160 @@
+"""`rnnlab diagnose` (a trained char-LM's gradient flow, Jacobians, gates and memory) and
+`rnnlab study` (the lectures' studies); rnnlab.analysis computes, this module prints."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .common import one_blas_thread, plots_available, positive
+
+STUDIES = ("gradflow", "recursions", "circuits")
+NO_PICTURES = "no pictures: they need matplotlib: pip install 'rnnlab[plot]'"
+
+
+def add_commands(command) -> None:
+    from ..analysis.studies import MODEL_NAMES
+
+    diag = command(
+        "diagnose",
+        run_diagnose,
+        help="gradient flow, Jacobians, gates and memory of a trained char-LM",
+        description="Diagnose a trained character language model on windows of a text: the "
+        "gradient of the last step's cross-entropy at every earlier step (the fitted factor per "
+        "step back), the Jacobians dh_t/dh_(t-1) (spectral norms, product over the window), the "
+        "eigenvalues of W_hh, the gate statistics (LSTM, GRU) and how many steps a changed first "
+        "character still moves the predictions. Prints a summary and writes PNGs (matplotlib, "
+        "the plot extra) and summary.json into --out.",
+    )
+    diag.add_argument(
+        "run", metavar="RUN_DIR_OR_CHECKPOINT", help="a run folder (its best checkpoint) or a checkpoint folder"
+    )
+    diag.add_argument("--data", metavar="FILE", help="the text to diagnose on (default: the run's own training text)")
+    diag.add_argument("--encoding", default="utf-8", help="its encoding (default utf-8)")
+    diag.add_argument("--out", metavar="DIR", help="where the PNGs and summary.json go (default RUN_DIR/diagnose)")
+    diag.add_argument("--steps", type=positive(int), default=100, help="characters per window, T (default 100)")
+    diag.add_argument("--batch", type=positive(int), default=8, help="windows, evenly spaced over the text (default 8)")
+    diag.add_argument("--no-pictures", action="store_true", help="only the summary, no PNGs")
+
+    study = command(
+        "study",
+        run_study,
+        help="the lectures' studies: gradient flow of five RNNs, recursions, NOR circuits",
+        description="gradflow: a tanh RNN, an IRNN, an LSTM with forget bias 0 and 1 and a GRU on "
+        "the adding problem, measured at initialisation and after --train-steps Adam steps "
+        "(gradient flow, Jacobian products, eigenvalues of W_hh, gates, impulse memory, loss); "
+        "recursions: the scalar and vector recursion figures, fixed points and the BIBO check; "
+        "circuits: NOR circuits compiled into a sigmoid RNN (truth tables, a serial adder, a "
+        "counter). Writes PNGs and summary.json into --out.",
+    )
+    study.add_argument("name", choices=STUDIES, help="which study")
+    study.add_argument("--out", metavar="DIR", help="output folder (default runs/study-NAME-<time>)")
+    study.add_argument(
+        "--models",
+        default=",".join(MODEL_NAMES),
+        help=f"gradflow: comma-separated models among {', '.join(MODEL_NAMES)} (default all)",
+    )
+    study.add_argument(
+        "--seq-len", type=positive(int), default=50, help="gradflow: adding-problem length T (default 50)"
+    )
+    study.add_argument("--hidden", type=positive(int), default=32, help="gradflow: hidden units (default 32)")
+    study.add_argument(
+        "--train-steps", type=positive(int), default=300, help="gradflow: Adam steps per model (default 300)"
+    )
+    study.add_argument("--lr", type=positive(float), default=1e-2, help="gradflow: Adam learning rate (default 0.01)")
+    study.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    study.add_argument("--no-pictures", action="store_true", help="only the summary, no PNGs")
+
+
+def run_diagnose(args) -> int:
+    from ..analysis.diagnose import diagnose_charlm, summary_lines, windows
+    from ..data.text import load_text
+    from ..runs.charlm import TrainSpec, load_charlm
+
+    model, vocab = load_charlm(args.run)
+    if args.data:
+        text, source = load_text(args.data, args.encoding), args.data
+    elif (Path(args.run) / "run.json").is_file():
+        text, source = TrainSpec.from_file(Path(args.run) / "run.json").text()
+    else:
+        raise ValueError(f"{args.run} has no run.json to find its training text: pass --data FILE")
+    ids, known = vocab.encode(text)
+    ids = ids[known].astype(np.int64)  # characters the model never saw are left out
+    out = Path(args.out or Path(args.run) / "diagnose")
+    print(f"diagnosing {args.run} on {source} ({args.batch} windows of {args.steps} characters) ...", flush=True)
+    drawing = not args.no_pictures and plots_available()
+    with one_blas_thread():
+        summary = diagnose_charlm(model, windows(ids, args.batch, args.steps), out if drawing else None)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    for line in summary_lines(summary):
+        print(line)
+    if drawing:
+        print(f"pictures: {', '.join(summary['figures'])}")
+    elif not args.no_pictures:
+        print(NO_PICTURES)
+    print(f"summary: {out / 'summary.json'}")
+    return 0
+
+
+def run_study(args) -> int:
+    from ..analysis import studies
+
+    out = Path(args.out or Path("runs") / f"study-{args.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with one_blas_thread():  # small models and matrices
+        if args.name == "circuits":
+            lines = studies.circuits_demo(seed=args.seed)
+            print("\n".join(lines))
+            (out / "summary.json").write_text(json.dumps({"circuits": lines}, indent=1))
+            return 0 if not any("WRONG" in line for line in lines) else 1
+        drawing = not args.no_pictures and plots_available()
+        if not drawing and not args.no_pictures:
+            print(NO_PICTURES)
+        if args.name == "recursions":
+            summary = studies.recursion_study(out if drawing else None)
+        else:
+            summary = _gradflow(args, studies, out if drawing else None)
+    summary["options"] = {k: v for k, v in vars(args).items() if k not in ("debug", "command", "handler")}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    if drawing:
+        print(f"pictures: {', '.join(summary['figures'])}")
+    print(f"summary: {out / 'summary.json'} ({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def _gradflow(args, studies, out: Path | None) -> dict:
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = sorted(set(models) - set(studies.MODEL_NAMES))
+    if unknown or not models:
+        raise ValueError(
+            f"--models: unknown {', '.join(unknown) or 'none given'}; choose among {', '.join(studies.MODEL_NAMES)}"
+        )
+    print(
+        f"gradient flow on the adding problem, T={args.seq_len}, H={args.hidden}, {args.train_steps} "
+        f"Adam steps per model (lr {args.lr:g}, seed {args.seed})",
+        flush=True,
+    )
+    reports = studies.gradflow_study(
+        models,
+        seq_len=args.seq_len,
+        hidden=args.hidden,
+        steps=args.train_steps,
+        lr=args.lr,
+        seed=args.seed,
+        say=lambda line: print(line, flush=True),
+    )
+    summary = {kind: report.summary() for kind, report in reports.items()}
+    for s in summary.values():
+        print(
+            f"{s['model']:<22} MSE {s['eval_mse']['init']:.3f} -> {s['eval_mse']['trained']:.4f}; "
+            f"gradient x{s['grad_factor_init']:.3f} -> x{s['grad_factor_trained']:.3f} per step back; "
+            f"memory {s['memory_steps_init']} -> {s['memory_steps_trained']} steps"
+        )
+    if out is not None:
+        summary["figures"] = [str(p) for p in studies.gradflow_figures(reports, out)]
+    return summary

@@ -1,0 +1,212 @@
+"""The language-model commands: `rnnlab train`, `resume`, `sample` and `eval` (rnnlab.runs.charlm
+does the work; this module parses the options and prints)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..data.text import CORPORA
+from ..nn import cells
+from ..nn.optim import OPTIMIZERS
+from .common import positive, say
+
+
+def add_commands(command) -> None:
+    from ..runs.charlm import TrainSpec
+
+    d = TrainSpec()
+    train = command(
+        "train",
+        run_train,
+        help="train a character-level language model",
+        description="Train a character-level language model (char-rnn) with truncated "
+        "BPTT over contiguous streams. With neither --data nor --corpus it trains on "
+        f"the built-in corpus '{d.corpus}' (Python's own reference manual) for "
+        f"{d.minutes:g} minutes and ends by printing a sample.",
+    )
+    source = train.add_mutually_exclusive_group()
+    source.add_argument("--data", metavar="FILE", help="a text file to train on")
+    source.add_argument(
+        "--corpus",
+        metavar="NAME",
+        help=f"a built-in corpus: {CORPORA[0]} (the reference manual) or {CORPORA[1]} (the standard library's code)",
+    )
+    train.add_argument("--encoding", default=d.encoding, help="the text file's encoding (default utf-8)")
+    train.add_argument("--model", choices=cells.names(), default=d.model, help=f"the cell (default {d.model})")
+    train.add_argument("--peephole", action="store_true", help="LSTM with peephole connections")
+    for flag, kind, help_ in (
+        ("--hidden", int, "hidden units per layer"),
+        ("--layers", int, "stacked layers"),
+        ("--embedding", int, "character embedding size"),
+    ):
+        train.add_argument(
+            flag, type=positive(kind), default=getattr(d, flag[2:]), help=f"{help_} (default %(default)s)"
+        )
+    train.add_argument("--dropout", type=float, default=d.dropout, help="dropout between layers (default 0)")
+    train.add_argument(
+        "--seq-len", type=positive(int), default=d.seq_len, help=f"BPTT window in characters (default {d.seq_len})"
+    )
+    train.add_argument("--batch", type=positive(int), default=d.batch, help=f"parallel streams (default {d.batch})")
+    train.add_argument("--lr", type=positive(float), default=d.lr, help=f"learning rate (default {d.lr:g})")
+    train.add_argument("--optimizer", choices=list(OPTIMIZERS), default=d.optimizer, help="optimiser (default adam)")
+    train.add_argument(
+        "--schedule",
+        choices=["none", "cosine"],
+        default=d.schedule,
+        help="learning-rate schedule: none, or cosine decay to lr/20 over --steps (default none)",
+    )
+    train.add_argument(
+        "--clip", type=float, default=d.clip, help=f"clip the gradient norm to this, 0 for none (default {d.clip:g})"
+    )
+    budget = train.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=positive(int), help="train for this many steps")
+    budget.add_argument("--minutes", type=positive(float), help=f"train for this long (default {d.minutes:g})")
+    train.add_argument(
+        "--eval-every",
+        type=positive(int),
+        default=d.eval_every,
+        help=f"steps between validation and checkpoints (default {d.eval_every})",
+    )
+    train.add_argument(
+        "--val-fraction",
+        type=float,
+        default=d.val_fraction,
+        help=f"share of the text held out (default {d.val_fraction:g})",
+    )
+    train.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<time>)")
+    train.add_argument("--seed", type=int, default=d.seed, help="random seed (default 0)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    sample = command(
+        "sample",
+        run_sample,
+        help="write text with a trained model",
+        description="Stream text from a trained model to stdout, one character at a time.",
+    )
+    sample.add_argument(
+        "run", metavar="RUN_DIR_OR_CHECKPOINT", help="a run folder (its best checkpoint) or a checkpoint folder"
+    )
+    sample.add_argument("--prime", default="\n", help="text to start from (default a newline)")
+    sample.add_argument("--length", type=positive(int), default=500, help="characters to write (default 500)")
+    sample.add_argument("--temperature", type=float, default=0.8, help="softmax temperature, 0 = greedy (default 0.8)")
+    sample.add_argument("--top-k", type=positive(int), help="sample only among the k most likely characters")
+    sample.add_argument("--top-p", type=float, help="sample only within the smallest set of probability >= p")
+    sample.add_argument("--greedy", action="store_true", help="always the most likely character")
+    sample.add_argument("--beam", type=positive(int), metavar="W", help="beam search of width W (most likely text)")
+    sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+    resume = command(
+        "resume",
+        run_resume,
+        help="continue an interrupted run exactly",
+        description="Continue a run from its last checkpoint to its original budget; "
+        "with a --steps budget the weights end bit-identical to an uninterrupted run "
+        "(a --minutes budget starts its clock afresh).",
+    )
+    resume.add_argument("run", metavar="RUN_DIR")
+    resume.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    ev = command(
+        "eval",
+        run_eval,
+        help="loss and bits per character on a text",
+        description="Evaluate a trained model on a text; characters outside its "
+        "vocabulary are counted and left out of the loss.",
+    )
+    ev.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT")
+    ev.add_argument("--data", metavar="FILE", required=True, help="the text to evaluate on")
+    ev.add_argument("--encoding", default="utf-8", help="its encoding (default utf-8)")
+
+
+# --- train / resume -----------------------------------------------------------------------------
+def run_train(args) -> int:
+    from dataclasses import fields
+
+    from ..runs.charlm import TrainSpec
+
+    spec = TrainSpec(**{f.name: getattr(args, f.name) for f in fields(TrainSpec)})
+    run_dir = Path(args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
+    if (run_dir / "run.json").exists():
+        raise ValueError(
+            f"{run_dir} already holds a run: continue it with `rnnlab resume {run_dir}` or choose another --out"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    spec.save(run_dir / "run.json")
+    return _train(spec, run_dir, resume=False, progress=not args.no_progress)
+
+
+def run_resume(args) -> int:
+    from ..runs.charlm import TrainSpec
+
+    run_dir = Path(args.run)
+    return _train(TrainSpec.from_file(run_dir / "run.json"), run_dir, resume=True, progress=not args.no_progress)
+
+
+def _train(spec, run_dir: Path, resume: bool, progress: bool) -> int:
+    from ..runs.charlm import build_run, short_sample
+
+    run = build_run(spec, run_dir, progress=progress, say=say(progress))
+    parameters = sum(p.data.size for p in run.model.parameters())
+    print(f"run folder: {run_dir}  ({parameters:,} parameters, {spec.model} {spec.layers}x{spec.hidden})", flush=True)
+    result = run.trainer.run(resume=resume)
+    score = run.trainer.task.evaluate()
+    print(
+        f"stopped after {result.steps} steps ({result.stop_reason}); validation {score:.4f} nats/char "
+        f"({score / np.log(2):.3f} bits); skipped steps: {result.skipped}"
+    )
+    try:
+        from ..train.plot import plot_run
+
+        print(f"loss curve: {plot_run(run_dir)}")
+    except ImportError as err:
+        print(f"no loss curve: {err}")
+    print(f"sample (rnnlab sample {run_dir}):\n{short_sample(run.model, run.vocab, length=300)}")
+    return 130 if result.stop_reason == "interrupted" else 0
+
+
+# --- sample / eval ------------------------------------------------------------------------------
+def run_sample(args) -> int:
+    import sys
+
+    from ..models.sampling import beam_search, generate
+    from ..runs.charlm import load_charlm
+
+    model, vocab = load_charlm(args.run)
+    prime = list(vocab.encode_known(args.prime, source="--prime"))
+    sys.stdout.write(args.prime)
+    if args.beam:
+        ids, _ = beam_search(model, prime, args.length, args.beam)
+        sys.stdout.write(vocab.decode(np.array(ids)) + "\n")
+        return 0
+    rng = np.random.default_rng(args.seed)
+    greedy = args.greedy or args.temperature == 0
+    tokens = generate(
+        model,
+        prime,
+        args.length,
+        rng,
+        temperature=args.temperature or 1.0,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        greedy=greedy,
+    )
+    for token in tokens:
+        sys.stdout.write(vocab.decode(np.array([token])))
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    return 0
+
+
+def run_eval(args) -> int:
+    from ..data.text import load_text
+    from ..runs.charlm import load_charlm, text_loss
+
+    model, vocab = load_charlm(args.run)
+    text = load_text(args.data, args.encoding, min_chars=2)
+    loss = text_loss(model, vocab, text, source=args.data)
+    print(f"{args.data}: {len(text):,} characters, {loss.unknown:,} outside the vocabulary (left out of the loss)")
+    print(f"loss {loss.nats:.4f} nats/char, {loss.bits:.4f} bits/char over {loss.predictions:,} predictions")
+    return 0
