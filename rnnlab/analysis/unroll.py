@@ -106,7 +106,7 @@ def initial_states(layer: RecurrentLayer, hx, B: int, dtype) -> tuple[np.ndarray
         return tuple(np.zeros(shape, dtype) for _ in names)
     parts = tuple(hx) if len(names) > 1 else (hx,)
     if len(parts) != len(names):
-        raise TypeError(f"the hx of a {layer.kind.title} is a tuple ({', '.join(names)})")
+        raise TypeError(f"the {layer.kind.title}'s hx is a tuple ({', '.join(names)})")
     states = tuple(np.asarray(p, dtype=dtype) for p in parts)
     for name, s in zip(names, states):
         if s.shape != shape:

@@ -39,6 +39,7 @@ def add_commands(command) -> None:
 
 
 def run_info(args) -> int:
+    from ..nn import cells
     from ..nn.backend import describe
 
     print(f"rnnlab {__version__}, Python {sys.version.split()[0]}, NumPy {np.__version__}")
@@ -56,6 +57,8 @@ def run_info(args) -> int:
     for extra in EXTRAS:
         print(f"{extra}: {'found' if importlib.util.find_spec(extra) else 'not installed'}")
     print(f"engine: {describe()}")
+    kinds = (cells.get(name) for name in cells.names())
+    print("cell kinds: " + ", ".join(f"{k.name} ({'numpy, compiled' if k.has_kernels else 'numpy'})" for k in kinds))
     return 0
 
 

@@ -31,7 +31,7 @@ def _states_in(kind, names: tuple[str, ...], hx, shape: tuple, dtype) -> tuple:
         return tuple(np.zeros(shape, dtype) for _ in names)
     if len(names) > 1:
         if not isinstance(hx, (tuple, list)) or len(hx) != len(names):
-            raise TypeError(f"the state of a {kind.title} is a tuple ({', '.join(names)}), got {type(hx).__name__}")
+            raise TypeError(f"the {kind.title}'s state is a tuple ({', '.join(names)}), got {type(hx).__name__}")
     else:
         hx = (hx,)
     states = tuple(as_float_array(n, h, dtype, (len(shape),)) for n, h in zip(names, hx))

@@ -31,8 +31,9 @@ sweep in one pass (`bench/compare_checkouts.py` measured the LSTM's gates in the
     both directions; the previous states of all steps, slots t (forward) or t+2 (reverse), are one
     (H, T*B) view: the operand of dW_hh (3).
 
-Every buffer exists once the run is made: backward allocates nothing but its result. Untouched
-pages of np.empty cost no memory, so an inference pass pays nothing for the backward buffers.
+Every store exists once the run is made; backward makes none of its own. Untouched pages of a
+large np.empty are never mapped, so an inference pass pays next to nothing for the stores only
+backward writes.
 
 Slots. Step t reads its previous state from slot `t` (forward) or `t + 2` (reverse) and writes
 its new state to slot `t + 1`.

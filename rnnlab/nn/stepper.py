@@ -68,7 +68,7 @@ class Stepper:
         parts = list(state) if self.n_states > 1 and isinstance(state, (tuple, list)) else [state]
         if len(parts) != self.n_states:
             raise TypeError(
-                f"the state of a {self.title} is a tuple ({', '.join(self.names)}), got {type(state).__name__}"
+                f"the {self.title}'s state is a tuple ({', '.join(self.names)}), got {type(state).__name__}"
             )
         if self.is_cell:
             expected = (B, self.H) if batched else (self.H,)

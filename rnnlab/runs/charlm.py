@@ -102,8 +102,9 @@ class CharLMRun:
     vocab: Vocab
 
 
-def build_run(spec: TrainSpec, run_dir, *, progress: bool = False,
-              say: Callable[[str], None] = lambda line: None) -> CharLMRun:
+def build_run(
+    spec: TrainSpec, run_dir, *, progress: bool = False, say: Callable[[str], None] = lambda line: None
+) -> CharLMRun:
     """The data, model, task, optimiser, schedule and trainer of `spec`, training into `run_dir`.
     `say` gets the lines a person wants to read: the data's size, and at every evaluation the
     validation loss with a short sample."""
@@ -111,20 +112,37 @@ def build_run(spec: TrainSpec, run_dir, *, progress: bool = False,
     vocab = Vocab.from_text(text)
     ids, _ = vocab.encode(text)
     train_ids, val_ids = split(ids, spec.val_fraction)
-    say(f"{source}: {len(text):,} characters, {vocab.size} distinct; train {len(train_ids):,}, "
-        f"validation {len(val_ids):,}")
-    config = CharLMConfig(vocab_size=vocab.size, model=spec.model, hidden=spec.hidden, layers=spec.layers,
-                          embedding=spec.embedding, dropout=spec.dropout, peephole=spec.peephole)
+    say(
+        f"{source}: {len(text):,} characters, {vocab.size} distinct; train {len(train_ids):,}, "
+        f"validation {len(val_ids):,}"
+    )
+    config = CharLMConfig(
+        vocab_size=vocab.size,
+        model=spec.model,
+        hidden=spec.hidden,
+        layers=spec.layers,
+        embedding=spec.embedding,
+        dropout=spec.dropout,
+        peephole=spec.peephole,
+    )
     model = CharLM(config, np.random.default_rng(spec.seed))
     task = CharLMTask(model, vocab, train_ids, val_ids, spec.batch, spec.seq_len)
     opt = make_optimizer(spec.optimizer, model.named_parameters(), spec.lr)
-    cfg = TrainConfig(max_steps=spec.steps, max_minutes=spec.minutes, eval_every=spec.eval_every,
-                      checkpoint_every=spec.eval_every, clip_norm=spec.clip or None, seed=spec.seed,
-                      progress=progress)
+    cfg = TrainConfig(
+        max_steps=spec.steps,
+        max_minutes=spec.minutes,
+        eval_every=spec.eval_every,
+        checkpoint_every=spec.eval_every,
+        clip_norm=spec.clip or None,
+        seed=spec.seed,
+        progress=progress,
+    )
 
     def on_eval(step, score, improved):
-        say(f"step {step}: validation {score:.4f} nats/char ({score / math.log(2):.3f} bits)"
-            f"{' *best*' if improved else ''} | {short_sample(model, vocab)!r}")
+        say(
+            f"step {step}: validation {score:.4f} nats/char ({score / math.log(2):.3f} bits)"
+            f"{' *best*' if improved else ''} | {short_sample(model, vocab)!r}"
+        )
 
     schedule = None
     if spec.schedule == "cosine":
@@ -181,7 +199,8 @@ def text_loss(model: CharLM, vocab: Vocab, text: str, window: int = 1000, source
     x, y, mask = ids[:-1], ids[1:], known[1:]
     if not mask.any():
         raise ValueError(f"{source}: none of its characters is in the model's vocabulary")
-    windows = ((x[k:k + window, None], y[k:k + window, None], mask[k:k + window, None])
-               for k in range(0, len(x), window))
+    windows = (
+        (x[k : k + window, None], y[k : k + window, None], mask[k : k + window, None]) for k in range(0, len(x), window)
+    )
     nats, count = mean_loss(model, windows)
     return TextLoss(nats, count, int((~known).sum()))

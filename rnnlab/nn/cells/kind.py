@@ -63,12 +63,11 @@ class CellKind:
     blocks: ClassVar[tuple[str, ...]]
     gates: ClassVar[tuple[str, ...]] = ()
     states: ClassVar[tuple[str, ...]] = ("h",)
+    recorded: ClassVar[tuple[str, ...]] = ("h",)  # what forward(record=True) keeps per step
     options: ClassVar[dict[str, object]] = {}
     run: ClassVar[type]  # the NumPy SequenceRun subclass
     compiled_run: ClassVar[str | None] = None  # "module:Class" of the compiled SequenceRun
     compiled_step: ClassVar[str | None] = None  # "module:Class" of the fused generation step
-
-    recorded: ClassVar[tuple[str, ...]] = ("h",)  # what forward(record=True) keeps per step
 
     def __repr__(self) -> str:
         return f"<cell kind {self.name!r}: {self.title}>"
