@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import one_blas_thread, plots_available, positive
+from ..experiments.common import positive_float, positive_int
+from .common import one_blas_thread, plots_available
 
 STUDIES = ("gradflow", "recursions", "circuits")
 NO_PICTURES = "no pictures: they need matplotlib: pip install 'rnnlab[plot]'"
@@ -35,8 +36,8 @@ def add_commands(command) -> None:
     diag.add_argument("--data", metavar="FILE", help="the text to diagnose on (default: the run's own training text)")
     diag.add_argument("--encoding", default="utf-8", help="its encoding (default utf-8)")
     diag.add_argument("--out", metavar="DIR", help="where the PNGs and summary.json go (default RUN_DIR/diagnose)")
-    diag.add_argument("--steps", type=positive(int), default=100, help="characters per window, T (default 100)")
-    diag.add_argument("--batch", type=positive(int), default=8, help="windows, evenly spaced over the text (default 8)")
+    diag.add_argument("--steps", type=positive_int, default=100, help="characters per window, T (default 100)")
+    diag.add_argument("--batch", type=positive_int, default=8, help="windows, evenly spaced over the text (default 8)")
     diag.add_argument("--no-pictures", action="store_true", help="only the summary, no PNGs")
 
     study = command(
@@ -58,13 +59,13 @@ def add_commands(command) -> None:
         help=f"gradflow: comma-separated models among {', '.join(MODEL_NAMES)} (default all)",
     )
     study.add_argument(
-        "--seq-len", type=positive(int), default=50, help="gradflow: adding-problem length T (default 50)"
+        "--seq-len", type=positive_int, default=50, help="gradflow: adding-problem length T (default 50)"
     )
-    study.add_argument("--hidden", type=positive(int), default=32, help="gradflow: hidden units (default 32)")
+    study.add_argument("--hidden", type=positive_int, default=32, help="gradflow: hidden units (default 32)")
     study.add_argument(
-        "--train-steps", type=positive(int), default=300, help="gradflow: Adam steps per model (default 300)"
+        "--train-steps", type=positive_int, default=300, help="gradflow: Adam steps per model (default 300)"
     )
-    study.add_argument("--lr", type=positive(float), default=1e-2, help="gradflow: Adam learning rate (default 0.01)")
+    study.add_argument("--lr", type=positive_float, default=1e-2, help="gradflow: Adam learning rate (default 0.01)")
     study.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     study.add_argument("--no-pictures", action="store_true", help="only the summary, no PNGs")
 

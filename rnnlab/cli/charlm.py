@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from ..data.text import CORPORA
+from ..experiments.common import positive_float, positive_int
 from ..nn import cells
 from ..nn.optim import OPTIMIZERS
-from .common import positive, say
+from .common import say
 
 
 def add_commands(command) -> None:
@@ -37,20 +38,18 @@ def add_commands(command) -> None:
     train.add_argument("--encoding", default=d.encoding, help="the text file's encoding (default utf-8)")
     train.add_argument("--model", choices=cells.names(), default=d.model, help=f"the cell (default {d.model})")
     train.add_argument("--peephole", action="store_true", help="LSTM with peephole connections")
-    for flag, kind, help_ in (
-        ("--hidden", int, "hidden units per layer"),
-        ("--layers", int, "stacked layers"),
-        ("--embedding", int, "character embedding size"),
+    for flag, help_ in (
+        ("--hidden", "hidden units per layer"),
+        ("--layers", "stacked layers"),
+        ("--embedding", "character embedding size"),
     ):
-        train.add_argument(
-            flag, type=positive(kind), default=getattr(d, flag[2:]), help=f"{help_} (default %(default)s)"
-        )
+        train.add_argument(flag, type=positive_int, default=getattr(d, flag[2:]), help=f"{help_} (default %(default)s)")
     train.add_argument("--dropout", type=float, default=d.dropout, help="dropout between layers (default 0)")
     train.add_argument(
-        "--seq-len", type=positive(int), default=d.seq_len, help=f"BPTT window in characters (default {d.seq_len})"
+        "--seq-len", type=positive_int, default=d.seq_len, help=f"BPTT window in characters (default {d.seq_len})"
     )
-    train.add_argument("--batch", type=positive(int), default=d.batch, help=f"parallel streams (default {d.batch})")
-    train.add_argument("--lr", type=positive(float), default=d.lr, help=f"learning rate (default {d.lr:g})")
+    train.add_argument("--batch", type=positive_int, default=d.batch, help=f"parallel streams (default {d.batch})")
+    train.add_argument("--lr", type=positive_float, default=d.lr, help=f"learning rate (default {d.lr:g})")
     train.add_argument("--optimizer", choices=list(OPTIMIZERS), default=d.optimizer, help="optimiser (default adam)")
     train.add_argument(
         "--schedule",
@@ -62,11 +61,11 @@ def add_commands(command) -> None:
         "--clip", type=float, default=d.clip, help=f"clip the gradient norm to this, 0 for none (default {d.clip:g})"
     )
     budget = train.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=positive(int), help="train for this many steps")
-    budget.add_argument("--minutes", type=positive(float), help=f"train for this long (default {d.minutes:g})")
+    budget.add_argument("--steps", type=positive_int, help="train for this many steps")
+    budget.add_argument("--minutes", type=positive_float, help=f"train for this long (default {d.minutes:g})")
     train.add_argument(
         "--eval-every",
-        type=positive(int),
+        type=positive_int,
         default=d.eval_every,
         help=f"steps between validation and checkpoints (default {d.eval_every})",
     )
@@ -90,12 +89,12 @@ def add_commands(command) -> None:
         "run", metavar="RUN_DIR_OR_CHECKPOINT", help="a run folder (its best checkpoint) or a checkpoint folder"
     )
     sample.add_argument("--prime", default="\n", help="text to start from (default a newline)")
-    sample.add_argument("--length", type=positive(int), default=500, help="characters to write (default 500)")
+    sample.add_argument("--length", type=positive_int, default=500, help="characters to write (default 500)")
     sample.add_argument("--temperature", type=float, default=0.8, help="softmax temperature, 0 = greedy (default 0.8)")
-    sample.add_argument("--top-k", type=positive(int), help="sample only among the k most likely characters")
+    sample.add_argument("--top-k", type=positive_int, help="sample only among the k most likely characters")
     sample.add_argument("--top-p", type=float, help="sample only within the smallest set of probability >= p")
     sample.add_argument("--greedy", action="store_true", help="always the most likely character")
-    sample.add_argument("--beam", type=positive(int), metavar="W", help="beam search of width W (most likely text)")
+    sample.add_argument("--beam", type=positive_int, metavar="W", help="beam search of width W (most likely text)")
     sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
     resume = command(

@@ -1,5 +1,6 @@
-"""What every command group of the command line shares: the parser that errs in one line, value
-types that explain themselves, and the way a line reaches a person while a progress bar runs."""
+"""What every command group of the command line shares: the parser that errs in one line and the
+way a line reaches a person while a progress bar runs. (The value types, positive_int and the
+like, live in rnnlab.experiments.common, where the experiments declare their options too.)"""
 
 from __future__ import annotations
 
@@ -12,25 +13,6 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def positive(kind: Callable) -> Callable[[str], object]:
-    """An argparse type: `kind(text)` that must be > 0."""
-
-    def parse(text):
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-
-    return parse
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
 
 
 def say(progress: bool) -> Callable[[str], None]:

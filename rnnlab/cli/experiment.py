@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from .common import positive
+from ..experiments.common import positive_int
 
 
 def add_commands(command) -> None:
@@ -52,14 +52,14 @@ def add_commands(command) -> None:
         "run", metavar="RUN_DIR", help="the model's run folder, a checkpoint folder or the experiment's folder"
     )
     tr.add_argument("text", nargs="*", metavar="TEXT", help="text to translate (none or -: lines from stdin)")
-    tr.add_argument("--beam", type=positive(int), help="beam search of this width (default: greedy)")
+    tr.add_argument("--beam", type=positive_int, help="beam search of this width (default: greedy)")
     tr.add_argument(
         "--alpha",
         type=float,
         default=1.0,
         help="beam search length normalisation: log p / length**ALPHA (default 1.0; 0 favours short outputs)",
     )
-    tr.add_argument("--max-len", type=positive(int), default=50, help="most output tokens (default 50)")
+    tr.add_argument("--max-len", type=positive_int, default=50, help="most output tokens (default 50)")
     tr.add_argument(
         "--attention", action="store_true", help="also print each output token's most attended source token"
     )
