@@ -14,7 +14,6 @@ import pytest
 from test_nn_recurrent import KINDS, make, state_like, states
 
 from rnnlab.nn import LSTM, backend, use_backend
-from rnnlab.nn.cells import lstm_compiled
 
 TOPOLOGIES = {
     "1 layer": dict(),
@@ -86,6 +85,8 @@ def test_compiled_cells_agree_with_the_numpy_reference(kind, dtype, compiled):
 def test_the_numpy_backend_really_runs_numpy(monkeypatch, compiled):
     """On numpy no kernel is called, on compiled it is (so the agreement tests above compare two
     different computations, not one twice); use_backend() decides for "auto" modules only."""
+    from rnnlab.nn.cells import lstm_compiled  # numba: only where the `compiled` fixture let the test run
+
     calls = []
     real = lstm_compiled.lstm_forward
     monkeypatch.setattr(lstm_compiled, "lstm_forward", lambda *a: (calls.append(1), real(*a)))

@@ -78,12 +78,11 @@ class _Recurrent(Module):
 
     @backend.setter
     def backend(self, name: str) -> None:
-        name = backends.check_backend(name)
         if name == "compiled" and not self.kind.has_kernels:
             raise ValueError(
                 f"backend='compiled': the {self.kind.title} cell has no compiled kernels; use 'numpy' or 'auto'"
             )
-        self._backend = name
+        self._backend = backends.check_backend(name)
 
     @property
     def running_backend(self) -> str:
