@@ -11,6 +11,7 @@ user's layout (time, batch, features) and the engine's (features, time, batch).
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -40,9 +41,15 @@ def _states_in(kind, names: tuple[str, ...], hx, shape: tuple, dtype) -> tuple:
     return states
 
 
+@functools.cache
 def _state_names(kind, template: str) -> tuple[str, ...]:
     """The names of a kind's state parts in messages: template "{}0" gives ("h0", "c0")."""
     return tuple(template.format(s) for s in kind.states)
+
+
+def _initial_names(kind) -> tuple[str, ...]:
+    """How forward's initial state is named in messages: torch's hx, or h0 and c0 for an LSTM."""
+    return ("hx",) if len(kind.states) == 1 else _state_names(kind, "{}0")
 
 
 class _Recurrent(Module):
@@ -188,8 +195,7 @@ class RecurrentLayer(_Recurrent):
             )
         kind, H, nd = self.kind, self.hidden_size, self.num_directions
         state_shape = (self.num_layers * nd, B, H) if batched else (self.num_layers * nd, H)
-        names = ("hx",) if len(kind.states) == 1 else _state_names(kind, "{}0")
-        states0 = _states_in(kind, names, hx, state_shape, self.dtype)
+        states0 = _states_in(kind, _initial_names(kind), hx, state_shape, self.dtype)
         if not batched:
             states0 = tuple(s[:, None, :] for s in states0)
         active = self._active(lengths, T, B, batched)
@@ -553,8 +559,7 @@ class RecurrentCell(_Recurrent):
                 f"x has shape {x.shape}, expected {'(B, ' if batched else '('}input_size={self.input_size})"
             )
         kind, B, H = self.kind, (x.shape[0] if batched else 1), self.hidden_size
-        names = ("hx",) if len(kind.states) == 1 else _state_names(kind, "{}0")
-        states0 = _states_in(kind, names, hx, (B, H) if batched else (H,), self.dtype)
+        states0 = _states_in(kind, _initial_names(kind), hx, (B, H) if batched else (H,), self.dtype)
         x2 = x if batched else x[None]
         S = np.empty((H, 3, B), self.dtype)
         run = kind.run_class(self.running_backend)(kind, self.params, self.options, x2.T, S, 1, B, False, None)

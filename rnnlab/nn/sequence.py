@@ -88,7 +88,7 @@ class SequenceRun:
             zx += bias[:, None]
         self.Zx = zx.reshape(-1, T, B)
         self.dZ = self.Zx  # the same buffer (see the table): written by backward
-        self.cell_states = tuple(np.empty((T + 2, H, B), S.dtype) for _ in kind.states[1:])
+        self.cell_states = [np.empty((T + 2, H, B), S.dtype) for _ in kind.states[1:]]
         self.dstate: list[np.ndarray] = []  # the state gradients while backward runs
         self.allocate()
 
@@ -109,7 +109,7 @@ class SequenceRun:
 
     def state_views(self, slot: int) -> tuple[np.ndarray, ...]:
         """The (H, B) state(s) in `slot`: (h,) or (h, c)."""
-        return (self.S[:, slot], *(store[slot] for store in self.cell_states))
+        return (self.S[:, slot], *[store[slot] for store in self.cell_states])
 
     # --- forward -------------------------------------------------------------------------------
     def forward(self, state0: tuple[np.ndarray, ...]) -> None:

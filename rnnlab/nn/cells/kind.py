@@ -27,6 +27,7 @@ Adding a kind is one module with a `CellKind` subclass, its `SequenceRun` subcla
 
 from __future__ import annotations
 
+import functools
 import importlib
 from dataclasses import dataclass
 from typing import ClassVar
@@ -198,6 +199,7 @@ def names() -> list[str]:
     return list(_KINDS)
 
 
+@functools.cache  # else importlib's lookup is paid again by every forward pass
 def _load(path: str):
     """The object "package.module:Name" names (compiled code is imported only when it runs)."""
     module, _, attr = path.partition(":")
