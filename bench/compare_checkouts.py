@@ -177,12 +177,17 @@ def main(argv=None) -> int:
         "",
     ]
     for backend in ("compiled", "numpy") if args.numpy else ("compiled",):
+        rows = bench(old_nn, backend, args.cells, sizes, (1, 2), target, not args.no_generation)
+        ratios = np.array([float(row.split("|")[7]) for row in rows])
         report += [
             f"## {backend} backend",
             "",
+            f"Over the {len(ratios)} rows: geometric mean ratio {np.exp(np.log(ratios).mean()):.3f}, median "
+            f"{np.median(ratios):.3f}, range {ratios.min():.3f}-{ratios.max():.3f}.",
+            "",
             "| mode | cell | H | threads | this (ms) | baseline (ms) | ratio | ratio IQR |",
             "|---|---|---:|---:|---:|---:|---:|---|",
-            *bench(old_nn, backend, args.cells, sizes, (1, 2), target, not args.no_generation),
+            *rows,
             "",
         ]
     text = "\n".join(report)
