@@ -28,6 +28,7 @@ import contextlib
 import importlib.util
 import os
 import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -80,6 +81,14 @@ def on_backend(nn, name: str):
             kernels.use_compiled(before)
 
     return switch()
+
+
+def command_line(baseline: Path) -> list[str]:
+    """This run's command as anyone would type it: the interpreter relative to the repository,
+    the baseline checkout as BASELINE (its path is this machine's)."""
+    python = Path(sys.executable)
+    python = python.relative_to(REPO_ROOT) if python.is_relative_to(REPO_ROOT) else Path("python")
+    return [str(python), *(("BASELINE" if arg == str(baseline) else arg) for arg in sys.argv)]
 
 
 def pair(old_nn, cell: str, H: int, seed: int = 0):
@@ -163,14 +172,20 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, help="also write the Markdown report here")
     args = ap.parse_args(argv)
     old_nn = import_baseline(args.baseline.resolve())
+    baseline_rev = (
+        subprocess.run(
+            ["git", "-C", str(args.baseline), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        or "unknown"
+    )
     sizes, target = ((64, 256), 1.0) if args.quick else ((64, 256, 512), 4.0)
     sizes, target = args.sizes or sizes, args.seconds or target
     report = [
         "# This checkout's engine against a baseline checkout, interleaved",
         "",
-        f"- Command: `{shlex.join([sys.executable, *sys.argv])}`",
-        f"- Date: {time.strftime('%Y-%m-%d %H:%M %Z')}; this checkout git {_git_rev()}; baseline "
-        f"{args.baseline.resolve().name}; CPU: {_cpu_model()}",
+        f"- Command: `{shlex.join(command_line(args.baseline))}`, BASELINE a checkout of git {baseline_rev}",
+        f"- Date: {time.strftime('%Y-%m-%d %H:%M %Z')}; this checkout git {_git_rev()}; baseline git {baseline_rev}; "
+        f"CPU: {_cpu_model()}",
         f"- NumPy BLAS: {blas_description()}",
         f"- Method: bench/compare_checkouts.py's docstring; T={T}, B={B}, float32; ratio = baseline time / "
         "this time (> 1: this checkout faster); IQR of the per-round ratios",
