@@ -53,6 +53,8 @@ class GRURun(SequenceRun):
         w_hh = self.p["weight_hh"].data
         self.w_hh, self.w_hrz, self.w_hn = w_hh, w_hh[: 2 * H], w_hh[2 * H :]
         self.b_hn = self.kind.reset_bias(self.p, self.options, dt)  # (H,): inside r * (...) after
+        # the same as a column for the NumPy step, None where it is zero (no per-step add then)
+        self.b_hn_column = self.b_hn[:, None] if self.after and "bias_hh" in self.p else None
         # after: rows r, z, hn, n;  before: rows r, z, n, and r * h_prev of every step in RH
         self.G = np.empty((T, 4 * H if self.after else 3 * H, B), dt)
         self.RH = None if self.after else np.empty((H, T, B), dt)
@@ -72,7 +74,8 @@ class GRURun(SequenceRun):
         r, z, n, hn = self._gates(t)
         if self.after:
             np.matmul(self.w_hh, h_prev, out=g[: 3 * H])  # (1)
-            hn += self.b_hn[:, None]  # (3)
+            if self.b_hn_column is not None:
+                hn += self.b_hn_column  # (3)
         else:
             np.matmul(self.w_hrz, h_prev, out=g[: 2 * H])  # (1)
         g[: 2 * H] += ax[: 2 * H]

@@ -93,7 +93,7 @@ class FusedStep:
 
     def __init__(self, params: dict, options: dict, dtype):
         self.H, self.D = params["weight_hh"].data.shape[1], params["weight_ih"].data.shape[1]
-        self.options, self.dtype = options, np.dtype(dtype)
+        self.dtype = np.dtype(dtype)
         self.buffers: dict[int, dict] = {}
         self.fuse(params, options)
 
