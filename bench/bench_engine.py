@@ -610,6 +610,15 @@ def _cpu_model() -> str:
         return platform.processor() or "unknown"
 
 
+def command_line(args: list[str], hidden: dict[str, str] | None = None) -> str:
+    """A command as anyone would type it in the repository: the interpreter relative to it, and
+    arguments that are this machine's paths shown by name (`hidden`: {path: NAME})."""
+    python = Path(sys.executable)
+    python = python.relative_to(REPO_ROOT) if python.is_relative_to(REPO_ROOT) else Path("python")
+    script = [os.path.relpath(a, REPO_ROOT) if a.endswith(".py") and Path(a).is_absolute() else a for a in args]
+    return shlex.join([str(python), *((hidden or {}).get(a, a) for a in script)])
+
+
 def _git_rev() -> str:
     try:
         rev = subprocess.run(
@@ -969,9 +978,7 @@ def main(argv=None) -> int:
         memory_probe(library, cell, int(H))
         return 0
 
-    argv_line = (
-        shlex.join([sys.executable] + sys.argv) if argv is None else shlex.join([sys.executable, __file__, *argv])
-    )
+    argv_line = command_line(sys.argv if argv is None else [__file__, *argv])
     try:
         loadavg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:

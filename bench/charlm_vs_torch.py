@@ -3,7 +3,7 @@
 
 Usage (from the repository root):
 
-    .venv/bin/python bench/charlm_vs_torch.py --data ../shared/data/tinyshakespeare.txt \\
+    .venv/bin/python bench/charlm_vs_torch.py --data $RNNLAB_DATA_DIR/tinyshakespeare.txt \\
         --minutes 5 --out docs/charlm_vs_torch        # writes docs/charlm_vs_torch.{md,png}
     .venv/bin/python bench/charlm_vs_torch.py --quick  # tiny sizes, 10 s each: a smoke test
 
@@ -34,7 +34,6 @@ import argparse
 import datetime as _dt
 import math
 import platform
-import shlex
 import sys
 import time
 from dataclasses import dataclass, field
@@ -52,19 +51,21 @@ from bench_engine import (  # noqa: E402  (bench/ is put on sys.path just above)
     _cpu_model,
     _git_rev,
     _torch_backend,
-    blas_description,  # noqa: E402
+    blas_description,
+    command_line,
     env_description,
     usable_cpus,
 )
 
 import rnnlab  # noqa: E402
+from rnnlab.data.datadir import data_path  # noqa: E402
 from rnnlab.data.text import BatchStream, DataError, Vocab, builtin_corpus, load_text, split  # noqa: E402
 from rnnlab.models.charlm import CharLM, CharLMConfig, CharLMTask  # noqa: E402
 from rnnlab.nn.clip import clip_grad_norm_  # noqa: E402
 from rnnlab.nn.optim import Adam  # noqa: E402
 
 _T0 = time.perf_counter()
-DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
+DEFAULT_DATA = "tinyshakespeare.txt"  # in $RNNLAB_DATA_DIR
 LN2 = math.log(2)
 
 # Tolerances of the one-step check (float32). The loss is a mean of T*B float32 log-softmaxes;
@@ -480,7 +481,7 @@ def parse(argv):
     src.add_argument(
         "--data",
         metavar="FILE",
-        help=f"text file to train on (default {DEFAULT_DATA}, the shared tiny Shakespeare, when present)",
+        help=f"text file to train on (default: $RNNLAB_DATA_DIR/{DEFAULT_DATA}, tiny Shakespeare)",
     )
     src.add_argument("--corpus", metavar="NAME", help="a built-in corpus instead: python-docs or python-source")
     ap.add_argument("--minutes", type=float, default=5.0, help="training time per library (default 5)")
@@ -537,9 +538,7 @@ def parse(argv):
 
 def main(argv=None) -> int:
     args = parse(argv)
-    argv_line = (
-        shlex.join([sys.executable] + sys.argv) if argv is None else shlex.join([sys.executable, __file__, *argv])
-    )
+    argv_line = command_line(sys.argv if argv is None else [__file__, *argv])
     try:
         import matplotlib  # noqa: F401  (fail now, not after ten minutes of training)
     except ImportError:
@@ -554,15 +553,11 @@ def main(argv=None) -> int:
     try:
         if args.corpus:
             text, source = builtin_corpus(args.corpus), f"built-in corpus {args.corpus}"
+        elif args.data:
+            text, source = load_text(args.data), args.data
         else:
-            path = Path(args.data) if args.data else DEFAULT_DATA
-            if not args.data and not path.exists():
-                print(
-                    f"{path} is not there (the shared data folder is absent); pass --data FILE or --corpus python-docs",
-                    file=sys.stderr,
-                )
-                return 2
-            text, source = load_text(path), str(path)
+            text = load_text(data_path(DEFAULT_DATA, "--data FILE (or --corpus python-docs)", "a text"))
+            source = f"$RNNLAB_DATA_DIR/{DEFAULT_DATA}"
         vocab = Vocab.from_text(text)
         ids, _ = vocab.encode(text)
         train_ids, val_ids = split(ids, args.val_fraction, source=source)

@@ -4,8 +4,8 @@ make the engine slower?
 
 Usage (from the repository root):
 
-    git worktree add /tmp/baseline <commit>          # the engine as it was
-    .venv/bin/python bench/compare_checkouts.py --baseline /tmp/baseline [--quick] [--out FILE]
+    git worktree add ../baseline <commit>            # the engine as it was
+    .venv/bin/python bench/compare_checkouts.py --baseline ../baseline [--quick] [--out FILE]
 
 The baseline's package is imported under another name (rnnlab_baseline), so both engines run
 side by side on the same weights (the baseline's state_dict loaded into this one's) and inputs,
@@ -27,7 +27,6 @@ import argparse
 import contextlib
 import importlib.util
 import os
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -43,7 +42,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
-from bench_engine import Threads, _cpu_model, _git_rev, blas_description, interleave  # noqa: E402
+from bench_engine import Threads, _cpu_model, _git_rev, blas_description, command_line, interleave  # noqa: E402
 
 import rnnlab.nn as new_nn  # noqa: E402
 
@@ -83,14 +82,6 @@ def on_backend(nn, name: str):
     return switch()
 
 
-def command_line(baseline: Path) -> list[str]:
-    """This run's command as anyone would type it: the interpreter relative to the repository,
-    the baseline checkout as BASELINE (its path is this machine's)."""
-    python = Path(sys.executable)
-    python = python.relative_to(REPO_ROOT) if python.is_relative_to(REPO_ROOT) else Path("python")
-    return [str(python), *(("BASELINE" if arg == str(baseline) else arg) for arg in sys.argv)]
-
-
 def pair(old_nn, cell: str, H: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     new = getattr(new_nn, cell)(H, H, rng=rng)
@@ -99,11 +90,16 @@ def pair(old_nn, cell: str, H: int, seed: int = 0):
     return new, old
 
 
-def measure(fns, threads: int, target: float):
-    timings, _ = interleave(fns, target, None, 0.2 if threads > 1 else 0.0)
-    new, old = timings
+def row(mode: str, cell: str, H: int, threads: int, fns, target: float) -> str:
+    """One table row: [this, baseline] timed interleaved on `threads` threads (printed as it comes)."""
+    with Threads(threads):
+        new, old = interleave(fns, target, None, 0.2 if threads > 1 else 0.0)[0]
     ratios = old.block_medians / new.block_medians
-    return new.median, old.median, float(np.percentile(ratios, 25)), float(np.percentile(ratios, 75))
+    q25, q75 = np.percentile(ratios, [25, 75])
+    line = (f"| {mode} | {cell} | {H} | {threads} | {new.median * 1e3:.2f} | {old.median * 1e3:.2f} | "
+            f"{old.median / new.median:.3f} | {q25:.2f}-{q75:.2f} |")  # fmt: skip
+    print(line, file=sys.stderr, flush=True)
+    return line
 
 
 def bench(old_nn, backend: str, cells, sizes, threads_list, target: float, generation: bool) -> list[str]:
@@ -128,13 +124,7 @@ def bench(old_nn, backend: str, cells, sizes, threads_list, target: float, gener
 
                 for mode, make in (("training", train), ("inference", lambda m, x=x: lambda: m.forward(x))):
                     for threads in threads_list:
-                        with Threads(threads):
-                            t_new, t_old, q25, q75 = measure([make(new), make(old)], threads, target)
-                        rows.append(
-                            f"| {mode} | {cell} | {H} | {threads} | {t_new * 1e3:.2f} | {t_old * 1e3:.2f} | "
-                            f"{t_old / t_new:.3f} | {q25:.2f}-{q75:.2f} |"
-                        )
-                        print(rows[-1], file=sys.stderr, flush=True)
+                        rows.append(row(mode, cell, H, threads, [make(new), make(old)], target))
         if not generation:
             continue
         new, old = pair(old_nn, cell, GEN_H)
@@ -150,13 +140,7 @@ def bench(old_nn, backend: str, cells, sizes, threads_list, target: float, gener
 
         with on_backend(new_nn, backend), on_backend(old_nn, backend):
             for threads in threads_list:
-                with Threads(threads):
-                    t_new, t_old, q25, q75 = measure([generate(new), generate(old)], threads, target)
-                rows.append(
-                    f"| generation | {cell} | {GEN_H} | {threads} | {t_new * 1e3:.2f} | {t_old * 1e3:.2f} | "
-                    f"{t_old / t_new:.3f} | {q25:.2f}-{q75:.2f} |"
-                )
-                print(rows[-1], file=sys.stderr, flush=True)
+                rows.append(row("generation", cell, GEN_H, threads, [generate(new), generate(old)], target))
     return rows
 
 
@@ -183,7 +167,8 @@ def main(argv=None) -> int:
     report = [
         "# This checkout's engine against a baseline checkout, interleaved",
         "",
-        f"- Command: `{shlex.join(command_line(args.baseline))}`, BASELINE a checkout of git {baseline_rev}",
+        f"- Command: `{command_line(sys.argv, {str(args.baseline): 'BASELINE'})}`, "
+        f"BASELINE a checkout of git {baseline_rev}",
         f"- Date: {time.strftime('%Y-%m-%d %H:%M %Z')}; this checkout git {_git_rev()}; baseline git {baseline_rev}; "
         f"CPU: {_cpu_model()}",
         f"- NumPy BLAS: {blas_description()}",

@@ -18,7 +18,6 @@ compiled kernels (cells/*.py are unchanged), so its row is the "before".
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from dataclasses import asdict
@@ -30,7 +29,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
-from bench_engine import Threads, _cpu_model, _git_rev, blas_description, engine_path, env_description  # noqa: E402
+from bench_engine import (  # noqa: E402
+    Threads,
+    _cpu_model,
+    _git_rev,
+    blas_description,
+    command_line,
+    engine_path,
+    env_description,
+)
 from charlm_vs_torch import RnnlabRun  # noqa: E402
 
 from rnnlab.data.text import Vocab, builtin_corpus, split  # noqa: E402
@@ -99,7 +106,7 @@ def main(argv=None) -> int:
     report = [
         "# The main job's training throughput: before and after the compiled kernels",
         "",
-        f"- Command: `{shlex.join([sys.executable, *sys.argv])}`",
+        f"- Command: `{command_line(sys.argv)}`",
         f"- Date: {time.strftime('%Y-%m-%d %H:%M %Z')}; git {_git_rev()}; CPU: {_cpu_model()}",
         f"- NumPy BLAS: {blas_description()}",
         f"- Environment: {env_description()}; compiled path: {engine_path()}",

@@ -1,4 +1,4 @@
-"""File loaders for the experiments: labelled sentences, MNIST IDX files, ../shared/data lookup.
+"""File loaders for the experiments: labelled sentences, MNIST IDX files, the RNNLAB_DATA_DIR lookup.
 Every malformed input is a DataError naming the file (and the line, for text)."""
 
 import gzip
@@ -6,7 +6,7 @@ import gzip
 import numpy as np
 import pytest
 
-from rnnlab.data import shared
+from rnnlab.data.datadir import data_path
 from rnnlab.data.mnist import load_mnist, write_idx
 from rnnlab.data.sentiment import FUNCTION_WORDS, WordVocab, contrast_sentences, load_labelled, polar_words, tokenize
 from rnnlab.data.text import DataError
@@ -138,8 +138,14 @@ def test_mnist_wrong_magic_and_missing_files_are_named(tmp_path):
         load_mnist(folder)
 
 
-def test_absent_shared_data_says_which_option_to_pass(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(shared, "_CHECKOUT", tmp_path / "checkout")
-    with pytest.raises(DataError, match="pass --tsv FILE"):
-        shared.shared_data("sentiment_labelled_sentences", "--tsv FILE", "a tab-separated file")
+def test_data_sets_are_found_in_rnnlab_data_dir_or_the_error_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.delenv("RNNLAB_DATA_DIR", raising=False)
+    with pytest.raises(DataError, match=r"RNNLAB_DATA_DIR is not set\); pass --tsv FILE"):
+        data_path("sentiment_labelled_sentences", "--tsv FILE", "a tab-separated file")
+    monkeypatch.setenv("RNNLAB_DATA_DIR", str(tmp_path))
+    with pytest.raises(DataError, match=f"{tmp_path}/sentiment_labelled_sentences: not found; pass --tsv FILE"):
+        data_path("sentiment_labelled_sentences", "--tsv FILE", "a tab-separated file")
+    (tmp_path / "sentiment_labelled_sentences").mkdir()
+    assert (
+        data_path("sentiment_labelled_sentences", "--tsv FILE", "a file") == tmp_path / "sentiment_labelled_sentences"
+    )

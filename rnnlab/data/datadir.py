@@ -1,26 +1,27 @@
-"""Where the data sets beside the checkout live: `../shared/data` (see its SOURCES.md).
+"""Where the data sets that rnnlab does not ship are found: the folder that the environment
+variable RNNLAB_DATA_DIR names, holding them under their usual file names (tinyshakespeare.txt,
+sentiment_labelled_sentences/, fra-eng.zip, jsb_chorales/, mnist/).
 
-They may not be copied into the project, so an experiment that needs one looks for the folder
-next to the current directory and next to the checkout, and otherwise says which option to
-pass (the experiment's --data, --tsv or --csv) instead of failing somewhere deep.
+An experiment that needs one takes its path from its option (--data, --tsv) or looks here, and
+otherwise says which option to pass and which variable to set, instead of failing somewhere deep.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .text import DataError
 
-_CHECKOUT = Path(__file__).resolve().parents[2]
+ENVIRONMENT_VARIABLE = "RNNLAB_DATA_DIR"
 
 
-def shared_data(name: str, option: str, what: str) -> Path:
-    """The path of `name` (a file or folder) in ../shared/data, or a DataError naming `option`."""
-    candidates = [Path.cwd() / ".." / "shared" / "data" / name, _CHECKOUT.parent / "shared" / "data" / name]
-    for path in candidates:
-        if path.exists():
-            return path.resolve()
-    raise DataError(
-        f"../shared/data/{name}",
-        f"not found (looked beside the current directory and the checkout); pass {option} with the path of {what}",
-    )
+def data_path(name: str, option: str, what: str) -> Path:
+    """The path of `name` (a file or folder) in $RNNLAB_DATA_DIR, or a DataError naming `option`."""
+    folder = os.environ.get(ENVIRONMENT_VARIABLE)
+    if folder and (Path(folder) / name).exists():
+        return (Path(folder) / name).resolve()
+    where = f"{folder}/{name}" if folder else f"${ENVIRONMENT_VARIABLE}/{name}"
+    unset = "" if folder else f" ({ENVIRONMENT_VARIABLE} is not set)"
+    hint = f"pass {option} with the path of {what}, or set {ENVIRONMENT_VARIABLE} to a folder holding {name}"
+    raise DataError(where, f"not found{unset}; {hint}")

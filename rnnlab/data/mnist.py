@@ -1,9 +1,9 @@
 """MNIST digits from the IDX files LeCun distributes (gzipped or not), checked as they are read.
 
-    images, labels = load_mnist("../shared/data/mnist")   # (n, 28, 28) uint8, (n,) int64
+    images, labels = load_mnist("data/mnist")   # (n, 28, 28) uint8, (n,) int64
 
 The folder must hold t10k-images-idx3-ubyte(.gz) and t10k-labels-idx1-ubyte(.gz) (the test set,
-what ../shared/data has), or the train-* pair. IDX: a big-endian header, magic 0x00000803 for
+what the experiment reads), or the train-* pair. IDX: a big-endian header, magic 0x00000803 for
 images (count, rows, cols) and 0x00000801 for labels (count), then one unsigned byte per value.
 Every problem is a DataError naming the file: missing, not gzip, wrong magic, truncated, counts
 that disagree, labels outside 0..9.

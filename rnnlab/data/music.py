@@ -1,6 +1,6 @@
 """Polyphonic music as piano rolls: the JSB chorales in, a Standard MIDI File out.
 
-    splits = load_chorales("../shared/data/jsb_chorales")   # {"train": [roll, ...], "valid", "test"}
+    splits = load_chorales("data/jsb_chorales")   # {"train": [roll, ...], "valid", "test"}
     roll = splits["train"][0]                               # (T, 88) uint8, 1 where a key sounds
     write_midi("sample.mid", roll)                          # format 0, one step = one quarter note
 

@@ -1,5 +1,5 @@
 """Labelled sentences for many-to-one classification: the UCI "Sentiment Labelled Sentences"
-(Kotzias et al. 2015; ../shared/data/sentiment_labelled_sentences) or any tab-separated file.
+(Kotzias et al. 2015; the sentiment_labelled_sentences folder) or any tab-separated file.
 
     data = load_labelled(path)                # a *_labelled.txt folder or one TSV file
     vocab = WordVocab.from_texts(train_texts)

@@ -1,6 +1,6 @@
 """Data for sequence-to-sequence: a token vocabulary with BOS/EOS, dates in many human formats to
 ISO 8601 (standard library only), random sequences to reverse, and English-French pairs from the
-manythings.org/Tatoeba file (../shared/data/fra-eng.zip).
+manythings.org/Tatoeba file (fra-eng.zip).
 
 Batches are time-major: source ids (S, B) with lengths (B,); the decoder reads tgt_in = BOS y_1
 ... y_n and is trained to emit tgt_out = y_1 ... y_n EOS, both (n + 1) long, padded with PAD (0).

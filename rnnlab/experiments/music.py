@@ -1,6 +1,6 @@
 """Polyphonic music: next-step prediction of the JSB chorales with sigmoid outputs, a sampled chorale.
 
-Data: ../shared/data/jsb_chorales/jsb-chorales-quarter.json (or --data FILE): 382 chorales on a
+Data: $RNNLAB_DATA_DIR/jsb_chorales/jsb-chorales-quarter.json (or --data FILE): 382 chorales on a
 quarter-note grid in Boulanger-Lewandowski et al.'s (2012) standard split, 229 train / 76 valid
 / 77 test. An LSTM reads the frames so far and gives each of the 88 keys a probability of
 sounding at the next step (PolyphonicModel: independent Bernoullis given the past, bce_with_logits).
@@ -20,8 +20,8 @@ import math
 
 import numpy as np
 
+from ..data.datadir import data_path
 from ..data.music import KEYS, LOWEST, load_chorales, write_midi
-from ..data.shared import shared_data
 from ..models.encoder import EncoderConfig
 from ..models.polyphonic import PolyphonicModel, shifted_inputs
 from ..models.tagger import TaggerConfig
@@ -64,7 +64,7 @@ def independent_keys_nll(train: np.ndarray, train_lengths: np.ndarray, rolls: np
 
 def run(ctx):
     quick = ctx.quick
-    source = ctx.options.get("data") or shared_data(
+    source = ctx.options.get("data") or data_path(
         "jsb_chorales", "--data FILE", "jsb-chorales-quarter.json (or its folder)"
     )
     splits = load_chorales(source)
@@ -218,7 +218,9 @@ EXPERIMENT = Experiment(
     f"test NLL {PUBLISHED_RNN_NLL} nats per frame (uniform 88 ln 2 = 61.0); Chung et al. 2014 (Table 2 as "
     f"quoted): LSTM {CHUNG_2014_TEST_NLL['LSTM']}, GRU {CHUNG_2014_TEST_NLL['GRU']}",
     options=(
-        Option("data", "the JSB chorales JSON file or its folder (default ../shared/data/jsb_chorales)", metavar="DIR"),
+        Option(
+            "data", "the JSB chorales JSON file or its folder (default $RNNLAB_DATA_DIR/jsb_chorales)", metavar="DIR"
+        ),
         MINUTES,
     ),
     run=run,

@@ -1,7 +1,7 @@
 """Digits read one row per step: an LSTM sees a 28x28 image as 28 steps of 28 pixels and names
 the digit after the last row.
 
-Data: the MNIST test set in ../shared/data/mnist (or --data DIR), 10,000 images, split at random
+Data: the MNIST test set in $RNNLAB_DATA_DIR/mnist (or --data DIR), 10,000 images, split at random
 into 8,000 for training (of which 800 for validation: the best checkpoint is kept) and 2,000 for
 testing; or --sklearn-digits, scikit-learn's 1,797 8x8 digits (8 steps of 8 pixels), when
 scikit-learn is installed. Training images are shifted by up to 2 pixels at random each time they
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..data.datadir import data_path
 from ..data.mnist import load_mnist
-from ..data.shared import shared_data
 from ..models.classifier import ClassifierConfig, SequenceClassifier
 from ..models.encoder import EncoderConfig
 from ..nn import cross_entropy
@@ -52,7 +52,7 @@ def run(ctx):
     if ctx.options.get("sklearn_digits"):
         images, labels, source = *sklearn_digits(), "scikit-learn 8x8 digits"
     else:
-        folder = ctx.options.get("data") or shared_data(
+        folder = ctx.options.get("data") or data_path(
             "mnist", "--data DIR", "the folder with the MNIST IDX files (or --sklearn-digits)"
         )
         images, labels = load_mnist(folder)
@@ -147,7 +147,7 @@ EXPERIMENT = Experiment(
     title="digits read one row per step by an LSTM (MNIST test set split 8000/2000, or sklearn 8x8 digits)",
     anchor="the lectures / Le et al. 2015's row-by-row MNIST: target >= 97% test accuracy within 10 minutes",
     options=(
-        Option("data", "the folder with the MNIST IDX files (default ../shared/data/mnist)", metavar="DIR"),
+        Option("data", "the folder with the MNIST IDX files (default $RNNLAB_DATA_DIR/mnist)", metavar="DIR"),
         MINUTES,
         Option("sklearn_digits", "scikit-learn's 8x8 digits instead", switch=True),
     ),

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.datadir import data_path
 from ..data.sentiment import WordVocab, contrast_sentences, load_labelled, polar_words, tokenize
-from ..data.shared import shared_data
 from ..models.classifier import ClassifierConfig, SequenceClassifier
 from ..models.encoder import EncoderConfig
 from ..nn import Linear, cross_entropy
@@ -52,7 +52,7 @@ def split(n: int, rng: np.random.Generator, test: float = 0.2, val: float = 0.1)
 
 def run(ctx):
     quick = ctx.quick
-    source = ctx.options.get("tsv") or shared_data(
+    source = ctx.options.get("tsv") or data_path(
         "sentiment_labelled_sentences", "--tsv FILE", "a tab-separated file of text and label"
     )
     data = load_labelled(source)
@@ -359,7 +359,7 @@ EXPERIMENT = Experiment(
         Option(
             "tsv",
             "a file of text<TAB>label lines, or a folder of *_labelled.txt "
-            "(default ../shared/data/sentiment_labelled_sentences)",
+            "(default $RNNLAB_DATA_DIR/sentiment_labelled_sentences)",
             metavar="FILE",
         ),
         Option(

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.datadir import data_path
 from ..data.seq2seq import (
     DATE_FORMATS,
     TokenVocab,
@@ -33,7 +34,6 @@ from ..data.seq2seq import (
     reverse_pairs,
     tokenize_words,
 )
-from ..data.shared import shared_data
 from ..models.metrics import corpus_bleu, exact_match, token_accuracy
 from ..models.seq2seq import Seq2Seq, Seq2SeqConfig, scheduled_inputs, teacher_forcing_ratio
 from ..nn import cross_entropy
@@ -471,7 +471,7 @@ LENGTH_BUCKETS = ((1, 4), (5, 6), (7, 8), (9, 10))  # English words (BLEU-4 need
 
 def run_translate(ctx):
     quick = ctx.quick
-    source = ctx.options.get("data") or shared_data(
+    source = ctx.options.get("data") or data_path(
         "fra-eng.zip", "--data FILE", "the English-French pairs (fra-eng.zip or fra.txt)"
     )
     max_words = 10
@@ -667,7 +667,7 @@ TRANSLATE = Experiment(
     options=(
         Option(
             "data",
-            "the English-French pairs, fra-eng.zip or fra.txt (default ../shared/data/fra-eng.zip)",
+            "the English-French pairs, fra-eng.zip or fra.txt (default $RNNLAB_DATA_DIR/fra-eng.zip)",
             metavar="DIR",
         ),
         MINUTES,
