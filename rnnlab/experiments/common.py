@@ -14,33 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..nn.optim import make_optimizer
-from ..train.trainer import DivergedError, TrainConfig, Trainer, TrainResult
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        return float(value) if math.isfinite(value) else str(float(value))
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    if isinstance(value, Path):
-        return str(value)
-    return value
+# Training one model lives in rnnlab.train.supervised (the estimators use it too); the experiments
+# import it from here, beside Experiment and RunFolder.
+from ..train.supervised import Fit, SupervisedTask, all_finite, fit, jsonable, training_losses  # noqa: F401
 
 
 class RunFolder:
@@ -56,11 +40,11 @@ class RunFolder:
         self.started = time.perf_counter()
 
     def write_config(self, config: dict) -> None:
-        (self.path / "config.json").write_text(json.dumps(_jsonable(config), indent=1))
+        (self.path / "config.json").write_text(json.dumps(jsonable(config), indent=1))
 
     def log(self, **record) -> None:
         with open(self.path / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(_jsonable(record)) + "\n")
+            f.write(json.dumps(jsonable(record)) + "\n")
 
     def records(self) -> list[dict]:
         path = self.path / "metrics.jsonl"
@@ -98,7 +82,7 @@ class RunFolder:
         summary["command"] = command
         summary["wall_seconds"] = round(time.perf_counter() - self.started, 1)
         summary["notes"] = self.notes
-        (self.path / "summary.json").write_text(json.dumps(_jsonable(summary), indent=1))
+        (self.path / "summary.json").write_text(json.dumps(jsonable(summary), indent=1))
         md = [
             f"# {name}",
             "",
@@ -176,115 +160,6 @@ class Experiment:
     @property
     def option_names(self) -> tuple[str, ...]:
         return tuple(o.name for o in self.options)
-
-
-# --- training one model with rnnlab.train.Trainer ------------------------------------------------
-class SupervisedTask:
-    """A Task for the Trainer from three functions: batch(step, rng) -> (x, lengths, target),
-    loss(scores, target) -> (loss, dscores) and evaluate() -> score (lower is better)."""
-
-    def __init__(self, model, batch, loss, evaluate, config: dict | None = None, steps_per_epoch: int | None = None):
-        self.model, self._batch, self._loss, self._evaluate = model, batch, loss, evaluate
-        self._config = config or {}
-        self._steps_per_epoch = steps_per_epoch
-
-    def train_step(self, step: int, rng: np.random.Generator) -> float:
-        x, lengths, target = self._batch(step, rng)
-        try:
-            scores = self.model.forward(x, lengths) if lengths is not None else self.model.forward(x)
-        except ValueError:
-            if all_finite(self.model):
-                raise
-            return math.nan  # the weights have overflowed: the run has diverged (the guard counts it)
-        loss, dscores = self._loss(scores, target)
-        self.model.backward(dscores)
-        return loss
-
-    def evaluate(self) -> float:
-        with self.model.evaluating():
-            return float(self._evaluate())
-
-    def steps_per_epoch(self):
-        return self._steps_per_epoch
-
-    def config(self) -> dict:
-        return _jsonable(self._config)
-
-    def carried_state(self) -> dict:
-        return {}
-
-    def load_carried_state(self, arrays) -> None:
-        pass
-
-
-@dataclass
-class Fit:
-    """How one model is trained: Adam, a budget, clipping, evaluation and an optional target."""
-
-    steps: int | None = 1000  # optimiser steps (None: only the minutes budget)
-    minutes: float | None = None  # wall-clock budget
-    lr: float = 1e-3  # Adam's learning rate
-    clip: float | None = 1.0  # global gradient-norm clip (None: none)
-    eval_every: int = 100  # steps between evaluations
-    target: float | None = None  # stop once the evaluation score is at or below this
-    optimizer: str = "adam"  # a name of rnnlab.nn.optim.OPTIMIZERS
-    progress: bool = False  # a progress bar on stderr
-    seed: int = 0  # the trainer's RNG, from which batches are drawn
-    max_skipped: int = 20  # non-finite steps in a row after which the run counts as diverged
-    extra: dict = field(default_factory=dict)  # optimiser arguments beyond lr
-
-
-def fit(task: SupervisedTask, run_dir: Path, how: Fit, on_eval=None):
-    """Train with rnnlab.train.Trainer into run_dir; returns (TrainResult, eval scores by step)."""
-    params = task.model.named_parameters()
-    opt = make_optimizer(how.optimizer, params, how.lr, **how.extra)
-    scores: list[tuple[int, float]] = []
-
-    def record(step, score, improved):
-        scores.append((step, score))
-        if on_eval is not None:
-            on_eval(step, score, improved)
-
-    cfg = TrainConfig(
-        max_steps=how.steps,
-        max_minutes=how.minutes,
-        eval_every=how.eval_every,
-        checkpoint_every=0,
-        keep_checkpoints=1,
-        clip_norm=how.clip,
-        seed=how.seed,
-        target_score=how.target,
-        progress=how.progress,
-        max_skipped=how.max_skipped,
-    )
-    trainer = Trainer(task, opt, run_dir, cfg, on_eval=record)
-    try:
-        result = trainer.run()
-    except DivergedError:
-        result = TrainResult(trainer.step, "diverged", trainer.best_score, trainer.skipped, math.nan)
-    try:
-        from ..train.plot import plot_run
-
-        plot_run(run_dir, unit="loss")
-    except ImportError:
-        pass
-    return result, scores
-
-
-def training_losses(run_dir: Path) -> list[tuple[int, float]]:
-    """(step, loss) of every logged training step of a Trainer run folder (NaN for skipped)."""
-    out = []
-    for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines():
-        r = json.loads(line)
-        if "event" not in r:
-            out.append((r["step"], float(r["loss"])))
-        elif r["event"] == "skipped":
-            out.append((r["step"], math.nan))
-    return out
-
-
-def all_finite(model) -> bool:
-    return all(np.isfinite(p.data).all() for p in model.parameters())
 
 
 def accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
