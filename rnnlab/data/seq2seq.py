@@ -227,3 +227,43 @@ def load_pairs(path, max_words: int | None = 10, limit: int | None = None) -> Pa
     if not source:
         raise DataError(where, f"holds no pair of at most {max_words} English words")
     return Pairs(source, target, where)
+
+
+# --- numbers in words ------------------------------------------------------------------------------
+_UNITS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen"
+).split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def number_words(n: int) -> str:
+    """n (0 to 9999) in British English words: "and" before the tens and units that follow a
+    hundred or a thousand, a hyphen inside 21-99.
+
+        0 zero   19 nineteen   42 forty-two   342 three hundred and forty-two
+        1005 one thousand and five   2301 two thousand three hundred and one   1100 one thousand one hundred
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= 9999:
+        raise ValueError(f"number_words takes a whole number from 0 to 9999, got {n!r}")
+    n = int(n)
+
+    def below_hundred(k: int) -> str:
+        if k < 20:
+            return _UNITS[k]
+        return _TENS[k // 10] + (f"-{_UNITS[k % 10]}" if k % 10 else "")
+
+    thousands, hundreds, rest = n // 1000, n // 100 % 10, n % 100
+    words = []
+    if thousands:
+        words.append(f"{_UNITS[thousands]} thousand")
+    if hundreds:
+        words.append(f"{_UNITS[hundreds]} hundred")
+    if rest or not words:
+        words.append(("and " if words else "") + below_hundred(rest))
+    return " ".join(words)
+
+
+def number_pairs(numbers) -> list[tuple[str, str]]:
+    """(words, digits) for each number: [(number_words(n), str(n)), ...]."""
+    return [(number_words(n), str(int(n))) for n in numbers]
