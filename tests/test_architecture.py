@@ -102,6 +102,7 @@ RANKS = {
     "analysis": 3,
     "interop": 3,
     "runs": 3,
+    "estimators": 3,
     "experiments": 4,
     "cli": 5,
     "__main__": 6,
@@ -202,8 +203,8 @@ def test_the_command_line_is_a_package_of_small_modules_one_per_group():
     sizes = {p.name: len(p.read_text().splitlines()) for p in (PACKAGE / "cli").glob("*.py")}
     assert not (PACKAGE / "cli.py").exists() and all(n <= 300 for n in sizes.values()), sizes
     commands = {name for action in cli.parser()._subparsers._group_actions for name in action.choices}
-    assert commands == {"train", "sample", "resume", "eval", "export", "info", "demo", "experiment", "translate",
-                        "diagnose", "study"}  # fmt: skip
+    assert commands == {"fit", "predict", "evaluate", "train", "sample", "resume", "eval", "export", "info", "demo",
+                        "experiment", "translate", "diagnose", "study"}  # fmt: skip
 
 
 def test_every_option_an_experiment_declares_is_on_the_command_line_and_nothing_else():

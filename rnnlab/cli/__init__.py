@@ -1,8 +1,11 @@
 """The command line: the one place that parses argv and decides what is printed.
 
+    rnnlab fit         fit a model to your own file: classify, tag, forecast, seq2seq, lm
+    rnnlab predict     apply a fitted run to new inputs (a file or stdin)
+    rnnlab evaluate    a fitted run's metrics on a labelled file (JSON and a picture)
     rnnlab train       train a character-level language model (on a built-in corpus by default)
     rnnlab sample      write text with a trained model
-    rnnlab resume      continue an interrupted run exactly
+    rnnlab resume      continue an interrupted run exactly, or a finished one for more steps
     rnnlab eval        loss and bits per character of a trained model on any text
     rnnlab export      write a trained model for onnxruntime (ONNX) or PyTorch
     rnnlab info        version, NumPy/BLAS configuration, optional extras, engine backend
@@ -12,7 +15,7 @@
     rnnlab diagnose    gradient flow, Jacobians, gates and memory of a trained char-LM
     rnnlab study       gradient flow of five RNNs on the adding problem; recursions; NOR circuits
 
-One module per command group (charlm, export, info, experiment, analysis) adds its commands and
+One module per command group (fit, use, charlm, export, info, experiment, analysis) adds its commands and
 their options beside the code that reads them; what a command does beyond parsing and printing
 lives in importable modules (rnnlab.runs, rnnlab.experiments, rnnlab.analysis) that a notebook
 uses the same way. Errors are one line on stderr with exit code 2 (`--debug` shows the traceback).
@@ -24,10 +27,10 @@ import argparse
 import sys
 
 from .. import __version__
-from . import analysis, charlm, experiment, export, info
+from . import analysis, charlm, experiment, export, fit, info, use
 from .common import Parser
 
-GROUPS = (charlm, export, info, experiment, analysis)  # in the order `rnnlab --help` lists them
+GROUPS = (fit, use, charlm, export, info, experiment, analysis)  # in the order `rnnlab --help` lists them
 
 
 def parser() -> argparse.ArgumentParser:

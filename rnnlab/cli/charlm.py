@@ -1,4 +1,4 @@
-"""The language-model commands: `rnnlab train`, `resume`, `sample` and `eval` (rnnlab.runs.charlm
+"""The language-model commands: `rnnlab train`, `sample` and `eval` (`resume` is in fit.py) (rnnlab.runs.charlm
 does the work; this module parses the options and prints)."""
 
 from __future__ import annotations
@@ -28,56 +28,7 @@ def add_commands(command) -> None:
         f"the built-in corpus '{d.corpus}' (Python's own reference manual) for "
         f"{d.minutes:g} minutes and ends by printing a sample.",
     )
-    source = train.add_mutually_exclusive_group()
-    source.add_argument("--data", metavar="FILE", help="a text file to train on")
-    source.add_argument(
-        "--corpus",
-        metavar="NAME",
-        help=f"a built-in corpus: {CORPORA[0]} (the reference manual) or {CORPORA[1]} (the standard library's code)",
-    )
-    train.add_argument("--encoding", default=d.encoding, help="the text file's encoding (default utf-8)")
-    train.add_argument("--model", choices=cells.names(), default=d.model, help=f"the cell (default {d.model})")
-    train.add_argument("--peephole", action="store_true", help="LSTM with peephole connections")
-    for flag, help_ in (
-        ("--hidden", "hidden units per layer"),
-        ("--layers", "stacked layers"),
-        ("--embedding", "character embedding size"),
-    ):
-        train.add_argument(flag, type=positive_int, default=getattr(d, flag[2:]), help=f"{help_} (default %(default)s)")
-    train.add_argument("--dropout", type=float, default=d.dropout, help="dropout between layers (default 0)")
-    train.add_argument(
-        "--seq-len", type=positive_int, default=d.seq_len, help=f"BPTT window in characters (default {d.seq_len})"
-    )
-    train.add_argument("--batch", type=positive_int, default=d.batch, help=f"parallel streams (default {d.batch})")
-    train.add_argument("--lr", type=positive_float, default=d.lr, help=f"learning rate (default {d.lr:g})")
-    train.add_argument("--optimizer", choices=list(OPTIMIZERS), default=d.optimizer, help="optimiser (default adam)")
-    train.add_argument(
-        "--schedule",
-        choices=["none", "cosine"],
-        default=d.schedule,
-        help="learning-rate schedule: none, or cosine decay to lr/20 over --steps (default none)",
-    )
-    train.add_argument(
-        "--clip", type=float, default=d.clip, help=f"clip the gradient norm to this, 0 for none (default {d.clip:g})"
-    )
-    budget = train.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=positive_int, help="train for this many steps")
-    budget.add_argument("--minutes", type=positive_float, help=f"train for this long (default {d.minutes:g})")
-    train.add_argument(
-        "--eval-every",
-        type=positive_int,
-        default=d.eval_every,
-        help=f"steps between validation and checkpoints (default {d.eval_every})",
-    )
-    train.add_argument(
-        "--val-fraction",
-        type=float,
-        default=d.val_fraction,
-        help=f"share of the text held out (default {d.val_fraction:g})",
-    )
-    train.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<time>)")
-    train.add_argument("--seed", type=int, default=d.seed, help="random seed (default 0)")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_train_options(train)
 
     sample = command(
         "sample",
@@ -97,17 +48,6 @@ def add_commands(command) -> None:
     sample.add_argument("--beam", type=positive_int, metavar="W", help="beam search of width W (most likely text)")
     sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
-    resume = command(
-        "resume",
-        run_resume,
-        help="continue an interrupted run exactly",
-        description="Continue a run from its last checkpoint to its original budget; "
-        "with a --steps budget the weights end bit-identical to an uninterrupted run "
-        "(a --minutes budget starts its clock afresh).",
-    )
-    resume.add_argument("run", metavar="RUN_DIR")
-    resume.add_argument("--no-progress", action="store_true", help="no progress bar")
-
     ev = command(
         "eval",
         run_eval,
@@ -118,6 +58,65 @@ def add_commands(command) -> None:
     ev.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT")
     ev.add_argument("--data", metavar="FILE", required=True, help="the text to evaluate on")
     ev.add_argument("--encoding", default="utf-8", help="its encoding (default utf-8)")
+
+
+def add_train_options(parser) -> None:
+    """`rnnlab train`'s options (`rnnlab fit lm` has the same)."""
+    from ..runs.charlm import TrainSpec
+
+    d = TrainSpec()
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--data", metavar="FILE", help="a text file to train on")
+    source.add_argument(
+        "--corpus",
+        metavar="NAME",
+        help=f"a built-in corpus: {CORPORA[0]} (the reference manual) or {CORPORA[1]} (the standard library's code)",
+    )
+    parser.add_argument("--encoding", default=d.encoding, help="the text file's encoding (default utf-8)")
+    parser.add_argument("--model", choices=cells.names(), default=d.model, help=f"the cell (default {d.model})")
+    parser.add_argument("--peephole", action="store_true", help="LSTM with peephole connections")
+    for flag, help_ in (
+        ("--hidden", "hidden units per layer"),
+        ("--layers", "stacked layers"),
+        ("--embedding", "character embedding size"),
+    ):
+        parser.add_argument(
+            flag, type=positive_int, default=getattr(d, flag[2:]), help=f"{help_} (default %(default)s)"
+        )
+    parser.add_argument("--dropout", type=float, default=d.dropout, help="dropout between layers (default 0)")
+    parser.add_argument(
+        "--seq-len", type=positive_int, default=d.seq_len, help=f"BPTT window in characters (default {d.seq_len})"
+    )
+    parser.add_argument("--batch", type=positive_int, default=d.batch, help=f"parallel streams (default {d.batch})")
+    parser.add_argument("--lr", type=positive_float, default=d.lr, help=f"learning rate (default {d.lr:g})")
+    parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default=d.optimizer, help="optimiser (default adam)")
+    parser.add_argument(
+        "--schedule",
+        choices=["none", "cosine"],
+        default=d.schedule,
+        help="learning-rate schedule: none, or cosine decay to lr/20 over --steps (default none)",
+    )
+    parser.add_argument(
+        "--clip", type=float, default=d.clip, help=f"clip the gradient norm to this, 0 for none (default {d.clip:g})"
+    )
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=positive_int, help="train for this many steps")
+    budget.add_argument("--minutes", type=positive_float, help=f"train for this long (default {d.minutes:g})")
+    parser.add_argument(
+        "--eval-every",
+        type=positive_int,
+        default=d.eval_every,
+        help=f"steps between validation and checkpoints (default {d.eval_every})",
+    )
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        default=d.val_fraction,
+        help=f"share of the text held out (default {d.val_fraction:g})",
+    )
+    parser.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<time>)")
+    parser.add_argument("--seed", type=int, default=d.seed, help="random seed (default 0)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 # --- train / resume -----------------------------------------------------------------------------
@@ -132,22 +131,16 @@ def run_train(args) -> int:
         raise ValueError(
             f"{run_dir} already holds a run: continue it with `rnnlab resume {run_dir}` or choose another --out"
         )
+    text = spec.text()  # a missing or unreadable file ends here, before the run folder exists
     run_dir.mkdir(parents=True, exist_ok=True)
     spec.save(run_dir / "run.json")
-    return _train(spec, run_dir, resume=False, progress=not args.no_progress)
+    return train_charlm(spec, run_dir, resume=False, progress=not args.no_progress, text=text)
 
 
-def run_resume(args) -> int:
-    from ..runs.charlm import TrainSpec
-
-    run_dir = Path(args.run)
-    return _train(TrainSpec.from_file(run_dir / "run.json"), run_dir, resume=True, progress=not args.no_progress)
-
-
-def _train(spec, run_dir: Path, resume: bool, progress: bool) -> int:
+def train_charlm(spec, run_dir: Path, resume: bool, progress: bool, text: tuple[str, str] | None = None) -> int:
     from ..runs.charlm import build_run, short_sample
 
-    run = build_run(spec, run_dir, progress=progress, say=say(progress))
+    run = build_run(spec, run_dir, progress=progress, say=say(progress), text=text)
     parameters = sum(p.data.size for p in run.model.parameters())
     print(f"run folder: {run_dir}  ({parameters:,} parameters, {spec.model} {spec.layers}x{spec.hidden})", flush=True)
     result = run.trainer.run(resume=resume)

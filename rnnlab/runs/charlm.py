@@ -103,12 +103,17 @@ class CharLMRun:
 
 
 def build_run(
-    spec: TrainSpec, run_dir, *, progress: bool = False, say: Callable[[str], None] = lambda line: None
+    spec: TrainSpec,
+    run_dir,
+    *,
+    progress: bool = False,
+    say: Callable[[str], None] = lambda line: None,
+    text: tuple[str, str] | None = None,
 ) -> CharLMRun:
     """The data, model, task, optimiser, schedule and trainer of `spec`, training into `run_dir`.
     `say` gets the lines a person wants to read: the data's size, and at every evaluation the
-    validation loss with a short sample."""
-    text, source = spec.text()
+    validation loss with a short sample. `text` is spec.text() when the caller has read it."""
+    text, source = text or spec.text()
     vocab = Vocab.from_text(text)
     ids, _ = vocab.encode(text)
     train_ids, val_ids = split(ids, spec.val_fraction)

@@ -1,0 +1,132 @@
+"""`rnnlab fit / predict / evaluate / resume` on files made here, as a person would run them."""
+
+import csv
+import json
+
+import pytest
+from test_estimators_classify import negation_data
+
+from rnnlab.cli import main
+
+
+@pytest.fixture(scope="module")
+def reviews(tmp_path_factory):
+    """A CSV with a header, quoted commas and string labels; a run fitted on it."""
+    folder = tmp_path_factory.mktemp("own")
+    texts, labels = negation_data(300, seed=0)
+    texts[0] = "good, " + texts[0]  # a quoted comma
+    path = folder / "reviews.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["review", "sentiment"])
+        writer.writerows(zip(texts, labels))
+    run = folder / "run"
+    code = main(
+        ["fit", "classify", "--data", str(path), "--out", str(run), "--steps", "200", "--hidden", "24"]
+        + ["--lr", "0.005", "--min-count", "1", "--test-fraction", "0.2", "--no-progress"]
+    )
+    assert code == 0
+    return path, run
+
+
+def test_fit_writes_a_run_folder_with_preprocessing_and_held_out_metrics(reviews):
+    path, run = reviews
+    record = json.loads((run / "run.json").read_text())
+    assert record["task"] == "classify" and record["source"]["path"] == str(path)
+    assert record["preprocessing"]["classes"] == ["negative", "positive"]
+    held_out = json.loads((run / "evaluation.json").read_text())
+    assert held_out["examples"] == 60 and held_out["accuracy"] > 0.8
+    assert (run / "best" / "model.safetensors").is_file()
+
+
+def test_predict_reads_lines_and_writes_labels_with_probabilities(reviews, tmp_path, capsys):
+    _, run = reviews
+    inputs = tmp_path / "new.txt"
+    inputs.write_text("the film was really lovely\n\nthe acting was not good\n")
+    assert main(["predict", str(run), str(inputs), "--format", "jsonl"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["input"] for r in records] == ["the film was really lovely", "the acting was not good"]
+    assert [r["label"] for r in records] == ["positive", "negative"]
+    assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-5 for r in records)
+
+
+def test_evaluate_prints_and_saves_metrics_of_a_labelled_file(reviews, tmp_path, capsys):
+    path, run = reviews
+    out = tmp_path / "metrics.json"
+    assert main(["evaluate", str(run), "--data", str(path), "--out", str(out)]) == 0
+    metrics = json.loads(out.read_text())
+    assert metrics["examples"] == 300 and set(metrics["per_class"]) == {"negative", "positive"}
+    assert f"accuracy {metrics['accuracy']:.4f}" in capsys.readouterr().out
+
+
+def test_resume_extends_a_finished_run_and_says_from_which_step(reviews, tmp_path, capsys):
+    import shutil
+
+    _, run = reviews
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    assert main(["resume", str(copy), "--steps", "20", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "continuing from" in out and "checkpoint-00000200" in out and "after 220 steps" in out
+    assert json.loads((copy / "run.json").read_text())["fitted"]["steps"] == 220
+    assert main(["resume", str(copy), "--no-progress"]) == 2  # finished, no budget given
+    assert "finished its" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "content, args, message",
+    [
+        ("review,sentiment\nfine film,positive\ngood one,positive\n", [], "two or more classes"),
+        ("review,sentiment\nfine film,positive\n", ["--label-column", "stars"], "'stars'"),
+        ('review,sentiment\n"never closed,positive\nok,negative\n', [], "line 2"),
+    ],
+)
+def test_an_input_error_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, content, args, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    out = tmp_path / "never"
+    code = main(["fit", "classify", "--data", str(path), "--out", str(out), "--steps", "1", "--no-progress", *args])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+def test_an_unknown_task_is_a_usage_error(capsys):
+    assert main(["fit", "translate-everything", "--data", "x"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_fit_tag_on_a_conll_file_then_predict(tmp_path, capsys):
+    lines = []
+    for k in range(60):
+        verb = k % 2 == 0
+        lines += ["i\tPRON", f"{'book' if verb else 'a'}\t{'VERB' if verb else 'DET'}"]
+        lines += (["the\tDET", "room\tNOUN"] if verb else ["book\tNOUN"]) + [""]
+    data = tmp_path / "train.conll"
+    data.write_text("-DOCSTART- O\n\n" + "\n".join(lines))
+    run = tmp_path / "tagger"
+    assert main(["fit", "tag", "--data", str(data), "--out", str(run), "--steps", "120", "--no-progress"]) == 0
+    capsys.readouterr()
+    sentences = tmp_path / "in.txt"
+    sentences.write_text("i book the room\ni a book\n")
+    assert main(["predict", str(run), str(sentences)]) == 0
+    assert capsys.readouterr().out.splitlines() == ["i/PRON book/VERB the/DET room/NOUN", "i/PRON a/DET book/NOUN"]
+
+
+def test_fit_lm_is_rnnlab_train_and_predict_continues_each_line(tmp_path, capsys):
+    text = tmp_path / "abc.txt"
+    text.write_text("abcabcabc " * 300)
+    run = tmp_path / "lm"
+    args = ["--data", str(text), "--out", str(run), "--steps", "30", "--hidden", "16", "--layers", "1"]
+    assert main(["fit", "lm", *args, "--seq-len", "20", "--batch", "4", "--no-progress"]) == 0
+    assert json.loads((run / "run.json").read_text())["hidden"] == 16  # TrainSpec: what `train` writes
+    capsys.readouterr()
+    prime = tmp_path / "prime.txt"
+    prime.write_text("abc\n")
+    assert main(["predict", str(run), str(prime), "--length", "5", "--format", "jsonl"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["input"] == "abc" and len(record["continuation"]) == 5
+    assert main(["evaluate", str(run), "--data", str(text), "--out", str(tmp_path / "lm.json")]) == 0
+    assert json.loads((tmp_path / "lm.json").read_text())["bits_per_char"] > 0
+    assert main(["resume", str(run), "--steps", "5", "--no-progress"]) == 0
+    assert "continuing from step 30" in capsys.readouterr().out
