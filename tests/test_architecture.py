@@ -102,10 +102,10 @@ RANKS = {
     "analysis": 3,
     "interop": 3,
     "runs": 3,
-    "estimators": 3,
-    "experiments": 4,
-    "cli": 5,
-    "__main__": 6,
+    "estimators": 4,
+    "experiments": 5,
+    "cli": 6,
+    "__main__": 7,
 }
 
 

@@ -206,8 +206,11 @@ def run_resume(args) -> int:
     from ..train.checkpoint import latest_checkpoint
 
     run_dir = Path(args.run)
-    if read_run_file(run_dir).get("task", "lm") != "lm":
+    record = read_run_file(run_dir)
+    if record.get("task", "lm") != "lm":
         return resume_fit(args)
+    if record.get("fitted_from") == "python":
+        raise ValueError(f"{run_dir} was fitted from a Python string, not a file: continue it in Python")
     spec = TrainSpec.from_file(run_dir / "run.json")
     last = latest_checkpoint(run_dir)
     done = int(last.name.split("-")[1])

@@ -12,11 +12,12 @@ from pathlib import Path
 
 from .base import NotFittedError, RNNEstimator, read_run_file
 from .classify import RNNClassifier
+from .lm import RNNLanguageModel
 from .tag import RNNTagger
 
-ESTIMATORS: dict[str, type[RNNEstimator]] = {cls.task: cls for cls in (RNNClassifier, RNNTagger)}
+ESTIMATORS: dict[str, type[RNNEstimator]] = {cls.task: cls for cls in (RNNClassifier, RNNTagger, RNNLanguageModel)}
 
-__all__ = ["ESTIMATORS", "NotFittedError", "RNNClassifier", "RNNEstimator", "RNNTagger", "load"]
+__all__ = ["ESTIMATORS", "NotFittedError", "RNNClassifier", "RNNEstimator", "RNNLanguageModel", "RNNTagger", "load"]
 
 
 def load(path) -> RNNEstimator:
