@@ -132,7 +132,7 @@ def _task_options(task: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--unit", choices=("word", "char"), default=S, help="tokens: words (default) or characters")
         p.add_argument("--min-count", type=positive_int, default=S, help="rarer words read as <unk> (default 2)")
         p.add_argument("--sequence", action="store_true", help="each row is a numeric series and its label")
-        p.add_argument("--embedding", type=positive_int, default=S, help="embedding size (default 32)")
+        p.add_argument("--embedding", type=positive_int, default=S, help="embedding size (default 64)")
     elif task == "tag":
         p.add_argument("--tag-column", type=int, metavar="INDEX", help="the tag's field (default: the last)")
         p.add_argument("--embedding", type=positive_int, default=S, help="embedding size")
@@ -140,9 +140,7 @@ def _task_options(task: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--column", metavar="NAME|INDEX", help="the value (default: the only numeric column)")
         p.add_argument("--time-column", metavar="NAME|INDEX", help="the dates (default: a column of dates, if any)")
         p.add_argument("--extra-columns", nargs="+", default=(), metavar="NAME", help="more input columns")
-        p.add_argument(
-            "--horizon", type=positive_int, default=S, help=f"values forecast (default {_default(task, 'horizon')})"
-        )
+        p.add_argument("--horizon", type=positive_int, default=S, help="values forecast (default: one season, else 12)")
         p.add_argument("--season", type=positive_int, default=S, help="season length (default: from the dates)")
         p.add_argument("--context", type=positive_int, default=S, help="steps of history per training window")
     elif task == "seq2seq":

@@ -12,12 +12,24 @@ from pathlib import Path
 
 from .base import NotFittedError, RNNEstimator, read_run_file
 from .classify import RNNClassifier
+from .forecast import RNNForecaster
 from .lm import RNNLanguageModel
 from .tag import RNNTagger
 
-ESTIMATORS: dict[str, type[RNNEstimator]] = {cls.task: cls for cls in (RNNClassifier, RNNTagger, RNNLanguageModel)}
+ESTIMATORS: dict[str, type[RNNEstimator]] = {
+    cls.task: cls for cls in (RNNClassifier, RNNTagger, RNNForecaster, RNNLanguageModel)
+}
 
-__all__ = ["ESTIMATORS", "NotFittedError", "RNNClassifier", "RNNEstimator", "RNNLanguageModel", "RNNTagger", "load"]
+__all__ = [
+    "ESTIMATORS",
+    "NotFittedError",
+    "RNNClassifier",
+    "RNNForecaster",
+    "RNNEstimator",
+    "RNNLanguageModel",
+    "RNNTagger",
+    "load",
+]
 
 
 def load(path) -> RNNEstimator:

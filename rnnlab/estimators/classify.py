@@ -74,6 +74,8 @@ class RNNClassifier(RNNEstimator):
     Args (keyword only; every one is a parameter that get_params/set_params and GridSearchCV see):
         model: the cell, "lstm", "gru", "rnn" or "irnn".
         hidden, layers, bidirectional, embedding: the encoder (embedding: text only).
+        pool: what the head reads, "last" (the final states of both directions) or "mean" (the
+            mean of the outputs over the valid steps).
         unit: "word" or "char" (text only).
         min_count: a word seen fewer times in training becomes <unk> (see the module docstring).
         max_length: tokens or steps kept from the start of each example.
@@ -101,7 +103,8 @@ class RNNClassifier(RNNEstimator):
         hidden: int = 64,
         layers: int = 1,
         bidirectional: bool = True,
-        embedding: int = 32,
+        embedding: int = 64,
+        pool: str = "mean",
         unit: str = "word",
         min_count: int = 2,
         max_length: int = 200,
@@ -119,7 +122,8 @@ class RNNClassifier(RNNEstimator):
         run_dir: str | Path | None = None,
     ):
         self.model, self.hidden, self.layers, self.bidirectional = model, hidden, layers, bidirectional
-        self.embedding, self.unit, self.min_count, self.max_length = embedding, unit, min_count, max_length
+        self.embedding, self.pool, self.unit = embedding, pool, unit
+        self.min_count, self.max_length = min_count, max_length
         self.steps, self.minutes, self.epochs = steps, minutes, epochs
         self.batch_size, self.lr, self.clip = batch_size, lr, clip
         self.validation_fraction, self.test_fraction, self.seed = validation_fraction, test_fraction, seed
@@ -225,7 +229,7 @@ class RNNClassifier(RNNEstimator):
         encoder = EncoderConfig(
             **inputs, cell=self.model, hidden=self.hidden, layers=self.layers, bidirectional=self.bidirectional
         )
-        return SequenceClassifier(ClassifierConfig(outputs=len(self.classes_), encoder=encoder), rng)
+        return SequenceClassifier(ClassifierConfig(outputs=len(self.classes_), encoder=encoder, pool=self.pool), rng)
 
     def _training(self, X: list, y: list):
         x, lengths = self._encode(X)
