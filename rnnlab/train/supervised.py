@@ -36,7 +36,6 @@ def jsonable(value):
     return value
 
 
-
 class SupervisedTask:
     """A Task for the Trainer from three functions: batch(step, rng) -> (x, lengths, target),
     loss(scores, target) -> (loss, dscores) and evaluate() -> score (lower is better)."""
@@ -145,5 +144,3 @@ def training_losses(run_dir: Path) -> list[tuple[int, float]]:
 
 def all_finite(model) -> bool:
     return all(np.isfinite(p.data).all() for p in model.parameters())
-
-
