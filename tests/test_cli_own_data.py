@@ -130,3 +130,34 @@ def test_fit_lm_is_rnnlab_train_and_predict_continues_each_line(tmp_path, capsys
     assert json.loads((tmp_path / "lm.json").read_text())["bits_per_char"] > 0
     assert main(["resume", str(run), "--steps", "5", "--no-progress"]) == 0
     assert "continuing from step 30" in capsys.readouterr().out
+
+
+def test_fit_forecast_then_predict_the_months_after_the_end(tmp_path, capsys):
+    from rnnlab.data.timeseries import monthly_example, write_series_csv
+
+    stamps, values = monthly_example(n_years=6)
+    data = tmp_path / "monthly.csv"
+    write_series_csv(data, stamps, values, ["month", "sales"])
+    run = tmp_path / "forecast"
+    args = ["--data", str(data), "--out", str(run), "--horizon", "3", "--steps", "30", "--hidden", "8"]
+    assert main(["fit", "forecast", *args, "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(run)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["2016-01", "2016-02", "2016-03"]
+    assert all(abs(float(line.split("\t")[2]) - values[-1]) < 50 for line in lines)
+
+
+def test_examples_module_writes_a_file_per_task_that_fit_reads(tmp_path):
+    from rnnlab.data.examples import write_examples
+    from rnnlab.estimators import RNNForecaster, RNNSeq2Seq, RNNTagger
+
+    paths = {p.name: p for p in write_examples(tmp_path)}
+    sentences, tags, _ = RNNTagger.read_file(paths["tags.conll"])
+    assert len(sentences) == 600 and {"NOUN", "VERB"} <= {t for s in tags for t in s}
+    book = {tag for s, ts in zip(sentences, tags) for w, tag in zip(s, ts) if w == "book"}
+    assert book == {"NOUN", "VERB"}  # the ambiguity the tagger must read from context
+    values, stamps, _ = RNNForecaster.read_file(paths["monthly.csv"])
+    assert len(values) == 144 and stamps[0] == "2010-01"
+    sources, targets, _ = RNNSeq2Seq.read_file(paths["numbers.tsv"])
+    assert len(sources) == 10_000 and sorted(map(int, targets)) == list(range(10_000))

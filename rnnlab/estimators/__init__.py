@@ -14,10 +14,11 @@ from .base import NotFittedError, RNNEstimator, read_run_file
 from .classify import RNNClassifier
 from .forecast import RNNForecaster
 from .lm import RNNLanguageModel
+from .seq2seq import RNNSeq2Seq
 from .tag import RNNTagger
 
 ESTIMATORS: dict[str, type[RNNEstimator]] = {
-    cls.task: cls for cls in (RNNClassifier, RNNTagger, RNNForecaster, RNNLanguageModel)
+    cls.task: cls for cls in (RNNClassifier, RNNTagger, RNNForecaster, RNNSeq2Seq, RNNLanguageModel)
 }
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "RNNForecaster",
     "RNNEstimator",
     "RNNLanguageModel",
+    "RNNSeq2Seq",
     "RNNTagger",
     "load",
 ]
