@@ -2,6 +2,7 @@
 folder and shows learning, attention ahead of the bottleneck; `rnnlab translate` uses the models."""
 
 import numpy as np
+import pytest
 
 from rnnlab import cli
 from rnnlab.experiments.seq2seq import load_translator
@@ -68,3 +69,42 @@ def test_translate_errors_are_one_line(tmp_path, capsys):
         == 2
     )
     assert "none.zip: not found" in capsys.readouterr().err
+
+
+def test_translate_units_are_char_or_chars_and_word_or_words():
+    from rnnlab.experiments.seq2seq import join_tokens, tokens_of, unit_name
+
+    assert unit_name("char") == unit_name("chars") == "chars"
+    assert unit_name("word") == unit_name("words") == "words"
+    assert tokens_of("Le chat.", "char") == list("Le chat.") and join_tokens(list("ab"), "char") == "ab"
+    assert tokens_of("Le chat.", "word") == ["le", "chat", "."]
+    for bad in ("letters", "Char", ""):
+        with pytest.raises(ValueError, match="unit must be 'chars'"):
+            tokens_of("x", bad)
+
+
+def test_translate_scores_report_smoothed_bleu_and_exact_match():
+    from rnnlab.experiments.seq2seq import _translation_scores
+
+    refs = [[["le", "chat", "noir", "dort", "ici"]], [["oui"]], [["merci", "beaucoup"]]]
+    out = [["le", "chien", "noir", "mange", "ici"], ["oui"], ["merci", "beaucoup"]]  # no 4-gram matches
+    scores = _translation_scores(out, refs)
+    assert scores["bleu"] == 0.0 and scores["bleu_smoothed"] > 10
+    assert scores["exact_match"] == pytest.approx(2 / 3)
+
+
+def _rare_words_file(path, n=400):
+    """Every sentence's words are its own: at min count 2 the vocabularies would keep no word at all
+    (only the special tokens), as on a small file of one's own."""
+    lines = [f"Word{k} red{k}\tMot{k} rouge{k}" for k in range(n)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_translate_min_count_never_empties_the_vocabulary_silently(run_quick, tmp_path):
+    summary, out = run_quick("translate", data=str(_rare_words_file(tmp_path / "rare.txt")), minutes=0.05)
+    assert summary["min_count"] == {"source": 1, "target": 1} and summary["unit"] == "words"
+    assert any("French vocabulary: min_count 2 would keep" in note for note in summary["notes"])
+    assert "Note: French vocabulary" in (out / "summary.md").read_text()
+    for variant in ("attention", "no-attention"):
+        assert {"bleu", "bleu_smoothed", "exact_match"} <= set(summary["models"][variant])

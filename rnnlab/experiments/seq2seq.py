@@ -6,9 +6,10 @@ source only through the encoder's final state: the bottleneck) and with additive
 
   dates      human-readable dates in 12 formats -> ISO 8601 (held-out calendar days), exact match
              and per-token accuracy; an attention heat map
-  translate  English -> French, Tatoeba pairs of up to 10 English words; corpus BLEU on held-out
-             English sentences (all their French translations as references), BLEU by source
-             length; example translations
+  translate  English -> French, Tatoeba pairs of up to 10 English words, as words or characters
+             (--unit); corpus BLEU on held-out English sentences (all their French translations
+             as references), unsmoothed as the anchor's and exp-smoothed, exact match, BLEU by
+             source length; example translations
   reverse    reverse a random string; accuracy by length
 
 Each model's folder (MODEL/, a Trainer run with best/ and last/ checkpoints) also holds what
@@ -34,22 +35,34 @@ from ..data.seq2seq import (
     reverse_pairs,
     tokenize_words,
 )
+from ..estimators.seq2seq import build_vocab, decode
 from ..models.metrics import corpus_bleu, exact_match, token_accuracy
 from ..models.seq2seq import Seq2Seq, Seq2SeqConfig, scheduled_inputs, teacher_forcing_ratio
 from ..nn import cross_entropy
 from ..train.checkpoint import load_checkpoint, load_weights_into
-from .common import MINUTES, SAMPLING, Experiment, Fit, Option, SupervisedTask, fit
+from .common import MINUTES, SAMPLING, Experiment, Fit, Option, SupervisedTask, fit, positive_int
 
 VARIANTS = ("no-attention", "attention")
 
 
+UNIT_NAMES = {"char": "chars", "chars": "chars", "word": "words", "words": "words"}
+
+
+def unit_name(unit: str) -> str:
+    """A token unit as this experiment's models store it: "chars" (also "char") or "words" (also
+    "word"); anything else is a ValueError."""
+    if unit not in UNIT_NAMES:
+        raise ValueError(f"unit must be 'chars' (or 'char') or 'words' (or 'word'), got {unit!r}")
+    return UNIT_NAMES[unit]
+
+
 def tokens_of(text: str, unit: str) -> list[str]:
     """How a model of this experiment splits text: "chars" or "words" (tokenize_words)."""
-    return list(text) if unit == "chars" else tokenize_words(text)
+    return list(text) if unit_name(unit) == "chars" else tokenize_words(text)
 
 
 def join_tokens(tokens: list[str], unit: str) -> str:
-    return "".join(tokens) if unit == "chars" else " ".join(tokens)
+    return "".join(tokens) if unit_name(unit) == "chars" else " ".join(tokens)
 
 
 class Seq2SeqTask(SupervisedTask):
@@ -74,7 +87,7 @@ class Seq2SeqTask(SupervisedTask):
     ):
         super().__init__(model, batch=None, loss=None, evaluate=evaluate, config=config)
         self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
-        self.sample, self.unit, self.batch = sample, unit, batch
+        self.sample, self.unit, self.batch = sample, unit_name(unit), batch
         self.total, self.sampling, self.sampling_end = total, sampling, sampling_end
 
     def train_step(self, step: int, rng: np.random.Generator) -> float:
@@ -102,31 +115,6 @@ class Seq2SeqTask(SupervisedTask):
             "sampling_end": self.sampling_end,
             **self._config,
         }
-
-
-def decode(
-    model: Seq2Seq,
-    src_vocab: TokenVocab,
-    tgt_vocab: TokenVocab,
-    src_seqs,
-    *,
-    beam: int = 0,
-    max_len: int = 50,
-    batch: int = 256,
-    alpha: float = 1.0,
-):
-    """Token lists out for token lists in: greedy (beam 0) or beam search; also the attention
-    weights per sequence (None without attention)."""
-    out, weights = [], []
-    with model.evaluating():
-        for k in range(0, len(src_seqs), batch):
-            src, lengths = src_vocab.encode(src_seqs[k : k + batch])
-            ids, w = (
-                model.beam_search(src, lengths, beam, max_len, alpha) if beam else model.greedy(src, lengths, max_len)
-            )
-            out += [tgt_vocab.decode(s) for s in ids]
-            weights += w
-    return out, weights
 
 
 def validation_loss(model: Seq2Seq, src_vocab, tgt_vocab, src_seqs, tgt_seqs, batch: int = 256) -> float:
@@ -474,13 +462,19 @@ def run_translate(ctx):
     source = ctx.options.get("data") or data_path(
         "fra-eng.zip", "--data FILE", "the English-French pairs (fra-eng.zip or fra.txt)"
     )
+    unit = unit_name(ctx.options.get("unit") or "words")
+    min_count = ctx.options.get("min_count") or 2
     max_words = 10
     pairs = load_pairs(source, max_words=max_words)
-    en = [tokenize_words(s) for s in pairs.source]
-    fr = [tokenize_words(t) for t in pairs.target]
+    # words (lower-cased, punctuation apart) split the data and are what BLEU and exact match read;
+    # the model reads and writes `unit` tokens (the same words, or characters)
+    en_words = [tokenize_words(s) for s in pairs.source]
+    fr_words = [tokenize_words(t) for t in pairs.target]
+    en = [tokens_of(s, unit) for s in pairs.source]
+    fr = [tokens_of(t, unit) for t in pairs.target]
     # split by English sentence, so a test sentence was never seen in training in any translation
     groups: dict[tuple, list[int]] = {}
-    for k, e in enumerate(en):
+    for k, e in enumerate(en_words):
         groups.setdefault(tuple(e), []).append(k)
     keys = list(groups)
     order = np.random.default_rng(ctx.seed).permutation(len(keys))
@@ -493,16 +487,22 @@ def run_translate(ctx):
     test_keys = [keys[i] for i in order[:n_test]]
     val_keys = [keys[i] for i in order[n_test : n_test + n_val]]
     train_idx = np.array([k for i in order[n_test + n_val :] for k in groups[keys[i]]])
-    # the most frequent words seen twice: the output layer's size is most of a step's cost
-    src_vocab = TokenVocab.build([en[i] for i in train_idx], min_count=2, max_size=5000)
-    tgt_vocab = TokenVocab.build([fr[i] for i in train_idx], min_count=2, max_size=6000)
-    val_src = [list(k) for k in val_keys]
+    # the most frequent tokens seen min_count times: the output layer's size is most of a step's
+    # cost; a min_count that would leave fewer than half the tokens known falls to 1 (build_vocab)
+    src_vocab, src_min, src_note = build_vocab([en[i] for i in train_idx], min_count=min_count, max_size=5000)
+    tgt_vocab, tgt_min, tgt_note = build_vocab([fr[i] for i in train_idx], min_count=min_count, max_size=6000)
+    notes = [f"{side} vocabulary: {note}" for side, note in (("English", src_note), ("French", tgt_note)) if note]
+    val_src = [en[groups[k][0]] for k in val_keys]
     val_tgt = [fr[groups[k][0]] for k in val_keys]
     ctx.say(
         f"{len(en)} pairs of at most {max_words} English words from {pairs.path}; {len(train_idx)} "
-        f"training pairs, {n_val} validation and {n_test} test English sentences; vocabularies "
-        f"{src_vocab.size} English, {tgt_vocab.size} French (the most frequent words seen twice; others <unk>)"
+        f"training pairs, {n_val} validation and {n_test} test English sentences; {unit}; vocabularies "
+        f"{src_vocab.size} English (min count {src_min}), {tgt_vocab.size} French (min count {tgt_min}), "
+        "others <unk>"
     )
+    for note in notes:
+        ctx.say(f"note: {note}")
+        ctx.out.notes.append(note)  # summary.json's notes, summary.md's last lines
 
     def sample(rng, n):
         idx = train_idx[rng.integers(len(train_idx), size=n)]
@@ -544,49 +544,53 @@ def run_translate(ctx):
         tgt_vocab,
         sample,
         val_loss,
-        "words",
+        unit,
         how,
         64,
-        {"experiment": "translate", "data": str(pairs.path)},
+        {"experiment": "translate", "data": str(pairs.path), "min_count": {"source": src_min, "target": tgt_min}},
     )
 
-    test_src = [list(k) for k in test_keys]
-    references = [[fr[i] for i in groups[k]] for k in test_keys]  # every French translation given
-    src_len = np.array([sum(t[0].isalnum() for t in s) for s in test_src])  # words, punctuation left out
+    test_src = [en[groups[k][0]] for k in test_keys]
+    references = [[fr_words[i] for i in groups[k]] for k in test_keys]  # every French translation given
+    src_len = np.array([sum(t[0].isalnum() for t in k) for k in test_keys])  # words, punctuation left out
+    longest = max(len(fr[i]) for i in train_idx)
+    max_len = 2 * max_words + 5 if unit == "words" else 2 * longest + 5
     beam = 0 if quick else 4
     results, outputs = {}, {}
     for variant, (model, info) in models.items():
-        out, _ = decode(model, src_vocab, tgt_vocab, test_src, beam=beam, max_len=2 * max_words + 5)
+        out, _ = decode(model, src_vocab, tgt_vocab, test_src, beam=beam, max_len=max_len)
+        out = [tokenize_words(join_tokens(o, unit)) for o in out]  # as words, whatever the unit
         outputs[variant] = out
-        bleu = corpus_bleu(out, references)
+        scores = _translation_scores(out, references)
         by_length = {}
         for lo, hi in LENGTH_BUCKETS:
             idx = np.flatnonzero((src_len >= lo) & (src_len <= hi))
             if len(idx):
                 by_length[f"{lo}-{hi}"] = {
-                    "bleu": corpus_bleu([out[i] for i in idx], [references[i] for i in idx]),
+                    **_translation_scores([out[i] for i in idx], [references[i] for i in idx]),
                     "sentences": int(len(idx)),
                 }
         loss = val_loss(model)
-        results[variant] = {"bleu": bleu, "by_length": by_length, "validation_loss": loss, **info}
+        results[variant] = {**scores, "by_length": by_length, "validation_loss": loss, **info}
         ctx.out.log(
             event="test",
             model=variant,
             sentences=len(test_src),
-            bleu=bleu,
+            **scores,
             by_length=by_length,
             validation_loss=loss,
             beam=beam,
         )
         ctx.say(
-            f"{variant}: BLEU {bleu:.2f} on {len(test_src)} held-out sentences; by source length "
+            f"{variant}: BLEU {scores['bleu']:.2f} (smoothed {scores['bleu_smoothed']:.2f}), exact match "
+            f"{100 * scores['exact_match']:.1f}% on {len(test_src)} held-out sentences; BLEU by source length "
             + ", ".join(f"{k}: {v['bleu']:.1f}" for k, v in by_length.items())
         )
 
     examples = []
     for i in np.argsort(-src_len, kind="stable")[:: max(1, len(test_src) // 8)][:8]:
         ex = {
-            "english": " ".join(test_src[i]),
+            "english": " ".join(test_keys[i]),
             "reference": " ".join(references[i][0]),
             **{v: " ".join(outputs[v][i]) for v in VARIANTS},
         }
@@ -605,7 +609,7 @@ def run_translate(ctx):
                     label=variant,
                 )
             ax.set_xticks(x, [f"{b} English words" for b in buckets])
-            ax.set_ylabel("corpus BLEU")
+            ax.set_ylabel("corpus BLEU (unsmoothed)")
             ax.legend()
     gain = {
         b: results["attention"]["by_length"][b]["bleu"] - results["no-attention"]["by_length"].get(b, {}).get("bleu", 0)
@@ -615,27 +619,44 @@ def run_translate(ctx):
         "models": results,
         "test_sentences": len(test_src),
         "beam": beam,
+        "unit": unit,
+        "min_count": {"source": src_min, "target": tgt_min},
         "attention_gain_by_length": gain,
         "examples": examples,
         "target_met": None,
-        "result": f"BLEU without attention {results['no-attention']['bleu']:.2f}, with attention "
-        f"{results['attention']['bleu']:.2f}; gain by source length "
+        "result": "BLEU (smoothed) / exact match: without attention "
+        + ", with attention ".join(
+            f"{results[v]['bleu']:.2f} ({results[v]['bleu_smoothed']:.2f}) / {100 * results[v]['exact_match']:.1f}%"
+            for v in VARIANTS
+        )
+        + "; BLEU gain by source length "
         + ", ".join(f"{b}: {g:+.1f}" for b, g in gain.items()),
     }
     lines = [
         f"{len(test_src)} held-out English sentences of at most {max_words} words (all their French "
         f"translations as references), {'beam search of width ' + str(beam) if beam else 'greedy decoding'}; "
-        f"corpus BLEU (4-grams, brevity penalty) on lower-cased word tokens.",
+        f"the models read and write {unit}. Scores on lower-cased word tokens: corpus BLEU (4-grams, "
+        "brevity penalty) unsmoothed, as the anchor's, and with exponential smoothing (sacrebleu's default, "
+        "which keeps short outputs from scoring 0); exact match: the output equals one of the references.",
+        *(
+            [
+                "Note: no output has 4 or more words, so 4-gram BLEU is 0 smoothed or not (no 4-gram to "
+                "count, as sacrebleu); read exact match."
+            ]
+            if all(len(o) < 4 for out in outputs.values() for o in out)
+            else []
+        ),
         "",
-        "| model | BLEU | "
+        "| model | BLEU | BLEU, smoothed | exact match | "
         + " | ".join(
             f"BLEU, {b} words ({results['attention']['by_length'][b]['sentences']})"
             for b in results["attention"]["by_length"]
         )
         + " | steps | training time |",
-        "|---|---|" + "---|" * len(gain) + "---|---|",
+        "|---|---|---|---|" + "---|" * len(gain) + "---|---|",
         *(
-            f"| {v} | {results[v]['bleu']:.2f} | "
+            f"| {v} | {results[v]['bleu']:.2f} | {results[v]['bleu_smoothed']:.2f} | "
+            f"{100 * results[v]['exact_match']:.1f}% | "
             + " | ".join(f"{results[v]['by_length'].get(b, {}).get('bleu', 0):.2f}" for b in gain)
             + f" | {results[v]['steps']} | {results[v]['seconds']} s |"
             for v in VARIANTS
@@ -648,6 +669,16 @@ def run_translate(ctx):
         *(f"| {e['english']} | {e['reference']} | {e['no-attention']} | {e['attention']} |" for e in examples),
     ]
     return summary, lines
+
+
+def _translation_scores(out: list[list[str]], references: list[list[list[str]]]) -> dict:
+    """Corpus BLEU unsmoothed ("bleu", the anchor's) and exp-smoothed ("bleu_smoothed"), and the
+    share of outputs equal to one of their references ("exact_match"), on word tokens."""
+    return {
+        "bleu": corpus_bleu(out, references),
+        "bleu_smoothed": corpus_bleu(out, references, smooth="exp"),
+        "exact_match": float(np.mean([o in refs for o, refs in zip(out, references)])),
+    }
 
 
 DATES = Experiment(
@@ -670,6 +701,17 @@ TRANSLATE = Experiment(
             "the English-French pairs, fra-eng.zip or fra.txt (default $RNNLAB_DATA_DIR/fra-eng.zip)",
             metavar="DIR",
         ),
+        Option(
+            "unit",
+            "the models' tokens: words (default; also word) or chars (also char)",
+            choices=tuple(UNIT_NAMES),
+        ),
+        Option(
+            "min_count",
+            "a token seen fewer times in training is <unk> (default 2; falls to 1, with a note, "
+            "when fewer than half the tokens would be known)",
+            parse=positive_int,
+        ),
         MINUTES,
         SAMPLING,
     ),
@@ -691,7 +733,8 @@ class Translator:
     """A trained Seq2Seq with its vocabularies and token unit, read from a model's run folder."""
 
     def __init__(self, model: Seq2Seq, src_vocab: TokenVocab, tgt_vocab: TokenVocab, unit: str, path: Path):
-        self.model, self.src_vocab, self.tgt_vocab, self.unit, self.path = model, src_vocab, tgt_vocab, unit, path
+        self.model, self.src_vocab, self.tgt_vocab, self.path = model, src_vocab, tgt_vocab, path
+        self.unit = unit_name(unit)
 
     def __call__(self, texts: list[str], beam: int = 0, max_len: int = 50, alpha: float = 1.0):
         """[(output text, source tokens, output tokens, attention weights or None)] for each text."""
