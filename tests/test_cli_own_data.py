@@ -148,16 +148,20 @@ def test_fit_forecast_then_predict_the_months_after_the_end(tmp_path, capsys):
     assert all(abs(float(line.split("\t")[2]) - values[-1]) < 50 for line in lines)
 
 
-def test_examples_module_writes_a_file_per_task_that_fit_reads(tmp_path):
+def test_examples_module_writes_a_training_and_a_test_file_per_task_that_fit_reads(tmp_path):
     from rnnlab.data.examples import write_examples
     from rnnlab.estimators import RNNForecaster, RNNSeq2Seq, RNNTagger
 
     paths = {p.name: p for p in write_examples(tmp_path)}
-    sentences, tags, _ = RNNTagger.read_file(paths["tags.conll"])
-    assert len(sentences) == 600 and {"NOUN", "VERB"} <= {t for s in tags for t in s}
+    sentences, tags, _ = RNNTagger.read_file(paths["tags-train.conll"])
+    assert len(sentences) == 480 and len(RNNTagger.read_file(paths["tags-test.conll"])[0]) == 120
     book = {tag for s, ts in zip(sentences, tags) for w, tag in zip(s, ts) if w == "book"}
     assert book == {"NOUN", "VERB"}  # the ambiguity the tagger must read from context
-    values, stamps, _ = RNNForecaster.read_file(paths["monthly.csv"])
-    assert len(values) == 144 and stamps[0] == "2010-01"
-    sources, targets, _ = RNNSeq2Seq.read_file(paths["numbers.tsv"])
-    assert len(sources) == 10_000 and sorted(map(int, targets)) == list(range(10_000))
+    values, stamps, _ = RNNForecaster.read_file(paths["monthly-train.csv"])
+    later, later_stamps, _ = RNNForecaster.read_file(paths["monthly-test.csv"])
+    assert (
+        len(values) == 132 and stamps[0] == "2010-01" and list(later_stamps) == [f"2021-{m:02d}" for m in range(1, 13)]
+    )
+    sources, targets, _ = RNNSeq2Seq.read_file(paths["numbers-train.tsv"])
+    held = RNNSeq2Seq.read_file(paths["numbers-test.tsv"])[1]
+    assert len(sources) == 9000 and sorted(map(int, targets + held)) == list(range(10_000))

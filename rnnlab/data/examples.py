@@ -1,17 +1,21 @@
-"""Example files for `rnnlab fit`, one per task, written the way a person's own files look.
+"""Example files for `rnnlab fit`, one pair per task, written the way a person's own files look:
+NAME-train.EXT to fit on, NAME-test.EXT held out for `rnnlab evaluate`.
 
     python -m rnnlab.data.examples DIR [--sentiment FOLDER]
 
 writes into DIR:
-    numbers.tsv     seq2seq: number words TAB digits, 0..9,999 ("three hundred and forty-two" -> "342"),
-                    shuffled (seed 0), every number once
-    monthly.csv     forecast: month,value: 12 years of a monthly series with trend, yearly season and
-                    noise (rnnlab.data.timeseries.monthly_example)
-    tags.conll      tag: part-of-speech tags of generated sentences in which "book", "watch",
-                    "run", "play" and "fish" are nouns or verbs by their neighbours (token TAB tag
-                    per line, a blank line between sentences)
-    reviews.csv     classify: the UCI "Sentiment Labelled Sentences" (Kotzias et al. 2015) as a CSV
-                    with a header and string labels, when --sentiment names their folder
+    numbers-{train,test}.tsv   seq2seq: number words TAB digits ("three hundred and forty-two" ->
+                               "342"): 0..9,999 shuffled (seed 0), the last 1,000 held out
+    monthly-{train,test}.csv   forecast: month,value, a monthly series with trend, yearly season
+                               and noise (rnnlab.data.timeseries.monthly_example): 2010-2020, and
+                               2021 held out
+    tags-{train,test}.conll    tag: part-of-speech tags of generated sentences in which "book",
+                               "watch", "run", "play" and "fish" are nouns or verbs by their
+                               neighbours (token TAB tag per line, a blank line between sentences):
+                               480 and 120 sentences
+    reviews-{train,test}.csv   classify, when --sentiment names the unzipped folder of the UCI
+                               "Sentiment Labelled Sentences" (Kotzias et al. 2015): a header,
+                               string labels, 2,400 and 600 sentences (shuffled, seed 0)
 """
 
 from __future__ import annotations
@@ -76,35 +80,57 @@ def write_conll(path, sentences: list[list[str]], tags: list[list[str]]) -> None
     Path(path).write_text("\n".join(lines), encoding="utf-8")
 
 
-def write_number_pairs(path, limit: int = 10_000, seed: int = 0) -> None:
-    """Every number below `limit` once, shuffled: words TAB digits."""
+def write_conll_split(folder: Path, n: int = 600, test: int = 120) -> list[Path]:
+    sentences, tags = pos_sentences(n)
+    train, held = folder / "tags-train.conll", folder / "tags-test.conll"
+    write_conll(train, sentences[:-test], tags[:-test])
+    write_conll(held, sentences[-test:], tags[-test:])
+    return [train, held]
+
+
+def write_number_pairs(folder: Path, limit: int = 10_000, test: int = 1000, seed: int = 0) -> list[Path]:
+    """Every number below `limit` once, shuffled, words TAB digits; the last `test` held out."""
     order = np.random.default_rng(seed).permutation(limit)
-    rows = number_pairs([int(k) for k in order])
-    Path(path).write_text("".join(f"{words}\t{digits}\n" for words, digits in rows), encoding="utf-8")
+    lines = [f"{words}\t{digits}\n" for words, digits in number_pairs([int(k) for k in order])]
+    train, held = folder / "numbers-train.tsv", folder / "numbers-test.tsv"
+    train.write_text("".join(lines[:-test]), encoding="utf-8")
+    held.write_text("".join(lines[-test:]), encoding="utf-8")
+    return [train, held]
 
 
-def write_sentiment_csv(path, folder) -> None:
-    """The UCI sentences as `sentence,sentiment` with labels "negative"/"positive"."""
-    data = load_labelled(folder)
+def write_monthly(folder: Path, test: int = 12) -> list[Path]:
+    stamps, values = monthly_example()
+    train, held = folder / "monthly-train.csv", folder / "monthly-test.csv"
+    write_series_csv(train, stamps[:-test], values[:-test], ["month", "value"])
+    write_series_csv(held, stamps[-test:], values[-test:], ["month", "value"])
+    return [train, held]
+
+
+def write_sentiment_csv(folder: Path, sentences, test: float = 0.2, seed: int = 0) -> list[Path]:
+    """The UCI sentences as `sentence,sentiment` with labels "negative"/"positive", shuffled; a
+    share `test` held out."""
+    data = load_labelled(sentences)
     names = {"0": "negative", "1": "positive"}
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["sentence", "sentiment"])
-        writer.writerows((text, names[data.classes[k]]) for text, k in zip(data.texts, data.labels))
+    rows = [(text, names[data.classes[k]]) for text, k in zip(data.texts, data.labels)]
+    order = np.random.default_rng(seed).permutation(len(rows))
+    n_test = round(test * len(rows))
+    paths = []
+    for name, part in (("reviews-train.csv", order[n_test:]), ("reviews-test.csv", order[:n_test])):
+        with open(folder / name, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["sentence", "sentiment"])
+            writer.writerows(rows[i] for i in part)
+        paths.append(folder / name)
+    return paths
 
 
 def write_examples(folder, sentiment=None) -> list[Path]:
     """Every example file into `folder`; the paths written."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    write_number_pairs(folder / "numbers.tsv")
-    stamps, values = monthly_example()
-    write_series_csv(folder / "monthly.csv", stamps, values, ["month", "value"])
-    write_conll(folder / "tags.conll", *pos_sentences(600))
-    written = [folder / "numbers.tsv", folder / "monthly.csv", folder / "tags.conll"]
+    written = write_number_pairs(folder) + write_monthly(folder) + write_conll_split(folder)
     if sentiment is not None:
-        write_sentiment_csv(folder / "reviews.csv", sentiment)
-        written.append(folder / "reviews.csv")
+        written += write_sentiment_csv(folder, sentiment)
     return written
 
 
