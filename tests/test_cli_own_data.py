@@ -165,3 +165,14 @@ def test_examples_module_writes_a_training_and_a_test_file_per_task_that_fit_rea
     sources, targets, _ = RNNSeq2Seq.read_file(paths["numbers-train.tsv"])
     held = RNNSeq2Seq.read_file(paths["numbers-test.tsv"])[1]
     assert len(sources) == 9000 and sorted(map(int, targets + held)) == list(range(10_000))
+
+
+def test_a_problem_only_the_whole_file_shows_names_the_file_and_writes_nothing(tmp_path, capsys):
+    data = tmp_path / "short.csv"
+    data.write_text("month,value\n" + "".join(f"2020-{m:02d},{m}\n" for m in range(1, 9)))
+    out = tmp_path / "never"
+    assert main(["fit", "forecast", "--data", str(data), "--out", str(out), "--horizon", "12"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"rnnlab: error: {data}: the series is too short") and not out.exists()
+    assert main(["fit", "classify", "--data", str(data), "--out", str(out), "--test-fraction", "1"]) == 2
+    assert "--test-fraction: must be in [0, 1)" in capsys.readouterr().err

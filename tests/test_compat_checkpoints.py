@@ -50,3 +50,23 @@ def test_old_seq2seq_model_translates_as_it_did(capsys):
     for beam in ([], ["--beam", "3"]):
         assert cli.main(["translate", str(OLD / "reverse-attention"), "abcdefg", "hgfab", *beam]) == 0
         assert capsys.readouterr().out.split() == ["gfedcba", "bafgh"]
+
+
+def test_old_run_folders_work_with_predict_and_evaluate(tmp_path, capsys):
+    """Folders written before `rnnlab predict/evaluate` existed: a char-LM run (no task in its
+    run.json) continues lines and is scored; an experiment's seq2seq model answers per line."""
+    run = tmp_path / "charlm-lstm"
+    shutil.copytree(OLD / "charlm-lstm", run)
+    lines = tmp_path / "lines.txt"
+    lines.write_text("First\n")
+    assert cli.main(["predict", str(run), str(lines), "--length", "7", "--format", "jsonl"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["input"] == "First" and len(record["continuation"]) == 7
+    out = tmp_path / "metrics.json"
+    assert cli.main(["evaluate", str(run), "--data", str(OLD / "small.txt"), "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["bits_per_char"] > 0
+    words = tmp_path / "words.txt"
+    words.write_text("abcdefg\nhgfab\n")
+    capsys.readouterr()
+    assert cli.main(["predict", str(OLD / "reverse-attention"), str(words)]) == 0
+    assert capsys.readouterr().out.splitlines() == ["gfedcba", "bafgh"]

@@ -85,10 +85,10 @@ def add_commands(command) -> None:
             ("--layers", "layers", positive_int, "stacked recurrent layers"),
             ("--lr", "lr", positive_float, "Adam's learning rate"),
             ("--batch", "batch_size", positive_int, "examples per step"),
-            ("--clip", "clip", float, "gradient-norm clip, 0 for none"),
+            ("--clip", "clip", non_negative_float, "gradient-norm clip, 0 for none"),
             ("--seed", "seed", int, "seed of the split, the weights and the batches"),
-            ("--validation-fraction", "validation_fraction", float, "share held out to pick the best weights"),
-            ("--test-fraction", "test_fraction", float, "share held out and scored at the end"),
+            ("--validation-fraction", "validation_fraction", fraction, "share held out to pick the best weights"),
+            ("--test-fraction", "test_fraction", fraction, "share held out and scored at the end"),
         ):
             if name in inspect.signature(_estimator(task).__init__).parameters:
                 p.add_argument(
@@ -167,11 +167,32 @@ def run_fit(args) -> int:
     if params.get("attention") == "none":
         params["attention"] = None
     progress = not args.no_progress
-    X, y, source = cls.read_file(args.data, **reading)  # every input problem ends here, before --out exists
+    X, y, source = cls.read_file(args.data, **reading)  # a file problem ends here, before --out exists
     estimator = cls(**params, progress=progress, run_dir=str(out))
     print(f"fitting {task} on {args.data} into {out}", flush=True)
-    estimator.fit(X, y, source=source, say=say(progress))
+    try:
+        estimator.fit(X, y, source=source, say=say(progress))
+    except ValueError as err:
+        if out.exists() or str(err).startswith(str(args.data)):
+            raise
+        # what the data cannot give (one class, a series too short ...): found before --out exists
+        raise ValueError(f"{args.data}: {err}") from None
     return _report_fit(estimator, out)
+
+
+def fraction(text: str) -> float:
+    """An option's value: a share in [0, 1)."""
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
 
 
 def _report_fit(estimator, out: Path) -> int:

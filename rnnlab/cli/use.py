@@ -44,14 +44,22 @@ def add_commands(command) -> None:
 
 # --- predict / evaluate ----------------------------------------------------------------------------
 def _run_task(run: str) -> str:
+    """The task of a run folder: run.json's, "lm" for `rnnlab train`'s (run.json without one), or
+    "experiment-seq2seq" for a model folder of `rnnlab experiment dates|translate|reverse`."""
     from ..estimators import read_run_file
 
+    folder = Path(run)
+    if folder.is_dir() and not (folder / "run.json").exists() and (folder / "best" / "state.json").is_file():
+        return "experiment-seq2seq"
     return read_run_file(run).get("task", "lm")
 
 
 def run_predict(args) -> int:
-    if _run_task(args.run) == "lm":
+    task = _run_task(args.run)
+    if task == "lm":
         return _predict_lm(args)
+    if task == "experiment-seq2seq":
+        return _predict_experiment_seq2seq(args)
     from ..estimators import load
 
     estimator = load(args.run)
@@ -61,6 +69,18 @@ def run_predict(args) -> int:
         estimator.set_params(beam=args.beam)
     for record in estimator.records_for(args.file):
         print(json.dumps(record, ensure_ascii=False) if args.format == "jsonl" else estimator.record_text(record))
+    return 0
+
+
+def _predict_experiment_seq2seq(args) -> int:
+    """A seq2seq model of the experiments (as `rnnlab translate`), one output per input line."""
+    from ..estimators.base import read_lines
+    from ..experiments.seq2seq import load_translator
+
+    translate = load_translator(args.run)
+    for line in (line for line in read_lines(args.file) if line.strip()):
+        output = translate([line], beam=args.beam or 0)[0][0][0]  # ([(text, ...)], unknown tokens)
+        print(json.dumps({"input": line, "output": output}, ensure_ascii=False) if args.format == "jsonl" else output)
     return 0
 
 
@@ -85,7 +105,10 @@ def _predict_lm(args) -> int:
 
 def run_evaluate(args) -> int:
     out = Path(args.out) if args.out else Path(args.run) / f"evaluate-{Path(args.data).stem}.json"
-    if _run_task(args.run) == "lm":
+    task = _run_task(args.run)
+    if task == "experiment-seq2seq":
+        raise ValueError(f"{args.run} is a model of `rnnlab experiment`: its scores are in the experiment's summary")
+    if task == "lm":
         from ..data.text import load_text
         from ..runs.charlm import load_charlm, text_loss
 
@@ -109,7 +132,7 @@ def run_evaluate(args) -> int:
 
     out.write_text(json.dumps(jsonable(metrics), indent=1))
     print(f"metrics: {out}")
-    if _run_task(args.run) != "lm":
+    if task != "lm":
         try:
             picture = estimator.evaluation_plot(metrics, X, y, out.with_suffix(".png"))
         except ImportError:

@@ -118,6 +118,10 @@ class RNNEstimator:
     def _split(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Random train/validation/test rows (seeded): validation_fraction and test_fraction of n,
         at least one row each when the fraction is > 0, and at least one training row."""
+        for name in ("validation_fraction", "test_fraction"):
+            share = getattr(self, name)
+            if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share < 1:
+                raise ValueError(f"{name} must be a share in [0, 1), got {share!r}")
         rng = np.random.default_rng(self.seed)
         order = rng.permutation(n)
         n_val = max(1, round(self.validation_fraction * n)) if self.validation_fraction > 0 else 0
