@@ -127,3 +127,13 @@ def test_grid_search_over_hidden_picks_a_size_and_refits(sklearn):
     assert len(search.cv_results_["mean_test_score"]) == 2
     assert search.best_estimator_.hidden == search.best_params_["hidden"]
     assert 0 <= search.score(texts, labels) <= 1
+
+
+def test_cross_val_score_runs_each_fold_on_a_fresh_clone(sklearn):
+    from sklearn.model_selection import cross_val_score
+
+    texts, labels = negation_data(90, seed=4)
+    est = RNNClassifier(steps=20, lr=1e-2, min_count=1)
+    scores = cross_val_score(est, texts, labels, cv=3)
+    assert scores.shape == (3,) and all(0 <= s <= 1 for s in scores)
+    assert not est.is_fitted  # scikit-learn fitted clones, not the estimator it was given
