@@ -278,6 +278,13 @@ class RNNEstimator:
     def save(self, path) -> Path:
         """Write the run folder (run.json and best/ weights) that `rnnlab predict/evaluate` and
         load() read. Saving into the fit's own run_dir only rewrites run.json."""
+        path = self._save_weights(path)
+        self._write_run_file(path)
+        return path
+
+    def _save_weights(self, path, state: dict | None = None) -> Path:
+        """path/best/: the fitted weights as a checkpoint (with `state`, what its loader reads),
+        unless path is the fit's own run folder, whose best/ the trainer wrote."""
         self._require_fitted()
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
@@ -285,11 +292,11 @@ class RNNEstimator:
             staging = path / ".best-staging"
             shutil.rmtree(staging, ignore_errors=True)
             step = getattr(self, "n_steps_", 0) or 0
-            folder = save_checkpoint(staging, Checkpoint(step=step, model=self.model_.state_dict()), keep=1)
+            ckpt = Checkpoint(step=step, model=self.model_.state_dict(), state=state or {})
+            folder = save_checkpoint(staging, ckpt, keep=1)
             shutil.rmtree(path / "best", ignore_errors=True)
             folder.rename(path / "best")
             shutil.rmtree(staging, ignore_errors=True)
-        self._write_run_file(path)
         return path
 
     @classmethod

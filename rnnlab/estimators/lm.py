@@ -22,7 +22,6 @@ import numpy as np
 
 from ..models.sampling import generate
 from ..runs.charlm import TrainSpec, build_run, load_charlm, text_loss
-from ..train.checkpoint import Checkpoint, save_checkpoint
 from .base import RUN_FILE, RNNEstimator, Say, _quiet
 
 FROM_PYTHON = "python"  # run.json's `fitted_from` when the text came from Python, not a file
@@ -133,18 +132,10 @@ class RNNLanguageModel(RNNEstimator):
         return -self.evaluate(X)["nats_per_char"]
 
     def save(self, path) -> Path:
-        self._require_fitted()
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        if self.run_dir is None or Path(self.run_dir).resolve() != path.resolve():
-            staging = path / ".best-staging"
-            shutil.rmtree(staging, ignore_errors=True)
-            state = {"config": {"task": {"model": asdict(self.model_.config), "vocab": self.vocab_.to_json()}}}
-            ckpt = Checkpoint(step=self.n_steps_ or 0, model=self.model_.state_dict(), state=state)
-            folder = save_checkpoint(staging, ckpt, keep=1)
-            shutil.rmtree(path / "best", ignore_errors=True)
-            folder.rename(path / "best")
-            shutil.rmtree(staging, ignore_errors=True)
+        """The run folder `rnnlab train` writes: run.json (a TrainSpec) and best/ (whose state
+        names the model and the vocabulary, as load_charlm reads them)."""
+        state = {"config": {"task": {"model": asdict(self.model_.config), "vocab": self.vocab_.to_json()}}}
+        path = self._save_weights(path, state)
         self._write_spec(path, self._spec())
         return path
 
