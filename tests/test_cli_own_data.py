@@ -1,6 +1,7 @@
 """`rnnlab fit / predict / evaluate / resume` on files made here, as a person would run them."""
 
 import csv
+import importlib.util
 import json
 
 import pytest
@@ -37,6 +38,8 @@ def test_fit_writes_a_run_folder_with_preprocessing_and_held_out_metrics(reviews
     held_out = json.loads((run / "evaluation.json").read_text())
     assert held_out["examples"] == 60 and held_out["accuracy"] > 0.8
     assert (run / "best" / "model.safetensors").is_file()
+    if importlib.util.find_spec("matplotlib"):
+        assert (run / "loss.png").is_file()
 
 
 def test_predict_reads_lines_and_writes_labels_with_probabilities(reviews, tmp_path, capsys):

@@ -204,12 +204,8 @@ def _report_fit(estimator, out: Path) -> int:
         print(f"held-out test rows ({out / 'evaluation.json'}):")
         for line in estimator.evaluation_lines(estimator.test_metrics_):
             print(f"  {line}")
-    try:
-        from ..train.plot import plot_run
-
-        print(f"loss curve: {plot_run(out, unit=estimator._score_name)}")
-    except ImportError as err:
-        print(f"no loss curve: {err}")
+    if (out / "loss.png").is_file():
+        print(f"loss curve: {out / 'loss.png'}")
     print(f"next: rnnlab predict {out} FILE   |   rnnlab evaluate {out} --data FILE")
     return 130 if estimator.stop_reason_ == "interrupted" else 0
 

@@ -195,6 +195,7 @@ class RNNEstimator:
                 checkpoint_every=every if self.run_dir is not None else 0,
                 progress=self.progress,
                 seed=self.seed,
+                score_name=self._score_name,
             )
 
             def on_eval(step, score, improved):

@@ -7,9 +7,11 @@ import math
 from pathlib import Path
 
 
-def plot_run(run_dir, unit: str = "nats/char") -> Path:
+def plot_run(run_dir, unit: str = "nats/char", score: str | None = None) -> Path:
     """Write RUN_DIR/loss.png: the training loss (and a moving average) and the evaluation score
-    against the step. Raises ImportError with the install hint when matplotlib is missing."""
+    against the step; with `score` (what the evaluation measures when it is not the training
+    loss, e.g. "error rate") the evaluation gets its own axis, on the right, so two measures never
+    share one scale. Raises ImportError with the install hint when matplotlib is missing."""
     try:
         import matplotlib
 
@@ -30,13 +32,20 @@ def plot_run(run_dir, unit: str = "nats/char") -> Path:
             sum(losses[max(0, i - k + 1) : i + 1]) / len(losses[max(0, i - k + 1) : i + 1]) for i in range(len(losses))
         ]
         ax.plot(steps, smooth, color="tab:blue", lw=1.5, label=f"training, mean of {k}")
+    right = ax.twinx() if score is not None and evals else ax
     if evals:
-        ax.plot(*zip(*evals), "o-", color="tab:red", lw=1.5, ms=3, label="validation")
+        right.plot(*zip(*evals), "o-", color="tab:red", lw=1.5, ms=3, label=f"validation {score or ''}".strip())
     ax.set_xlabel("step")
-    ax.set_ylabel(f"loss ({unit})")
+    ax.set_ylabel("training loss" if unit == "loss" else f"training loss ({unit})")
+    if right is not ax:
+        right.set_ylabel(f"validation {score}", color="tab:red")
     ax.set_title(run_dir.name)
     ax.grid(alpha=0.3)
-    ax.legend()
+    lines, labels = ax.get_legend_handles_labels()
+    if right is not ax:
+        more = right.get_legend_handles_labels()
+        lines, labels = lines + more[0], labels + more[1]
+    ax.legend(lines, labels)
     fig.tight_layout()
     out = run_dir / "loss.png"
     fig.savefig(out)

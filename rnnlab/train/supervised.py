@@ -90,6 +90,7 @@ class Fit:
     seed: int = 0  # the trainer's RNG, from which batches are drawn
     max_skipped: int = 20  # non-finite steps in a row after which the run counts as diverged
     extra: dict = field(default_factory=dict)  # optimiser arguments beyond lr
+    score_name: str | None = None  # what evaluate() measures, when not the loss (loss.png's right axis)
 
 
 def fit(task: SupervisedTask, run_dir: Path, how: Fit, on_eval=None, resume: bool = False):
@@ -124,7 +125,7 @@ def fit(task: SupervisedTask, run_dir: Path, how: Fit, on_eval=None, resume: boo
     try:
         from ..train.plot import plot_run
 
-        plot_run(run_dir, unit="loss")
+        plot_run(run_dir, unit="loss", score=how.score_name)
     except ImportError:
         pass
     return result, scores
