@@ -179,3 +179,19 @@ def test_a_problem_only_the_whole_file_shows_names_the_file_and_writes_nothing(t
     assert err.startswith(f"rnnlab: error: {data}: the series is too short") and not out.exists()
     assert main(["fit", "classify", "--data", str(data), "--out", str(out), "--test-fraction", "1"]) == 2
     assert "--test-fraction: must be in [0, 1)" in capsys.readouterr().err
+
+
+def test_resume_of_an_interrupted_fit_continues_to_its_original_budget(reviews, tmp_path, capsys):
+    """A run killed at step 20 of 40: its run.json, written before training, plans 40 steps and
+    records none taken; resume without a budget trains from the checkpoint to step 40."""
+    path, _ = reviews
+    run = tmp_path / "killed"
+    args = ["--data", str(path), "--out", str(run), "--steps", "20", "--hidden", "8", "--no-progress"]
+    assert main(["fit", "classify", *args]) == 0
+    record = json.loads((run / "run.json").read_text())
+    record["fitted"] |= {"steps": None, "planned_steps": 40}
+    (run / "run.json").write_text(json.dumps(record))
+    capsys.readouterr()
+    assert main(["resume", str(run), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "(step 20) to step 40" in out and "after 40 steps" in out

@@ -218,7 +218,7 @@ def _number(value) -> str:
 def run_resume(args) -> int:
     from ..estimators import read_run_file
     from ..runs.charlm import TrainSpec
-    from ..train.checkpoint import latest_checkpoint
+    from ..train.checkpoint import checkpoint_step, latest_checkpoint
 
     run_dir = Path(args.run)
     record = read_run_file(run_dir)
@@ -228,7 +228,7 @@ def run_resume(args) -> int:
         raise ValueError(f"{run_dir} was fitted from a Python string, not a file: continue it in Python")
     spec = TrainSpec.from_file(run_dir / "run.json")
     last = latest_checkpoint(run_dir)
-    done = int(last.name.split("-")[1])
+    done = checkpoint_step(last)
     if args.steps is not None:
         spec.steps, spec.minutes = done + args.steps, None
     elif args.minutes is not None:
@@ -246,7 +246,7 @@ def resume_fit(args) -> int:
     """`rnnlab resume RUN` of a `rnnlab fit` run: its file read again the same way, the same split
     and preprocessing, training continued from the last checkpoint."""
     from ..estimators import load
-    from ..train.checkpoint import latest_checkpoint
+    from ..train.checkpoint import checkpoint_step, latest_checkpoint
 
     estimator = load(args.run)
     source = estimator.source_
@@ -255,7 +255,7 @@ def resume_fit(args) -> int:
             f"{args.run} was fitted from Python objects, not a file: continue it in Python with "
             "est.set_params(warm_start=True).fit(X, y)"
         )
-    done = int(latest_checkpoint(args.run).name.split("-")[1])
+    done = checkpoint_step(latest_checkpoint(args.run))
     if args.steps is not None:
         estimator.set_params(steps=args.steps, minutes=None)
     elif args.minutes is not None:

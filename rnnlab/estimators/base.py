@@ -35,7 +35,14 @@ import numpy as np
 
 from .. import __version__
 from ..nn.core import Module
-from ..train.checkpoint import Checkpoint, list_checkpoints, load_checkpoint, load_weights_into, save_checkpoint
+from ..train.checkpoint import (
+    Checkpoint,
+    checkpoint_step,
+    list_checkpoints,
+    load_checkpoint,
+    load_weights_into,
+    save_checkpoint,
+)
 from ..train.safetensors import CheckpointError
 from ..train.supervised import Fit, SupervisedTask, fit, jsonable
 
@@ -166,7 +173,10 @@ class RNNEstimator:
         rows / batch_size steps; validation() -> score, lower is better, picks best/ (None:
         the last weights are kept); test() -> metrics of the held-out rows, or None.
         Continues the run folder's last checkpoint when warm_start is on and one exists."""
-        continuing = bool(self.warm_start) and getattr(self, "n_steps_", None) is not None
+        folder = Path(self.run_dir) if self.run_dir is not None else Path(tempfile.mkdtemp(prefix="rnnlab-"))
+        # warm_start with a run folder holding checkpoints: the Trainer continues the last one
+        # (weights, optimiser, RNG); without one, training goes on from the weights in memory
+        last = list_checkpoints(folder)[-1] if self.warm_start and list_checkpoints(folder) else None
         self.model_.train()
         per_epoch = max(1, math.ceil(rows / self.batch_size))
         task = SupervisedTask(
@@ -177,14 +187,12 @@ class RNNEstimator:
             config=self._run_record(),
             steps_per_epoch=per_epoch,
         )
-        folder = Path(self.run_dir) if self.run_dir is not None else Path(tempfile.mkdtemp(prefix="rnnlab-"))
+        steps = self._budget_steps(per_epoch, checkpoint_step(last) if last else 0)
+        self.planned_steps_ = steps
         try:
             if self.run_dir is not None:
                 folder.mkdir(parents=True, exist_ok=True)
                 self._write_run_file(folder)  # before training: an interrupted run can resume
-            start = list_checkpoints(folder)[-1].name if continuing and list_checkpoints(folder) else None
-            steps = self._budget_steps(per_epoch, folder if continuing else None)
-            self.planned_steps_ = steps
             every = self._eval_every(per_epoch, steps)
             how = Fit(
                 steps=steps,
@@ -201,14 +209,10 @@ class RNNEstimator:
             def on_eval(step, score, improved):
                 say(f"step {step}: validation {self._score_name} {score:.4f}{' *best*' if improved else ''}")
 
-            if start:
-                more = (
-                    f"{steps - int(start.split('-')[1])} more steps"
-                    if steps is not None
-                    else f"{self.minutes:g} minutes"
-                )
-                say(f"continuing from {folder / start} for {more}")
-            result, _ = fit(task, folder, how, on_eval=on_eval, resume=continuing)
+            if last is not None:
+                more = f"to step {steps}" if steps is not None else f"for {self.minutes:g} minutes"
+                say(f"continuing from {last} (step {checkpoint_step(last)}) {more}")
+            result, _ = fit(task, folder, how, on_eval=on_eval, resume=last is not None)
             self.n_steps_ = result.steps
             self.stop_reason_ = result.stop_reason
             self.best_validation_ = result.best_score
@@ -224,18 +228,14 @@ class RNNEstimator:
             if self.run_dir is None:
                 shutil.rmtree(folder, ignore_errors=True)
 
-    def _budget_steps(self, per_epoch: int, continuing_in: Path | None) -> int | None:
+    def _budget_steps(self, per_epoch: int, done: int) -> int | None:
         """The step at which training stops: `steps`, else `epochs` passes (None with a minutes
-        budget); continuing a run, that many more steps than its last checkpoint."""
+        budget), counted from `done`, the step of the checkpoint a run continues (else 0)."""
         if self.steps is not None:
-            steps = self.steps
-        elif self.minutes is not None:
+            return done + self.steps
+        if self.minutes is not None:
             return None
-        else:
-            steps = max(1, round(self.epochs * per_epoch))
-        if continuing_in is not None and list_checkpoints(continuing_in):
-            steps += int(list_checkpoints(continuing_in)[-1].name.split("-")[1])
-        return steps
+        return done + max(1, round(self.epochs * per_epoch))
 
     def _eval_every(self, per_epoch: int, steps: int | None) -> int:
         """Once an epoch, but at least ten times in a run of known length and at most every 200 steps."""
@@ -243,9 +243,6 @@ class RNNEstimator:
         if steps is not None:
             every = min(every, max(1, steps // 10))
         return max(1, every)
-
-    def _training_score(self, batch) -> float:
-        return math.nan
 
     _score_name = "loss"  # what the validation score is, for progress lines
 

@@ -99,6 +99,14 @@ def list_checkpoints(run_dir) -> list[Path]:
     return sorted(found, key=lambda p: int(PATTERN.fullmatch(p.name).group(1)))
 
 
+def checkpoint_step(folder: Path) -> int:
+    """The step a checkpoint folder's name holds (checkpoint-00001200 -> 1200)."""
+    match = PATTERN.fullmatch(Path(folder).name)
+    if match is None:
+        raise CheckpointError(folder, "is not named checkpoint-XXXXXXXX")
+    return int(match.group(1))
+
+
 def latest_checkpoint(run_dir) -> Path:
     found = list_checkpoints(run_dir)
     if not found:
