@@ -9,7 +9,7 @@ import inspect
 import time
 from pathlib import Path
 
-from ..experiments.common import positive_float, positive_int
+from ..experiments.common import fraction, non_negative_float, positive_float, positive_int
 from .charlm import train_charlm
 from .common import say
 
@@ -178,21 +178,6 @@ def run_fit(args) -> int:
         # what the data cannot give (one class, a series too short ...): found before --out exists
         raise ValueError(f"{args.data}: {err}") from None
     return _report_fit(estimator, out)
-
-
-def fraction(text: str) -> float:
-    """An option's value: a share in [0, 1)."""
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
 
 
 def _report_fit(estimator, out: Path) -> int:
