@@ -14,11 +14,13 @@
     rnnlab translate   use a trained seq2seq model of `rnnlab experiment dates|translate|reverse`
     rnnlab diagnose    gradient flow, Jacobians, gates and memory of a trained char-LM
     rnnlab study       gradient flow of five RNNs on the adding problem; recursions; NOR circuits
+    rnnlab data        the outside data sets: list (licences, where), fetch into the cache, path
 
-One module per command group (fit, use, charlm, export, info, experiment, analysis) adds its commands and
-their options beside the code that reads them; what a command does beyond parsing and printing
-lives in importable modules (rnnlab.runs, rnnlab.experiments, rnnlab.analysis) that a notebook
-uses the same way. Errors are one line on stderr with exit code 2 (`--debug` shows the traceback).
+One module per command group (fit, use, charlm, export, info, experiment, analysis, data) adds its
+commands and their options beside the code that reads them; what a command does beyond parsing and
+printing lives in importable modules (rnnlab.runs, rnnlab.experiments, rnnlab.analysis,
+rnnlab.data.datasets) that a notebook uses the same way. Errors are one line on stderr with exit
+code 2 (`--debug` shows the traceback).
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ import argparse
 import sys
 
 from .. import __version__
-from . import analysis, charlm, experiment, export, fit, info, use
+from . import analysis, charlm, data, experiment, export, fit, info, use
 from .common import Parser
 
-GROUPS = (fit, use, charlm, export, info, experiment, analysis)  # in the order `rnnlab --help` lists them
+GROUPS = (fit, use, charlm, export, info, experiment, analysis, data)  # in the order `rnnlab --help` lists them
 
 
 def parser() -> argparse.ArgumentParser:

@@ -91,7 +91,7 @@ def run_experiment(args) -> int:
 
     if args.list or args.name is None:
         for e in EXPERIMENTS.values():
-            print(f"{e.name:16s} {e.title}\n{'':16s} anchor: {e.anchor}")
+            print(f"{e.name:16s} {e.title}{data_marks(e)}\n{'':16s} anchor: {e.anchor}")
         return 0
     out = Path(args.out or Path("runs") / f"{args.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     options = {option.name: getattr(args, option.name) for option in experiment_options(EXPERIMENTS.values())}
@@ -111,6 +111,20 @@ def run_experiment(args) -> int:
         f"{summary['wall_seconds']} s; run folder {out} (summary.md)"
     )
     return 0
+
+
+def data_marks(experiment) -> str:
+    """ " [data: sentiment, cached]" or " [downloads sentiment, 0.2 MB]" per outside data set it reads."""
+    from ..data import datasets
+
+    marks = []
+    for name in experiment.datasets:
+        found = datasets.located(name)
+        if found is None:
+            marks.append(f"[downloads {name}, {datasets.megabytes(datasets.DATASETS[name].size)}]")
+        else:
+            marks.append(f"[data: {name}, {'cached' if found[0] == 'cache' else 'in $' + found[0]}]")
+    return "".join(" " + m for m in marks)
 
 
 def run_translate(args) -> int:

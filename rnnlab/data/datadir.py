@@ -1,9 +1,11 @@
-"""Where the data sets that rnnlab does not ship are found: the folder that the environment
-variable RNNLAB_DATA_DIR names, holding them under their usual file names (tinyshakespeare.txt,
-sentiment_labelled_sentences/, fra-eng.zip, jsb_chorales/, mnist/).
+"""The folder that the environment variable RNNLAB_DATA_DIR names: the outside data sets under their
+usual file names (tinyshakespeare.txt, sentiment_labelled_sentences/, fra-eng.zip, jsb_chorales/,
+mnist/), for machines that hold them already (tests and CI set it; nothing is downloaded then).
 
-An experiment that needs one takes its path from its option (--data, --tsv) or looks here, and
-otherwise says which option to pass and which variable to set, instead of failing somewhere deep.
+The experiments find their data through rnnlab.data.datasets, which looks here first, then in the
+user cache, and downloads what neither holds. `data_path` is the lookup in this folder alone (no
+cache, no download), for scripts that name a file in it (the benchmarks): it says which option to
+pass and which variable to set, instead of failing somewhere deep.
 """
 
 from __future__ import annotations

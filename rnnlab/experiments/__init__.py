@@ -2,8 +2,9 @@
 
 Every experiment is a `common.Experiment`: a name, a title, the anchor (the published or lecture
 figure its result is read against), the command-line options it reads and `run(ctx) -> (summary,
-lines)`.
-`run_experiment` gives it a run folder (see common.py) and writes the summary. `--quick` runs in
+lines)`; one that reads an outside data set names it in `datasets` (rnnlab.data.datasets).
+`run_experiment` finds or downloads those data sets first (so a failed download leaves no folder
+behind), then gives it a run folder (see common.py) and writes the summary. `--quick` runs in
 seconds (the tests use it) and still shows that learning happened.
 """
 
@@ -13,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..data import datasets
 from . import adding, binary_addition, forecast, music, parity, row_mnist, sentiment, seq2seq, tagging
 from .common import Experiment, RunFolder
 
@@ -43,6 +45,7 @@ class Context:
     seed: int = 0
     options: dict = field(default_factory=dict)  # data paths and experiment options
     progress: bool = False  # progress bars on stderr
+    datasets: dict = field(default_factory=dict)  # {name: path} of the experiment's outside data sets
 
     @property
     def say(self):
@@ -78,8 +81,17 @@ def run_experiment(
             f"experiment {name} does not take {', '.join('--' + k.replace('_', '-') for k in unknown)} "
             f"(it takes {takes})"
         )
-    folder = RunFolder(out, say)
     options = {k: v for k, v in options.items() if k in experiment.option_names}
+    data = {}
+    if not any(options.get(o) not in (None, False) for o in experiment.data_options):
+        for dataset in experiment.datasets:  # before the run folder: a failed download leaves none
+            if datasets.located(dataset) is None:
+                (say or (lambda line: None))(
+                    f"downloading {dataset} ({datasets.megabytes(datasets.DATASETS[dataset].size)}) "
+                    f"into {datasets.cache_dir()}"
+                )
+            data[dataset] = datasets.path(dataset, progress=progress)
+    folder = RunFolder(out, say)
     command = _command(name, quick, seed, Path(out), options)
     folder.write_config(
         {
@@ -87,11 +99,12 @@ def run_experiment(
             "quick": quick,
             "seed": seed,
             "options": options,
+            "datasets": {k: str(v) for k, v in data.items()},
             "command": command,
             "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
     )
-    summary, lines = experiment.run(Context(folder, quick, seed, options, progress))
+    summary, lines = experiment.run(Context(folder, quick, seed, options, progress, data))
     return folder.finish(name, command, summary, lines)
 
 

@@ -164,6 +164,7 @@ def run_adding(ctx):
                 target=None if ctx.quick else ADDING_SOLVED_ERROR,
                 progress=ctx.progress,
                 seed=ctx.seed,
+                score_name="max error",
             )
             started = time.perf_counter()
             model, result, run_dir = train_adding(ctx, cell, T, hidden, how, f"{cell}-T{T}")

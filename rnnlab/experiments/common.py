@@ -60,7 +60,7 @@ class RunFolder:
             matplotlib.use("Agg")  # files only, no screen needed
             import matplotlib.pyplot as plt
         except ImportError:
-            note = "plots skipped: matplotlib is not installed (pip install 'rnnlab[plot]')"
+            note = 'plots skipped: matplotlib is not installed (pip install -e ".[plot]")'
             if note not in self.notes:
                 self.notes.append(note)
                 self.say(note)
@@ -172,6 +172,10 @@ class Experiment:
     anchor: str  # the published or lecture figure the result is read against
     options: tuple[Option, ...]  # the options of `rnnlab experiment` it reads (besides --quick/--seed/--out)
     run: Callable  # run(ctx) -> (summary dict, summary.md lines)
+    # the outside data sets it reads (rnnlab.data.datasets), found or downloaded before its run
+    # folder is made and passed in ctx.datasets; not when one of `data_options` is given instead
+    datasets: tuple[str, ...] = ()
+    data_options: tuple[str, ...] = ()  # the options that replace the data sets (--data, --tsv ...)
 
     @property
     def option_names(self) -> tuple[str, ...]:

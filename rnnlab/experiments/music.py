@@ -1,9 +1,10 @@
 """Polyphonic music: next-step prediction of the JSB chorales with sigmoid outputs, a sampled chorale.
 
-Data: $RNNLAB_DATA_DIR/jsb_chorales/jsb-chorales-quarter.json (or --data FILE): 382 chorales on a
-quarter-note grid in Boulanger-Lewandowski et al.'s (2012) standard split, 229 train / 76 valid
-/ 77 test. An LSTM reads the frames so far and gives each of the 88 keys a probability of
-sounding at the next step (PolyphonicModel: independent Bernoullis given the past, bce_with_logits).
+Data: jsb-chorales-quarter.json of the data set jsb-chorales (rnnlab.data.datasets, downloaded
+once; or --data FILE): 382 chorales on a quarter-note grid in Boulanger-Lewandowski et al.'s (2012)
+standard split, 229 train / 76 valid / 77 test. An LSTM reads the frames so far and gives each of
+the 88 keys a probability of sounding at the next step (PolyphonicModel: independent Bernoullis
+given the past, bce_with_logits).
 Trained on whole chorales in batches, the checkpoint with the lowest validation NLL kept.
 
 Reported: frame-level negative log-likelihood (nats per step, summed over the 88 keys, averaged
@@ -20,7 +21,6 @@ import math
 
 import numpy as np
 
-from ..data.datadir import data_path
 from ..data.music import KEYS, LOWEST, load_chorales, write_midi
 from ..models.encoder import EncoderConfig
 from ..models.polyphonic import PolyphonicModel, shifted_inputs
@@ -64,9 +64,7 @@ def independent_keys_nll(train: np.ndarray, train_lengths: np.ndarray, rolls: np
 
 def run(ctx):
     quick = ctx.quick
-    source = ctx.options.get("data") or data_path(
-        "jsb_chorales", "--data FILE", "jsb-chorales-quarter.json (or its folder)"
-    )
+    source = ctx.options.get("data") or ctx.datasets["jsb-chorales"]
     splits = load_chorales(source)
     if quick:  # a slice of each split: seconds, still enough to learn which keys Bach uses
         splits = {k: v[:40] for k, v in splits.items()}
@@ -219,9 +217,13 @@ EXPERIMENT = Experiment(
     f"quoted): LSTM {CHUNG_2014_TEST_NLL['LSTM']}, GRU {CHUNG_2014_TEST_NLL['GRU']}",
     options=(
         Option(
-            "data", "the JSB chorales JSON file or its folder (default $RNNLAB_DATA_DIR/jsb_chorales)", metavar="DIR"
+            "data",
+            "the JSB chorales JSON file or its folder (default: data set jsb-chorales, downloaded once)",
+            metavar="DIR",
         ),
         MINUTES,
     ),
     run=run,
+    datasets=("jsb-chorales",),
+    data_options=("data",),
 )

@@ -1,18 +1,17 @@
 """Digits read one row per step: an LSTM sees a 28x28 image as 28 steps of 28 pixels and names
 the digit after the last row.
 
-Data: the MNIST test set in $RNNLAB_DATA_DIR/mnist (or --data DIR), 10,000 images, split at random
-into 8,000 for training (of which 800 for validation: the best checkpoint is kept) and 2,000 for
-testing; or --sklearn-digits, scikit-learn's 1,797 8x8 digits (8 steps of 8 pixels), when
-scikit-learn is installed. Training images are shifted by up to 2 pixels at random each time they
-are drawn, since 7,200 images are few for 10 classes.
+Data: the MNIST test set (the data set mnist-test of rnnlab.data.datasets, downloaded once; or
+--data DIR), 10,000 images, split at random into 8,000 for training (of which 800 for validation:
+the best checkpoint is kept) and 2,000 for testing; or --sklearn-digits, scikit-learn's 1,797 8x8
+digits (8 steps of 8 pixels), when scikit-learn is installed. Training images are shifted by up to
+2 pixels at random each time they are drawn, since 7,200 images are few for 10 classes.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..data.datadir import data_path
 from ..data.mnist import load_mnist
 from ..models.classifier import ClassifierConfig, SequenceClassifier
 from ..models.encoder import EncoderConfig
@@ -52,9 +51,7 @@ def run(ctx):
     if ctx.options.get("sklearn_digits"):
         images, labels, source = *sklearn_digits(), "scikit-learn 8x8 digits"
     else:
-        folder = ctx.options.get("data") or data_path(
-            "mnist", "--data DIR", "the folder with the MNIST IDX files (or --sklearn-digits)"
-        )
+        folder = ctx.options.get("data") or ctx.datasets["mnist-test"]
         images, labels = load_mnist(folder)
         source = f"MNIST test set ({folder})"
     rng = np.random.default_rng(ctx.seed)
@@ -89,6 +86,7 @@ def run(ctx):
         eval_every=100 if quick else epoch,
         progress=ctx.progress,
         seed=ctx.seed,
+        score_name="error rate",
     )
     task = SupervisedTask(
         model,
@@ -147,9 +145,13 @@ EXPERIMENT = Experiment(
     title="digits read one row per step by an LSTM (MNIST test set split 8000/2000, or sklearn 8x8 digits)",
     anchor="the lectures / Le et al. 2015's row-by-row MNIST: target >= 97% test accuracy within 10 minutes",
     options=(
-        Option("data", "the folder with the MNIST IDX files (default $RNNLAB_DATA_DIR/mnist)", metavar="DIR"),
+        Option(
+            "data", "the folder with the MNIST IDX files (default: data set mnist-test, downloaded once)", metavar="DIR"
+        ),
         MINUTES,
         Option("sklearn_digits", "scikit-learn's 8x8 digits instead", switch=True),
     ),
     run=run,
+    datasets=("mnist-test",),
+    data_options=("data", "sklearn_digits"),
 )

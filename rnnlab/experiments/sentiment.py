@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.datadir import data_path
 from ..data.sentiment import WordVocab, contrast_sentences, load_labelled, polar_words, tokenize
 from ..models.classifier import ClassifierConfig, SequenceClassifier
 from ..models.encoder import EncoderConfig
@@ -52,9 +51,7 @@ def split(n: int, rng: np.random.Generator, test: float = 0.2, val: float = 0.1)
 
 def run(ctx):
     quick = ctx.quick
-    source = ctx.options.get("tsv") or data_path(
-        "sentiment_labelled_sentences", "--tsv FILE", "a tab-separated file of text and label"
-    )
+    source = ctx.options.get("tsv") or ctx.datasets["sentiment"]
     data = load_labelled(source)
     n_classes = len(data.classes)
     rng = np.random.default_rng(ctx.seed)
@@ -291,7 +288,11 @@ def _train_pair(
         },
     )
     fit(
-        task, folder / "bilstm", Fit(steps=steps, lr=2e-3, clip=1.0, eval_every=epoch, progress=ctx.progress, seed=seed)
+        task,
+        folder / "bilstm",
+        Fit(
+            steps=steps, lr=2e-3, clip=1.0, eval_every=epoch, progress=ctx.progress, seed=seed, score_name="error rate"
+        ),
     )
     load_weights_into(model, load_checkpoint(folder / "bilstm" / "best"))  # the best validation accuracy
 
@@ -318,7 +319,9 @@ def _train_pair(
     fit(
         task,
         folder / "bag-of-words",
-        Fit(steps=steps, lr=1e-2, clip=None, eval_every=epoch, progress=ctx.progress, seed=seed),
+        Fit(
+            steps=steps, lr=1e-2, clip=None, eval_every=epoch, progress=ctx.progress, seed=seed, score_name="error rate"
+        ),
     )
     load_weights_into(logreg, load_checkpoint(folder / "bag-of-words" / "best"))
 
@@ -359,7 +362,7 @@ EXPERIMENT = Experiment(
         Option(
             "tsv",
             "a file of text<TAB>label lines, or a folder of *_labelled.txt "
-            "(default $RNNLAB_DATA_DIR/sentiment_labelled_sentences)",
+            "(default: the UCI sentences, data set sentiment, downloaded once: rnnlab data list)",
             metavar="FILE",
         ),
         Option(
@@ -371,4 +374,6 @@ EXPERIMENT = Experiment(
         ),
     ),
     run=run,
+    datasets=("sentiment",),
+    data_options=("tsv",),
 )

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.datadir import data_path
 from ..data.seq2seq import (
     DATE_FORMATS,
     TokenVocab,
@@ -254,6 +253,7 @@ def run_dates(ctx):
         target=None if quick else 0.002,
         progress=ctx.progress,
         seed=ctx.seed,
+        score_name="error rate",
     )
     models = train_pair(ctx, config, src_vocab, tgt_vocab, sample, error, "chars", how, 64, {"experiment": "dates"})
 
@@ -384,6 +384,7 @@ def run_reverse(ctx):
         target=None if quick else 0.001,
         progress=ctx.progress,
         seed=ctx.seed,
+        score_name="token error rate",
     )
     models = train_pair(ctx, config, vocab, vocab, sample, error, "chars", how, 64, {"experiment": "reverse"})
 
@@ -459,9 +460,7 @@ LENGTH_BUCKETS = ((1, 4), (5, 6), (7, 8), (9, 10))  # English words (BLEU-4 need
 
 def run_translate(ctx):
     quick = ctx.quick
-    source = ctx.options.get("data") or data_path(
-        "fra-eng.zip", "--data FILE", "the English-French pairs (fra-eng.zip or fra.txt)"
-    )
+    source = ctx.options.get("data") or ctx.datasets["fra-eng"]
     unit = unit_name(ctx.options.get("unit") or "words")
     min_count = ctx.options.get("min_count") or 2
     max_words = 10
@@ -698,7 +697,7 @@ TRANSLATE = Experiment(
     options=(
         Option(
             "data",
-            "the English-French pairs, fra-eng.zip or fra.txt (default $RNNLAB_DATA_DIR/fra-eng.zip)",
+            "the English-French pairs, fra-eng.zip or fra.txt (default: data set fra-eng, downloaded once)",
             metavar="DIR",
         ),
         Option(
@@ -716,6 +715,8 @@ TRANSLATE = Experiment(
         SAMPLING,
     ),
     run=run_translate,
+    datasets=("fra-eng",),
+    data_options=("data",),
 )
 
 REVERSE = Experiment(
