@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.text import CORPORA
+from ..data.text import CORPORA, CORPUS_NOTES
 from ..experiments.common import positive_float, positive_int
 from ..nn import cells
 from ..nn.optim import OPTIMIZERS
@@ -29,6 +29,9 @@ def add_commands(command) -> None:
         f"{d.minutes:g} minutes and ends by printing a sample.",
     )
     add_train_options(train)
+    train.add_argument(
+        "--list-corpora", action="store_true", help="list the built-in corpora with their sizes, then exit"
+    )
 
     sample = command(
         "sample",
@@ -47,6 +50,12 @@ def add_commands(command) -> None:
     sample.add_argument("--greedy", action="store_true", help="always the most likely character")
     sample.add_argument("--beam", type=positive_int, metavar="W", help="beam search of width W (most likely text)")
     sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sample.add_argument(
+        "--midi",
+        metavar="FILE",
+        help="for a model of ABC sheet music (--corpus abc-folk): write the first complete tune of the "
+        "text (prime included) that music21 parses to FILE as MIDI, and print it; exit 2 if none does",
+    )
 
     ev = command(
         "eval",
@@ -70,7 +79,9 @@ def add_train_options(parser) -> None:
     source.add_argument(
         "--corpus",
         metavar="NAME",
-        help=f"a built-in corpus: {CORPORA[0]} (the reference manual) or {CORPORA[1]} (the standard library's code)",
+        help="a built-in corpus: "
+        + ", ".join(f"{name} ({CORPUS_NOTES[name]})" for name in CORPORA)
+        + "; --list-corpora shows their sizes",
     )
     parser.add_argument("--encoding", default=d.encoding, help="the text file's encoding (default utf-8)")
     parser.add_argument("--model", choices=cells.names(), default=d.model, help=f"the cell (default {d.model})")
@@ -106,7 +117,8 @@ def add_train_options(parser) -> None:
         "--eval-every",
         type=positive_int,
         default=d.eval_every,
-        help=f"steps between validation and checkpoints (default {d.eval_every})",
+        help="steps between validation (with a sample) and checkpoints (default: a tenth of --steps, at most "
+        "200; with a minutes budget every 30 s on the clock)",
     )
     parser.add_argument(
         "--val-fraction",
@@ -125,6 +137,12 @@ def run_train(args) -> int:
 
     from ..runs.charlm import TrainSpec
 
+    if getattr(args, "list_corpora", False):  # `rnnlab train` has the flag, `rnnlab fit lm` not
+        from ..data.text import corpus_sizes
+
+        for name, chars, note in corpus_sizes():
+            print(f"{name:<14} {f'{chars:,} characters' if chars is not None else '-':>22}  {note}")
+        return 0
     spec = TrainSpec(**{f.name: getattr(args, f.name) for f in fields(TrainSpec)})
     run_dir = Path(args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
     if (run_dir / "run.json").exists():
@@ -166,13 +184,17 @@ def run_sample(args) -> int:
     from ..models.sampling import beam_search, generate
     from ..runs.charlm import load_charlm
 
+    if args.midi:
+        from ..data.abc import require_music21
+
+        require_music21()  # before sampling: without music21 there is nothing to write
     model, vocab = load_charlm(args.run)
     prime = list(vocab.encode_known(args.prime, source="--prime"))
     sys.stdout.write(args.prime)
     if args.beam:
         ids, _ = beam_search(model, prime, args.length, args.beam)
         sys.stdout.write(vocab.decode(np.array(ids)) + "\n")
-        return 0
+        return _write_midi(args.midi, args.prime + vocab.decode(np.array(ids))) if args.midi else 0
     rng = np.random.default_rng(args.seed)
     greedy = args.greedy or args.temperature == 0
     tokens = generate(
@@ -185,10 +207,22 @@ def run_sample(args) -> int:
         top_p=args.top_p,
         greedy=greedy,
     )
+    written = []
     for token in tokens:
-        sys.stdout.write(vocab.decode(np.array([token])))
+        written.append(vocab.decode(np.array([token])))
+        sys.stdout.write(written[-1])
         sys.stdout.flush()
     sys.stdout.write("\n")
+    return _write_midi(args.midi, args.prime + "".join(written)) if args.midi else 0
+
+
+def _write_midi(path, text: str) -> int:
+    """`sample --midi`: the first complete tune of `text` that parses, to `path` as MIDI."""
+    from ..data.abc import first_parsable_tune
+
+    tune, midi = first_parsable_tune(text, source="the sample")  # a ValueError: exit 2, nothing written
+    Path(path).write_bytes(midi)
+    print(f"\nwrote {path} ({len(midi):,} bytes of MIDI), the first tune of the sample that parses:\n{tune}")
     return 0
 
 

@@ -12,19 +12,28 @@ what is wrong and what to do about it.
 
 The corpora that run by default ship with Python itself, so nothing is downloaded:
 "python-docs" is the text of the language reference's topics (`pydoc_data.topics`) and
-"python-source" is the standard library's own source code.
+"python-source" is the standard library's own source code. "abc-folk", sheet music as characters
+(folk tunes in ABC notation), ships with music21, the `music` extra (rnnlab.data.abc).
 """
 
 from __future__ import annotations
 
 import codecs
+import importlib.util
 import os
 import sysconfig
 from pathlib import Path
 
 import numpy as np
 
-CORPORA = ("python-docs", "python-source")
+CORPORA = ("python-docs", "python-source", "abc-folk")
+
+# What each corpus is, in a few words (`rnnlab train --list-corpora`, --corpus's help).
+CORPUS_NOTES = {
+    "python-docs": "the Python reference manual's topics",
+    "python-source": "the Python standard library's code",
+    "abc-folk": "folk tunes in ABC notation from music21's corpus; needs the music extra",
+}
 
 # "python-source" is cut here unless max_chars says otherwise: 4 M characters, more than the main
 # job's three minutes read once (about 20,000 characters a second on 2 cores: docs/main_job.md,
@@ -114,11 +123,15 @@ def builtin_corpus(name: str, max_chars: int | None = None) -> str:
                      the whole is 8,894,061 characters (215 distinct) in 477 files; by default it
                      is cut at SOURCE_MAX_CHARS: 4,000,000 characters, 102 distinct, the files
                      from "__future__.py" into "importlib/".
+    "abc-folk"       the ABC folk tunes of music21's corpus, each from its X: line to a blank
+                     line (_abc_folk): with music21 10.5.1, 12,978 tunes from 1,146 files,
+                     4,351,351 characters, 114 distinct. Needs music21 (the `music` extra);
+                     without it, a DataError that says how to install it.
 
-    `max_chars` cuts either corpus to at most that many characters; None means the corpus's
-    default (all of "python-docs", SOURCE_MAX_CHARS of "python-source"). Pass a large number,
-    such as 10**9, for the whole standard library. A cut keeps the first `max_chars` characters,
-    so a smaller corpus is always a prefix of a larger one.
+    `max_chars` cuts any corpus to at most that many characters; None means the corpus's
+    default (all of "python-docs" and "abc-folk", SOURCE_MAX_CHARS of "python-source"). Pass a
+    large number, such as 10**9, for the whole standard library. A cut keeps the first
+    `max_chars` characters, so a smaller corpus is always a prefix of a larger one.
     """
     if name not in CORPORA:
         raise DataError(
@@ -129,7 +142,22 @@ def builtin_corpus(name: str, max_chars: int | None = None) -> str:
     if name == "python-docs":
         text = _python_docs()
         return text if max_chars is None else text[:max_chars]
+    if name == "abc-folk":
+        return _abc_folk(max_chars)
     return _python_source(SOURCE_MAX_CHARS if max_chars is None else max_chars)
+
+
+def corpus_sizes() -> list[tuple[str, int | None, str]]:
+    """`(name, characters, note)` for every built-in corpus, in CORPORA order: the size of
+    `builtin_corpus(name)` as training reads it, and CORPUS_NOTES's description; for a corpus
+    this machine cannot provide, characters is None and the note says why and what to do."""
+    rows = []
+    for name in CORPORA:
+        try:
+            rows.append((name, len(builtin_corpus(name)), CORPUS_NOTES[name]))
+        except DataError as err:
+            rows.append((name, None, f"not available: {err.problem}"))
+    return rows
 
 
 def _python_docs() -> str:
@@ -172,6 +200,104 @@ def _python_source(max_chars: int) -> str:
             "--corpus python-docs or the path of a text file",
         )
     return "\n".join(parts)[:max_chars]
+
+
+# --- abc-folk: sheet music as characters -------------------------------------------------------
+# An ABC tune starts at its `X:` (reference number) line, continues with header fields (T: title,
+# M: metre, L: unit note length, K: key, which ends the header) and then the notes, and ends at
+# the first blank line (abcnotation.com/wiki/abc:standard:v2.1, section 2.2). Everything between
+# tunes is free text and is left out; so are lines starting with `%` inside a tune: comments, and
+# `%%` directives for typesetting and MIDI programs.
+
+INSTALL_HINT = 'install music21 with `pip install -e ".[music]"` in a clone of rnnlab (or `pip install music21`)'
+
+# The Essen folk-song titles and notes were converted from the Atari ST character set (CP437 for
+# these letters) as if it were Latin-1: nine C1 control characters stand for the letters below
+# ("M\x84dchen" is "Mädchen", "Stra\x9een" is "Straßen"); they are put back.
+_ATARI_LETTERS = str.maketrans(
+    {
+        "\x81": "ü",
+        "\x82": "é",
+        "\x84": "ä",
+        "\x85": "à",
+        "\x8e": "Ä",
+        "\x94": "ö",
+        "\x99": "Ö",
+        "\x9a": "Ü",
+        "\x9e": "ß",
+    }
+)
+
+
+def music21_corpus_folder() -> Path:
+    """The folder of music21's installed corpus (found without importing music21), or a DataError
+    saying how to install it."""
+    spec = importlib.util.find_spec("music21")
+    if spec is None or not spec.origin:
+        raise DataError("abc-folk", f"needs music21, whose corpus ships the tunes; {INSTALL_HINT}")
+    folder = Path(spec.origin).parent / "corpus"
+    if not folder.is_dir():
+        raise DataError("abc-folk", f"music21 is installed without its corpus folder ({folder}); reinstall it")
+    return folder
+
+
+def abc_files(folder=None) -> list[Path]:
+    """The .abc files under `folder` (default music21's corpus) in sorted order of their paths
+    relative to it, so the corpus is the same on every machine with the same music21."""
+    folder = Path(folder) if folder is not None else music21_corpus_folder()
+    found = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.abc"))
+    return [folder / rel for rel in found]
+
+
+def split_tunes(text: str, complete: bool = False) -> list[str]:
+    """The tunes of an ABC text, each from its `X:` line up to (not including) the next blank
+    line or the next `X:` line, lines starting with `%` left out and trailing spaces stripped.
+
+    With `complete=True` a tune that the text stops in (no blank line or `X:` line after it, as
+    at the end of a sample) is left out: only tunes that a writer finished count.
+    """
+    tunes, tune = [], None
+    for line in text.split("\n"):
+        line = line.rstrip()
+        if line.startswith("X:") or not line:
+            if tune:
+                tunes.append("\n".join(tune))
+            tune = [line] if line else None
+        elif tune is not None and not line.startswith("%"):
+            tune.append(line)
+    if tune and not complete:
+        tunes.append("\n".join(tune))
+    return tunes
+
+
+def _abc_folk(max_chars: int | None = None) -> str:
+    """The "abc-folk" corpus: every tune of the .abc files in music21's corpus (abc_files order,
+    each file's tunes in their order; split_tunes), each followed by one blank line; the Essen
+    titles' letters put back (_ATARI_LETTERS). rnnlab.data.abc reads such tunes as music.
+
+    With music21 10.5.1: 1,146 files (Ryan's Mammoth Collection 1,059, O'Neill's 1850 39, Essen
+    folk songs 31, Josquin 8, Aird's Airs 6, two miscellaneous and one Nottingham file) holding
+    12,978 tunes (Essen 8,514, O'Neill 2,009, Aird 1,180, Ryan 1,059, misc 185, Josquin 29,
+    Nottingham 2), 4,351,351 characters, 114 distinct.
+    `max_chars` keeps the first that many characters (None: all).
+    """
+    if max_chars is not None and (not isinstance(max_chars, int) or max_chars < 1):
+        raise ValueError(f"max_chars must be a positive integer or None, got {max_chars!r}")
+    parts, total = [], 0
+    for file in abc_files():
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        for tune in split_tunes(text.translate(_ATARI_LETTERS)):
+            parts.append(tune + "\n\n")
+            total += len(parts[-1])
+        if max_chars is not None and total >= max_chars:
+            break
+    if not parts:
+        raise DataError("abc-folk", f"found no ABC tunes under {music21_corpus_folder()}; reinstall music21")
+    text = "".join(parts)
+    return text if max_chars is None else text[:max_chars]
 
 
 # --- vocabulary ---------------------------------------------------------------------------------
