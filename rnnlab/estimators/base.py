@@ -204,6 +204,7 @@ class RNNEstimator:
                 progress=self.progress,
                 seed=self.seed,
                 score_name=self._score_name,
+                final_eval=validation is not None,
             )
 
             def on_eval(step, score, improved):

@@ -56,7 +56,7 @@ class RNNLanguageModel(RNNEstimator):
         clip: float = 5.0,
         steps: int | None = None,
         minutes: float | None = None,
-        eval_every: int = 200,
+        eval_every: int | None = None,
         validation_fraction: float = 0.05,
         seed: int = 0,
         progress: bool = False,

@@ -191,6 +191,8 @@ class CharLMTask:
     """The trainer's Task for a CharLM: a window of the training streams per step, the hidden
     state carried between windows (reset at each epoch's start), validation loss as the score."""
 
+    score_name = "val_nats"  # what evaluate() returns: nats per character of validation text
+
     def __init__(
         self,
         model: CharLM,

@@ -52,7 +52,7 @@ class TrainSpec:
     clip: float = 5.0  # global gradient-norm clip, 0 for none
     steps: int | None = None  # the budget in steps ...
     minutes: float | None = None  # ... or in minutes (3 if neither)
-    eval_every: int = 200  # steps between validation and checkpoints
+    eval_every: int | None = None  # steps between validation and checkpoints (None: see schedule())
     val_fraction: float = 0.05  # share of the text held out
     seed: int = 0  # weights, batches and dropout
 
@@ -85,6 +85,17 @@ class TrainSpec:
 
     def save(self, path: Path) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=1))
+
+    def evaluation_schedule(self) -> tuple[int, float | None]:
+        """(steps, seconds) between evaluations, each with a short sample and a checkpoint: every
+        `eval_every` steps when given; else, under a steps budget, every steps/10 (at most 200);
+        under a minutes budget, on the clock: every 30 s (a sixth of a shorter budget), so a
+        three-minute run shows six evaluations whatever a step costs."""
+        if self.eval_every is not None:
+            return self.eval_every, None
+        if self.steps is not None:
+            return max(1, min(200, self.steps // 10)), None
+        return 0, min(30.0, max(5.0, 60 * self.minutes / 6))
 
     def text(self) -> tuple[str, str]:
         """The training text and where it came from ("FILE" or "corpus NAME")."""
@@ -133,11 +144,14 @@ def build_run(
     model = CharLM(config, np.random.default_rng(spec.seed))
     task = CharLMTask(model, vocab, train_ids, val_ids, spec.batch, spec.seq_len)
     opt = make_optimizer(spec.optimizer, model.named_parameters(), spec.lr)
+    every, seconds = spec.evaluation_schedule()
     cfg = TrainConfig(
         max_steps=spec.steps,
         max_minutes=spec.minutes,
-        eval_every=spec.eval_every,
-        checkpoint_every=spec.eval_every,
+        eval_every=every,
+        eval_every_seconds=seconds,
+        checkpoint_every=every,
+        final_eval=True,
         clip_norm=spec.clip or None,
         seed=spec.seed,
         progress=progress,

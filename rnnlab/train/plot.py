@@ -18,7 +18,7 @@ def plot_run(run_dir, unit: str = "nats/char", score: str | None = None) -> Path
         matplotlib.use("Agg")  # files only, no screen needed
         import matplotlib.pyplot as plt
     except ImportError:
-        raise ImportError("the loss curve needs matplotlib: pip install 'rnnlab[plot]'") from None
+        raise ImportError('the loss curve needs matplotlib: pip install -e ".[plot]"') from None
     run_dir = Path(run_dir)
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     train = [(r["step"], r["loss"]) for r in records if "event" not in r and math.isfinite(r["loss"])]
@@ -36,7 +36,8 @@ def plot_run(run_dir, unit: str = "nats/char", score: str | None = None) -> Path
     if evals:
         right.plot(*zip(*evals), "o-", color="tab:red", lw=1.5, ms=3, label=f"validation {score or ''}".strip())
     ax.set_xlabel("step")
-    ax.set_ylabel("training loss" if unit == "loss" else f"training loss ({unit})")
+    what = "training loss" if right is not ax else "loss"  # one axis: training and validation loss
+    ax.set_ylabel(what if unit == "loss" else f"{what} ({unit})")
     if right is not ax:
         right.set_ylabel(f"validation {score}", color="tab:red")
     ax.set_title(run_dir.name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,9 +37,17 @@ def jsonable(value):
     return value
 
 
+def metric_key(name: str | None) -> str:
+    """metrics.jsonl's name for a validation score: "error rate" -> "val_error_rate", None
+    (a loss) -> "val_loss"."""
+    return "val_" + (re.sub(r"\W+", "_", name.lower()).strip("_") if name else "loss")
+
+
 class SupervisedTask:
     """A Task for the Trainer from three functions: batch(step, rng) -> (x, lengths, target),
     loss(scores, target) -> (loss, dscores) and evaluate() -> score (lower is better)."""
+
+    score_name: str | None = None  # metrics.jsonl's name for evaluate()'s score (fit() sets it)
 
     def __init__(self, model, batch, loss, evaluate, config: dict | None = None, steps_per_epoch: int | None = None):
         self.model, self._batch, self._loss, self._evaluate = model, batch, loss, evaluate
@@ -91,11 +100,14 @@ class Fit:
     max_skipped: int = 20  # non-finite steps in a row after which the run counts as diverged
     extra: dict = field(default_factory=dict)  # optimiser arguments beyond lr
     score_name: str | None = None  # what evaluate() measures, when not the loss (loss.png's right axis)
+    final_eval: bool = False  # evaluate once more at the end of the budget (the Trainer's final_eval)
 
 
 def fit(task: SupervisedTask, run_dir: Path, how: Fit, on_eval=None, resume: bool = False):
     """Train with rnnlab.train.Trainer into run_dir (resume=True: from its newest checkpoint, if
     any); returns (TrainResult, eval scores by step)."""
+    if getattr(task, "score_name", None) is None:  # metrics.jsonl names the score it logs
+        task.score_name = metric_key(how.score_name)
     params = task.model.named_parameters()
     opt = make_optimizer(how.optimizer, params, how.lr, **how.extra)
     scores: list[tuple[int, float]] = []
@@ -110,6 +122,7 @@ def fit(task: SupervisedTask, run_dir: Path, how: Fit, on_eval=None, resume: boo
         max_minutes=how.minutes,
         eval_every=how.eval_every,
         checkpoint_every=how.checkpoint_every,
+        final_eval=how.final_eval,
         keep_checkpoints=1,
         clip_norm=how.clip,
         seed=how.seed,

@@ -25,6 +25,7 @@ import json
 import math
 import shutil
 import signal
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -48,7 +49,8 @@ class Task(Protocol):
         leaving the gradients in the parameters' `.grad`; return the loss."""
 
     def evaluate(self) -> float:
-        """A validation score, lower is better (e.g. the validation loss)."""
+        """A validation score, lower is better (e.g. the validation loss). A task may name it with
+        a `score_name` attribute (e.g. "val_nats"): metrics.jsonl then logs it under that name too."""
 
     def steps_per_epoch(self) -> int | None:
         """Steps in one pass over the training data, or None when the data has no epochs."""
@@ -68,6 +70,8 @@ class TrainConfig:
     max_epochs: float | None = None  # ... or this many passes over the data
     max_minutes: float | None = None  # ... or this much wall-clock time (checked between steps)
     eval_every: int = 100  # steps between evaluations (0: never)
+    eval_every_seconds: float | None = None  # ... and/or seconds between evaluations (each also checkpoints)
+    final_eval: bool = False  # evaluate once more when the budget is spent, unless the last step just did
     checkpoint_every: int = 100  # steps between checkpoints
     keep_checkpoints: int = 3  # how many recent checkpoints stay on disk
     clip_norm: float | None = 5.0  # clip the global gradient norm to this (None: no clipping)
@@ -300,7 +304,8 @@ class Trainer:
         ]
         last_step = min(limits) if limits else None
         deadline = time.monotonic() + 60 * cfg.max_minutes if cfg.max_minutes is not None else None
-        bar = _progress(cfg.progress, self.step, last_step)
+        bar = _progress(cfg.progress, self.step, last_step, 60 * cfg.max_minutes if deadline else None)
+        self._last_eval, self._evaluated_at = time.monotonic(), None
         previous = signal.signal(signal.SIGINT, self._on_sigint)
         reason, loss = "max_steps", None
         try:
@@ -315,9 +320,15 @@ class Trainer:
                     reason = "interrupted"
                     break
                 loss = self._one_step(bar)
-                if cfg.eval_every and self.step % cfg.eval_every == 0 and self._evaluate():
-                    reason = "target_reached" if self._target_reached else "early_stopping"
-                    break
+                on_time = cfg.eval_every_seconds is not None and (
+                    time.monotonic() - self._last_eval >= cfg.eval_every_seconds
+                )
+                if (cfg.eval_every and self.step % cfg.eval_every == 0) or on_time:
+                    if self._evaluate():
+                        reason = "target_reached" if self._target_reached else "early_stopping"
+                        break
+                    if on_time and cfg.checkpoint_every:
+                        self._save()
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                     self._save()
         except DivergedError:
@@ -327,6 +338,8 @@ class Trainer:
         finally:
             signal.signal(signal.SIGINT, previous)
         bar.close()
+        if cfg.final_eval and reason != "interrupted" and self._evaluated_at != self.step and self.step > 0:
+            self._evaluate()  # the score the run ends with: in metrics.jsonl, loss.png and best/
         if (
             not list_checkpoints(self.run_dir)
             or list_checkpoints(self.run_dir)[-1].name != f"checkpoint-{self.step:08d}"
@@ -380,12 +393,17 @@ class Trainer:
     def _evaluate(self) -> bool:
         """Evaluate, track the best checkpoint; True when early stopping says stop."""
         score = float(self.task.evaluate())
+        self._last_eval, self._evaluated_at = time.monotonic(), self.step
         improved = math.isfinite(score) and (self.best_score is None or score < self.best_score)
         if improved:
             self.best_score, self.evals_since_best = score, 0
         else:
             self.evals_since_best += 1
-        self._log({"step": self.step, "event": "eval", "score": score, "best": self.best_score})
+        record = {"step": self.step, "event": "eval", "score": score, "best": self.best_score}
+        name = getattr(self.task, "score_name", None)
+        if name:
+            record = {"step": self.step, "event": "eval", name: score, "score": score, "best": self.best_score}
+        self._log(record)
         if improved:
             self._save_best()
         if self.on_eval is not None:
@@ -407,10 +425,63 @@ class _NoBar:
         pass
 
 
-def _progress(enabled: bool, start: int, total: int | None):
-    """A tqdm bar (rate, ETA, loss) on stderr, or nothing."""
+class _TimedBar:
+    """Progress under a minutes budget: elapsed / total time, the ETA and the step, as a tqdm bar
+    on a terminal; elsewhere (a log file, CI) one plain line every `every` seconds, no carriage
+    returns."""
+
+    def __init__(self, start: int, total_seconds: float, terminal: bool, every: float = 10.0):
+        self.step, self.total, self.every = start, total_seconds, every
+        self.began = self.printed = time.monotonic()
+        self.postfix = ""
+        self.bar = None
+        if terminal:
+            from tqdm.auto import tqdm
+
+            fmt = (
+                "{desc} {percentage:3.0f}%|{bar}| {elapsed} of " + _clock(total_seconds) + ", ETA {remaining}{postfix}"
+            )
+            self.bar = tqdm(total=round(total_seconds), bar_format=fmt, dynamic_ncols=True, leave=True)
+            self.bar.set_description_str(f"step {start}")
+
+    def update(self, n=1):
+        self.step += n
+        elapsed = time.monotonic() - self.began
+        if self.bar is not None:
+            self.bar.set_description_str(f"step {self.step}", refresh=False)
+            self.bar.update(min(round(elapsed), self.bar.total) - self.bar.n)
+        elif time.monotonic() - self.printed >= self.every:
+            self.printed = time.monotonic()
+            left = max(0.0, self.total - elapsed)
+            print(f"step {self.step} | {_clock(elapsed)} of {_clock(self.total)}, ETA {_clock(left)}{self.postfix}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+
+    def set_postfix(self, refresh=False, **kw):
+        self.postfix = "".join(f" | {k} {v}" for k, v in kw.items())
+        if self.bar is not None:
+            self.bar.set_postfix(refresh=refresh, **kw)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _clock(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _progress(enabled: bool, start: int, total: int | None, seconds: float | None = None):
+    """A tqdm bar (rate, ETA, loss) on stderr, a timed bar under a minutes budget (see _TimedBar),
+    or nothing."""
     if not enabled:
         return _NoBar()
+    terminal = sys.stderr.isatty()
+    if seconds is not None and total is None:
+        return _TimedBar(start, seconds, terminal)
     from tqdm.auto import tqdm
 
-    return tqdm(initial=start, total=total, unit="step", dynamic_ncols=True, leave=True)
+    # away from a terminal, tqdm redraws at most every 10 s (each redraw a line in a log file)
+    return tqdm(
+        initial=start, total=total, unit="step", dynamic_ncols=True, leave=True, mininterval=0.1 if terminal else 10
+    )
