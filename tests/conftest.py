@@ -22,7 +22,7 @@ def compiled():
     """For tests of the compiled backend: skipped without numba, failing when
     RNNLAB_REQUIRE_COMPILED=1 (as CI sets it), so CI can never pass by skipping them."""
     if not backend.numba_available():
-        require("numba is not installed", "RNNLAB_REQUIRE_COMPILED", "pip install 'rnnlab[fast]'")
+        require("numba is not installed", "RNNLAB_REQUIRE_COMPILED", 'pip install -e ".[fast]"')
     return "compiled"
 
 

@@ -75,7 +75,7 @@ def test_train_sample_resume_eval_end_to_end(tmp_path, capsys):
     if "loss curve:" in out:  # with matplotlib (the plot extra, installed in CI)
         assert (run / "loss.png").read_bytes()[:4] == b"\x89PNG"
     else:
-        assert "pip install 'rnnlab[plot]'" in out
+        assert 'pip install -e ".[plot]"' in out
 
     assert cli.main(["sample", str(run), "--prime", "All", "--length", "30", "--seed", "1"]) == 0
     first = capsys.readouterr().out

@@ -79,7 +79,7 @@ def test_diagnose_prints_a_summary_and_writes_pictures(runs, tmp_path, capsys, m
         for name in ("gradflow.png", "jacobian.png", "eigenvalues.png", "memory.png"):
             assert (out / name).read_bytes()[:4] == b"\x89PNG"
     else:
-        assert "pip install 'rnnlab[plot]'" in printed
+        assert 'pip install -e ".[plot]"' in printed
 
 
 def test_diagnose_errors_are_one_line(runs, tmp_path, capsys):

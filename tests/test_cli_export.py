@@ -97,7 +97,7 @@ def test_export_explains_itself_and_fails_in_one_line(run_dir, tmp_path, capsys,
     assert "nope does not exist" in _one_line_error(capsys)
     monkeypatch.setitem(sys.modules, "onnx", None)  # as if onnx were not installed
     assert cli.main(["export", str(run_dir), "--onnx", str(tmp_path / "y.onnx")]) == 2
-    assert "pip install 'rnnlab[onnx]'" in _one_line_error(capsys)
+    assert 'pip install -e ".[onnx]"' in _one_line_error(capsys)
 
 
 def test_export_to_a_missing_folder_is_one_line(onnx, run_dir, tmp_path, capsys):

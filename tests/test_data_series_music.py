@@ -82,7 +82,7 @@ def test_builtin_sunspots_are_read_from_the_installed_package():
 
 def test_builtin_series_without_its_package_says_what_to_install(monkeypatch):
     monkeypatch.setattr(series.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(DataError, match=r"needs statsmodels: pip install 'rnnlab\[series\]'.*--csv"):
+    with pytest.raises(DataError, match=r'needs statsmodels: pip install -e "\.\[series\]".*--csv'):
         builtin_series("sunspots")
     with pytest.raises(DataError, match="no such built-in series"):
         builtin_series("airline")

@@ -173,5 +173,5 @@ def test_what_cannot_be_exported_is_refused_clearly(onnx):
 
 def test_missing_onnx_is_an_import_error_naming_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)
-    with pytest.raises(ImportError, match=r"rnnlab\[onnx\]"):
+    with pytest.raises(ImportError, match=r'pip install -e "\.\[onnx\]"'):
         export(Linear(2, 2))

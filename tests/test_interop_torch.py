@@ -260,5 +260,5 @@ def test_importing_interop_does_not_import_torch_or_onnx():
 
 def test_missing_torch_is_an_import_error_naming_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` raise ImportError
-    with pytest.raises(ImportError, match=r"rnnlab\[torch\]"):
+    with pytest.raises(ImportError, match=r'pip install -e "\.\[torch\]"'):
         to_torch(Linear(2, 2))

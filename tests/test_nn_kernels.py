@@ -138,9 +138,9 @@ def test_nan_in_a_weight_propagates_as_on_the_reference_path(compiled):
 
 def test_compiled_without_numba_says_how_to_install_and_auto_falls_back(monkeypatch):
     monkeypatch.setattr(backend, "numba_available", lambda: False)
-    with pytest.raises(ImportError, match=r"rnnlab\[fast\]"):
+    with pytest.raises(ImportError, match=r'pip install -e "\.\[fast\]"'):
         LSTM(2, 3, backend="compiled")
-    with pytest.raises(ImportError, match=r"rnnlab\[fast\]"):
+    with pytest.raises(ImportError, match=r'pip install -e "\.\[fast\]"'):
         with use_backend("compiled"):
             pass
     assert LSTM(2, 3).running_backend == "numpy"

@@ -15,7 +15,7 @@ def path(request):
     """Both backends for every "auto" module made in the test; compiled where numba is installed
     (required when RNNLAB_REQUIRE_COMPILED=1)."""
     if request.param == "compiled" and not backend.numba_available():
-        require("numba is not installed", "RNNLAB_REQUIRE_COMPILED", "pip install 'rnnlab[fast]'")
+        require("numba is not installed", "RNNLAB_REQUIRE_COMPILED", 'pip install -e ".[fast]"')
     with use_backend(request.param):
         yield request.param
 

@@ -12,7 +12,7 @@ Each module reads a model (never changes it) and returns arrays and small datacl
     studies     the comparisons behind `rnnlab study` (gradient flow of five models on the
                 adding problem, the recursion figures)
     diagnose    the diagnosis of a trained character model behind `rnnlab diagnose`
-    plots       the pictures (matplotlib, imported only when drawing: pip install 'rnnlab[plot]')
+    plots       the pictures (matplotlib, imported only when drawing: pip install -e ".[plot]")
 """
 
 from .checks import StepCheck, check_stepping, gradcheck

@@ -18,7 +18,7 @@ def _pyplot():
         matplotlib.use("Agg")  # files only, no screen needed
         import matplotlib.pyplot as plt
     except ImportError:
-        raise ImportError("the diagnostics' pictures need matplotlib: pip install 'rnnlab[plot]'") from None
+        raise ImportError('the diagnostics\' pictures need matplotlib: pip install -e ".[plot]"') from None
     return plt
 
 

@@ -13,7 +13,7 @@ from ..experiments.common import positive_float, positive_int
 from .common import one_blas_thread, plots_available
 
 STUDIES = ("gradflow", "recursions", "circuits")
-NO_PICTURES = "no pictures: they need matplotlib: pip install 'rnnlab[plot]'"
+NO_PICTURES = 'no pictures: they need matplotlib: pip install -e ".[plot]"'
 
 
 def add_commands(command) -> None:

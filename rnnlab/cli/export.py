@@ -25,12 +25,12 @@ def add_commands(command) -> None:
     exp.add_argument(
         "run", metavar="RUN_DIR_OR_CHECKPOINT", help="a run folder (its best checkpoint) or a checkpoint folder"
     )
-    exp.add_argument("--onnx", metavar="FILE", help="write the ONNX model here (needs pip install 'rnnlab[onnx]')")
+    exp.add_argument("--onnx", metavar="FILE", help='write the ONNX model here (needs pip install -e ".[onnx]")')
     exp.add_argument(
         "--torch",
         metavar="FILE",
         help="write the PyTorch state dict here (.safetensors, "
-        "or e.g. .pt for torch.save, which needs pip install 'rnnlab[torch]')",
+        'or e.g. .pt for torch.save, which needs pip install -e ".[torch]")',
     )
 
 
@@ -55,7 +55,7 @@ def run_export(args) -> int:
             onnx_model = export(model, args.onnx, metadata=metadata)
             print(f"wrote {args.onnx}: {signature(onnx_model)}")
             if importlib.util.find_spec("onnxruntime") is None:
-                print("not checked: onnxruntime is not installed (pip install 'rnnlab[onnx]')")
+                print('not checked: onnxruntime is not installed (pip install -e ".[onnx]")')
             else:
                 ids = np.random.default_rng(0).integers(0, vocab.size, (20, 2))
                 diff = charlm_difference(model, args.onnx, ids)

@@ -137,7 +137,7 @@ def run_evaluate(args) -> int:
             picture = estimator.evaluation_plot(metrics, X, y, out.with_suffix(".png"))
         except ImportError:
             picture = None
-            print("no picture: matplotlib is not installed (pip install 'rnnlab[plot]')", file=sys.stderr)
+            print('no picture: matplotlib is not installed (pip install -e ".[plot]")', file=sys.stderr)
         if picture is not None:
             print(f"picture: {picture}")
     return 0

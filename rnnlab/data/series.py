@@ -121,7 +121,7 @@ def builtin_series(name: str) -> tuple[np.ndarray, list[str], int, str]:
     if spec is None or not spec.submodule_search_locations:
         raise DataError(
             name,
-            f"the built-in series needs {package}: pip install 'rnnlab[series]' (or pass --csv FILE --column NAME)",
+            f'the built-in series needs {package}: pip install -e ".[series]" (or pass --csv FILE --column NAME)',
         )
     path = Path(list(spec.submodule_search_locations)[0]) / inner
     if not path.is_file():

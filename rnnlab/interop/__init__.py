@@ -5,8 +5,8 @@
     rnnlab.interop.onnx    export (recurrent layers, the char-LM, Sequential classifiers),
                            run_onnxruntime
 
-Neither torch nor onnx is imported until a function needs it: `pip install 'rnnlab[torch]'`,
-`pip install 'rnnlab[onnx]'`.
+Neither torch nor onnx is imported until a function needs it: `pip install -e ".[torch]"`,
+`pip install -e ".[onnx]"`.
 """
 
 from .onnx import export as export_onnx

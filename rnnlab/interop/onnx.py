@@ -38,7 +38,7 @@ and reset="before" (Cho et al.) is linear_before_reset=0, with both biases outsi
 which is rnnlab's form (b_hn folded into the input part).
 
 onnx is imported inside `export`, onnxruntime inside `run_onnxruntime`; without them an
-ImportError says `pip install 'rnnlab[onnx]'`.
+ImportError says `pip install -e ".[onnx]"`.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ from ..nn.cells import OnnxOperator
 
 OPSET = 17  # onnxruntime >= 1.17 runs it; every operator used here exists in this form there
 IR_VERSION = 8  # the IR version that opset 17 needs, so older runtimes load the file too
-INSTALL_HINT = "pip install 'rnnlab[onnx]'"
+INSTALL_HINT = 'pip install -e ".[onnx]"'
 
 
 def _onnx():

@@ -11,7 +11,7 @@ Two rnnlab forms have no torch.nn counterpart and are refused with a ValueError 
 LSTM(peephole=True) and GRU(reset="before"); both export to ONNX (rnnlab.interop.onnx).
 
 torch is imported inside the functions that need it, so `import rnnlab.interop` works without
-it; a missing torch is an ImportError that says `pip install 'rnnlab[torch]'`.
+it; a missing torch is an ImportError that says `pip install -e ".[torch]"`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from ..nn import (
     recurrent_layer,
 )
 
-INSTALL_HINT = "pip install 'rnnlab[torch]'"
+INSTALL_HINT = 'pip install -e ".[torch]"'
 
 
 def _torch():

@@ -4,7 +4,7 @@ Every recurrent layer and cell takes `backend=`, as Keras' recurrent layers take
 
     "numpy"     the reference: each cell's equations in NumPy (cells/<kind>.py)
     "compiled"  the same equations as numba kernels, one call per step (cells/<kind>_compiled.py);
-                needs numba (`pip install 'rnnlab[fast]'`) and a cell kind that has kernels
+                needs numba (`pip install -e ".[fast]"`) and a cell kind that has kernels
     "auto"      (the default) compiled where it can run, else numpy; `use_backend()` and the
                 environment variable below change what "auto" picks
 
@@ -27,7 +27,7 @@ from contextvars import ContextVar
 
 BACKENDS = ("auto", "numpy", "compiled")
 ENVIRONMENT_SWITCH = "RNNLAB_COMPILED"
-INSTALL_HINT = "pip install 'rnnlab[fast]'"
+INSTALL_HINT = 'pip install -e ".[fast]"'
 
 # What "auto" means when no use_backend() block says otherwise.
 _PROCESS_DEFAULT = "numpy" if os.environ.get(ENVIRONMENT_SWITCH) == "0" else "auto"
