@@ -426,9 +426,9 @@ class _NoBar:
 
 
 class _TimedBar:
-    """Progress under a minutes budget: elapsed / total time, the ETA and the step, as a tqdm bar
-    on a terminal; elsewhere (a log file, CI) one plain line every `every` seconds, no carriage
-    returns."""
+    """Progress under a minutes budget: the step, elapsed of total time and the ETA (what is left
+    of the budget), as a tqdm bar on a terminal; elsewhere (a log file, CI) one plain line every
+    `every` seconds, no carriage returns."""
 
     def __init__(self, start: int, total_seconds: float, terminal: bool, every: float = 10.0):
         self.step, self.total, self.every = start, total_seconds, every
@@ -438,28 +438,26 @@ class _TimedBar:
         if terminal:
             from tqdm.auto import tqdm
 
-            fmt = (
-                "{desc} {percentage:3.0f}%|{bar}| {elapsed} of " + _clock(total_seconds) + ", ETA {remaining}{postfix}"
-            )
+            fmt = "{percentage:3.0f}%|{bar}| {desc}"
             self.bar = tqdm(total=round(total_seconds), bar_format=fmt, dynamic_ncols=True, leave=True)
-            self.bar.set_description_str(f"step {start}")
+            self.bar.set_description_str(self._line(0.0))
+
+    def _line(self, elapsed: float) -> str:
+        left = max(0.0, self.total - elapsed)
+        return f"step {self.step} | {_clock(elapsed)} of {_clock(self.total)}, ETA {_clock(left)}{self.postfix}"
 
     def update(self, n=1):
         self.step += n
         elapsed = time.monotonic() - self.began
         if self.bar is not None:
-            self.bar.set_description_str(f"step {self.step}", refresh=False)
+            self.bar.set_description_str(self._line(elapsed), refresh=False)
             self.bar.update(min(round(elapsed), self.bar.total) - self.bar.n)
         elif time.monotonic() - self.printed >= self.every:
             self.printed = time.monotonic()
-            left = max(0.0, self.total - elapsed)
-            print(f"step {self.step} | {_clock(elapsed)} of {_clock(self.total)}, ETA {_clock(left)}{self.postfix}",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            print(self._line(elapsed), file=sys.stderr, flush=True)
 
     def set_postfix(self, refresh=False, **kw):
         self.postfix = "".join(f" | {k} {v}" for k, v in kw.items())
-        if self.bar is not None:
-            self.bar.set_postfix(refresh=refresh, **kw)
 
     def close(self):
         if self.bar is not None:
