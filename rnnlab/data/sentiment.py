@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .tables import read_utf8
 from .text import DataError
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")  # words (with 's, n't) and punctuation
@@ -36,17 +37,9 @@ class Labelled:
 
 
 def _read_lines(path: Path) -> list[tuple[int, str, str]]:
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise DataError(path, f"cannot be read ({err.strerror or err})") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise DataError(path, f"line {line}: not UTF-8 at byte {err.start}; save the file as UTF-8") from None
+    text = read_utf8(path)
     rows = []
-    for number, line in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         if "\t" not in line:

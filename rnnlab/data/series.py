@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .tables import read_utf8
 from .text import DataError
 
 # name: (package, file inside it, value column, time column, cycle length in steps, what it is)
@@ -41,17 +42,7 @@ MIN_VALUES = 24  # fewer than this leaves nothing to train, validate and test on
 
 
 def _read_text(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(path, "no such file; pass a CSV file with a header row (--csv FILE --column NAME)") from None
-    except OSError as err:
-        raise DataError(path, f"cannot be read ({err.strerror or err})") from None
-    try:
-        return raw.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise DataError(path, f"line {line}: not UTF-8 at byte {err.start}; save the file as UTF-8") from None
+    return read_utf8(path, missing="pass a CSV file with a header row (--csv FILE --column NAME)")
 
 
 def parse_csv_series(text: str, source, column: str | None = None) -> tuple[np.ndarray, list[str]]:

@@ -58,16 +58,17 @@ def _is_data_like(text: str) -> bool:
     return is_number(text) or _DATE_LIKE.fullmatch(text) is not None or _DECIMAL_COMMA.fullmatch(text) is not None
 
 
-def read_utf8(path) -> str:
+def read_utf8(path, missing: str = "check the path") -> str:
     """The text of a UTF-8 file, its byte-order mark dropped and line endings made "\\n"; a
-    DataError for a missing, unreadable, empty or non-UTF-8 file (naming the line of a bad byte)."""
+    DataError for a missing (`missing` says what to do), unreadable, empty or non-UTF-8 file
+    (naming the line of a bad byte). Every reader of people's own files reads through here."""
     path = Path(path)
     if path.is_dir():
         raise DataError(path, "is a folder; pass the path of a file")
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise DataError(path, "no such file; check the path") from None
+        raise DataError(path, f"no such file; {missing}") from None
     except OSError as err:
         raise DataError(path, f"cannot be read ({err.strerror or err})") from None
     try:

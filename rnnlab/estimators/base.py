@@ -399,21 +399,12 @@ def read_run_file(path) -> dict:
 
 
 def read_lines(path: str | None) -> list[str]:
-    """The lines of a UTF-8 file, or of stdin for None or "-"."""
+    """The lines of a UTF-8 file (rnnlab.data.tables.read_utf8), or of stdin for None or "-"."""
     import sys
 
-    from ..data.text import DataError
+    from ..data.tables import read_utf8
 
-    if path in (None, "-"):
-        return sys.stdin.read().splitlines()
-    try:
-        return Path(path).read_text(encoding="utf-8").removeprefix("\ufeff").splitlines()
-    except FileNotFoundError:
-        raise DataError(path, "no such file") from None
-    except UnicodeDecodeError as err:
-        raise DataError(path, f"not UTF-8 at byte {err.start}; save the file as UTF-8") from None
-    except OSError as err:
-        raise DataError(path, f"cannot be read ({err.strerror or err})") from None
+    return sys.stdin.read().splitlines() if path in (None, "-") else read_utf8(path).splitlines()
 
 
 def _take(rows: Sequence | None, index: np.ndarray) -> list:

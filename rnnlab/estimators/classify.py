@@ -33,7 +33,7 @@ from ..data.text import DataError
 from ..models.classifier import ClassifierConfig, SequenceClassifier
 from ..models.encoder import EncoderConfig, cell_choices
 from ..models.metrics import confusion_matrix, per_class_f1
-from ..nn import cross_entropy
+from ..nn import Adam, Linear, cross_entropy
 from .base import RNNEstimator, Say
 
 UNITS = ("word", "char")
@@ -399,22 +399,21 @@ class RNNClassifier(RNNEstimator):
         return self._bags(X) @ self.baseline_
 
     def _fit_baseline(self, X: list, y: list, iterations: int = 300, lr: float = 0.1, l2: float = 1e-3) -> None:
-        """Multinomial logistic regression on which words occur (order forgotten), full-batch Adam
-        on the mean cross-entropy plus l2/2 |W|^2: what an RNN must beat to have used word order."""
+        """Multinomial logistic regression on which words occur (order forgotten): a Linear from
+        zeros (the bag's constant column is its bias), full-batch Adam on the mean cross-entropy
+        with weight decay l2: what an RNN must beat to have used word order."""
         self.baseline_ = None
         if not self.text_:
             return
         bags, target = self._bags(X), self._class_ids(y)
-        W = np.zeros((bags.shape[1], len(self.classes_)))
-        m, v = np.zeros_like(W), np.zeros_like(W)
-        onehot = np.eye(len(self.classes_))[target]
-        for t in range(1, iterations + 1):
-            p = _softmax(bags @ W)
-            grad = bags.T @ (p - onehot) / len(target) + l2 * W
-            m = 0.9 * m + 0.1 * grad
-            v = 0.999 * v + 0.001 * grad**2
-            W -= lr * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
-        self.baseline_ = W
+        logreg = Linear(bags.shape[1], len(self.classes_), bias=False, dtype=np.float64)
+        logreg.weight.data[:] = 0.0
+        optimizer = Adam(logreg.named_parameters(), lr=lr, weight_decay=l2)
+        for _ in range(iterations):
+            optimizer.zero_grad()
+            logreg.backward(cross_entropy(logreg.forward(bags), target)[1])
+            optimizer.step()
+        self.baseline_ = logreg.weight.data.T.copy()  # (words, classes): bags @ baseline_ are the logits
 
     # --- run.json ----------------------------------------------------------------------------------
     def _preprocessing(self) -> dict:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,8 @@ from ..models.sampling import generate
 from ..runs.charlm import TrainSpec, build_run, load_charlm, text_loss
 from .base import RUN_FILE, RNNEstimator, Say, _quiet
 
+# The estimator's parameters are TrainSpec's fields, two of them under scikit-learn's names.
+SPEC_NAMES = {"batch_size": "batch", "validation_fraction": "val_fraction"}
 FROM_PYTHON = "python"  # run.json's `fitted_from` when the text came from Python, not a file
 
 
@@ -68,22 +70,9 @@ class RNNLanguageModel(RNNEstimator):
         self.validation_fraction, self.seed, self.progress, self.run_dir = validation_fraction, seed, progress, run_dir
 
     def _spec(self) -> TrainSpec:
-        return TrainSpec(
-            model=self.model,
-            hidden=self.hidden,
-            layers=self.layers,
-            embedding=self.embedding,
-            dropout=self.dropout,
-            seq_len=self.seq_len,
-            batch=self.batch_size,
-            lr=self.lr,
-            clip=self.clip,
-            steps=self.steps,
-            minutes=self.minutes,
-            eval_every=self.eval_every,
-            val_fraction=self.validation_fraction,
-            seed=self.seed,
-        )
+        """The TrainSpec of these parameters (two are named as scikit-learn names them)."""
+        params = self.get_params()
+        return TrainSpec(**{SPEC_NAMES.get(k, k): params[k] for k in params if k not in ("progress", "run_dir")})
 
     def fit(self, X, y=None, *, source: dict | None = None, say: Say | None = None) -> RNNLanguageModel:
         text = X if isinstance(X, str) else "\n".join(X)
@@ -141,24 +130,9 @@ class RNNLanguageModel(RNNEstimator):
 
     @classmethod
     def _from_record(cls, record: dict, folder: Path) -> RNNLanguageModel:
-        spec = TrainSpec(**{f.name: record[f.name] for f in fields(TrainSpec) if f.name in record})
-        est = cls(
-            model=spec.model,
-            hidden=spec.hidden,
-            layers=spec.layers,
-            embedding=spec.embedding,
-            dropout=spec.dropout,
-            seq_len=spec.seq_len,
-            batch_size=spec.batch,
-            lr=spec.lr,
-            clip=spec.clip,
-            steps=spec.steps,
-            minutes=spec.minutes,
-            eval_every=spec.eval_every,
-            validation_fraction=spec.val_fraction,
-            seed=spec.seed,
-            run_dir=str(folder),
-        )
+        spec = TrainSpec.from_file(folder / RUN_FILE)
+        names = (k for k in cls._get_param_names() if k not in ("progress", "run_dir"))
+        est = cls(**{k: getattr(spec, SPEC_NAMES.get(k, k)) for k in names}, run_dir=str(folder))
         est.model_, est.vocab_ = load_charlm(folder)
         est.n_steps_ = None
         return est
