@@ -25,6 +25,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -41,9 +42,14 @@ from ..train.checkpoint import (
     list_checkpoints,
     load_checkpoint,
     load_weights_into,
-    save_checkpoint,
+    remove_folder,
+    save_best,
 )
+from ..train.files import read_json
+from ..train.limits import LAYER_OVERHEAD, require_memory, training_bytes
+from ..train.runlock import hold_run
 from ..train.safetensors import CheckpointError
+from ..train.schema import arguments, check_keys, check_value, construct, constructor_annotations
 from ..train.supervised import Fit, SupervisedTask, fit, jsonable
 
 RUN_FILE = "run.json"
@@ -153,6 +159,7 @@ class RNNEstimator:
         Xv, yv = _take(X, val), _take(y, val)
         if not (self.warm_start and self.is_fitted):
             self._learn(Xt, yt, say)
+            self._require_memory(training=True)
             self.model_ = self._build_model(np.random.default_rng(self.seed))
         self.source_ = source
         batch, loss, rows = self._training(Xt, yt)
@@ -174,9 +181,19 @@ class RNNEstimator:
         the last weights are kept); test() -> metrics of the held-out rows, or None.
         Continues the run folder's last checkpoint when warm_start is on and one exists."""
         folder = Path(self.run_dir) if self.run_dir is not None else Path(tempfile.mkdtemp(prefix="rnnlab-"))
+        with hold_run(folder):  # one writer per run folder: a second fit or resume is refused
+            self._train_into(folder, batch, loss, rows, validation, say, test)
+
+    def _train_into(self, folder: Path, batch, loss, rows: int, validation, say: Say, test) -> None:
         # warm_start with a run folder holding checkpoints: the Trainer continues the last one
         # (weights, optimiser, RNG); without one, training goes on from the weights in memory
         last = list_checkpoints(folder)[-1] if self.warm_start and list_checkpoints(folder) else None
+        if last is None and (folder / RUN_FILE).is_file():
+            # a new fit into the folder of an earlier fit of this task: its checkpoints go (the
+            # Trainer refuses a folder holding checkpoints of a run it does not continue)
+            if _task_of(folder) == self.task:
+                for old in [*list_checkpoints(folder), folder / "best"]:
+                    remove_folder(old) if not old.is_symlink() else old.unlink()
         self.model_.train()
         per_epoch = max(1, math.ceil(rows / self.batch_size))
         task = SupervisedTask(
@@ -270,7 +287,7 @@ class RNNEstimator:
         }
 
     def _write_run_file(self, folder: Path) -> None:
-        tmp = folder / f".{RUN_FILE}.tmp"
+        tmp = folder / f".{RUN_FILE}.tmp-{os.getpid()}"
         tmp.write_text(json.dumps(jsonable(self._run_record()), indent=1))
         tmp.replace(folder / RUN_FILE)
 
@@ -288,35 +305,51 @@ class RNNEstimator:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         if self.run_dir is None or Path(self.run_dir).resolve() != path.resolve():
-            staging = path / ".best-staging"
-            shutil.rmtree(staging, ignore_errors=True)
             step = getattr(self, "n_steps_", 0) or 0
-            ckpt = Checkpoint(step=step, model=self.model_.state_dict(), state=state or {})
-            folder = save_checkpoint(staging, ckpt, keep=1)
-            shutil.rmtree(path / "best", ignore_errors=True)
-            folder.rename(path / "best")
-            shutil.rmtree(staging, ignore_errors=True)
+            save_best(path, Checkpoint(step=step, model=self.model_.state_dict(), state=state or {}))
         return path
 
     @classmethod
     def _from_record(cls, record: dict, folder: Path) -> RNNEstimator:
-        params = dict(record.get("params", {}))
-        known = set(cls._get_param_names())
-        est = cls(**{k: v for k, v in params.items() if k in known})
+        """The fitted estimator run.json describes, every part checked before it is used: the
+        parameters against the constructor's types, the preprocessing by the task's _restore
+        (any malformed part a CheckpointError naming run.json), the model's size against memory."""
+        file = folder / RUN_FILE
+        check_keys(record, file, "", RECORD_KEYS, required=("task", "params"))
+        annotations = {k: v for k, v in constructor_annotations(cls).items() if k not in ("run_dir", "progress")}
+        params = arguments(record["params"], annotations, file, "params", PARAM_LIMITS)
+        est = construct(cls, params, file, "params")
         est.run_dir = str(folder)
-        est._restore(record.get("preprocessing") or {})
-        est.source_ = record.get("source")
-        fitted = record.get("fitted") or {}
-        est.n_steps_ = fitted.get("steps")
-        est.planned_steps_ = fitted.get("planned_steps")
-        est.stop_reason_ = fitted.get("stop_reason")
-        est.best_validation_ = fitted.get("best_validation")
-        est.test_metrics_ = fitted.get("test")
-        est.model_ = est._build_model(np.random.default_rng(0))
+        try:
+            est._restore(check_value(record.get("preprocessing") or {}, "dict", file, "preprocessing"))
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as err:
+            if isinstance(err, CheckpointError):
+                raise
+            raise CheckpointError(file, f"preprocessing is malformed ({type(err).__name__}: {err})") from None
+        est.source_ = check_value(record.get("source"), "dict | None", file, "source")
+        fitted = check_keys(record.get("fitted") or {}, file, "fitted", FITTED_KEYS)
+        got = {key: check_value(fitted.get(key), kind, file, f"fitted.{key}") for key, kind in FITTED_KEYS.items()}
+        est.n_steps_, est.planned_steps_, est.stop_reason_ = got["steps"], got["planned_steps"], got["stop_reason"]
+        est.best_validation_, est.test_metrics_ = got["best_validation"], got["test"]
+        est._require_memory(training=False, file=file)
+        est.model_ = construct(est._build_model, {"rng": np.random.default_rng(0)}, file, "params")
         weights = folder / "best" if (folder / "best" / "state.json").is_file() else folder
         load_weights_into(est.model_, load_checkpoint(weights))
         est.model_.eval()
         return est
+
+    def _require_memory(self, training: bool, file: Path | None = None) -> None:
+        """Refuse a model that would not fit in memory before building it (from _parameter_count,
+        an estimate from the parameters and the preprocessing alone)."""
+        count = self._parameter_count()
+        layers = getattr(self, "layers", 1) or 1
+        need = training_bytes(count, layers=layers) if training else 2 * 4 * count + layers * LAYER_OVERHEAD
+        where = f"{file}'s " if file is not None else ""
+        require_memory(
+            need,
+            f"{where}{type(self).__name__} of {count:,} parameters",
+            None if file else "hidden, layers or embedding",
+        )
 
     # --- hooks -----------------------------------------------------------------------------------
     def _check(self, X, y) -> tuple[list, list]:
@@ -327,6 +360,11 @@ class RNNEstimator:
 
     def _build_model(self, rng: np.random.Generator) -> Module:
         raise NotImplementedError
+
+    def _parameter_count(self) -> int:
+        """About how many numbers the model of these parameters and this preprocessing holds,
+        computed without building it (for the memory check); 0 when a task cannot tell."""
+        return 0
 
     def _training(self, X: list, y: list) -> tuple[Callable, Callable, int]:
         raise NotImplementedError
@@ -382,20 +420,44 @@ class RNNEstimator:
         return None
 
 
+RECORD_KEYS = ("task", "format", "rnnlab_version", "estimator", "params", "preprocessing", "source", "fitted")
+PARAM_LIMITS = {  # sizes no run.json of a real fit holds (whether a model fits is checked apart)
+    "hidden": (1, 2**20),
+    "layers": (1, 1024),
+    "embedding": (1, 2**20),
+    "batch_size": (1, 10**6),
+    "seed": (0, 2**53),
+}
+FITTED_KEYS = {
+    "steps": "int | None",
+    "planned_steps": "int | None",
+    "stop_reason": "str | None",
+    "best_validation": "float | None",
+    "test": "dict | None",
+}
+
+
 def read_run_file(path) -> dict:
-    """run.json of a run folder, checked to be a JSON object; errors name the file."""
-    file = Path(path) / RUN_FILE
-    if not Path(path).is_dir():
+    """run.json of a run folder: a regular file inside it, JSON within rnnlab's limits (depth,
+    size), an object; errors name the file. Its parts are checked by whoever reads them."""
+    folder = Path(path)
+    if not folder.is_dir():
         raise ValueError(f"{path}: no such run folder")
-    try:
-        record = json.loads(file.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"{path} is not a run folder (no {RUN_FILE})") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(file, f"cannot be read as JSON ({err})") from None
+    file = folder / RUN_FILE
+    if not os.path.lexists(file):
+        raise ValueError(f"{path} is not a run folder (no {RUN_FILE})")
+    record = read_json(file, folder)
     if not isinstance(record, dict):
         raise CheckpointError(file, "is not a JSON object")
+    check_value(record.get("task", "lm"), "str", file, "task")
     return record
+
+
+def _task_of(folder: Path) -> str | None:
+    try:
+        return read_run_file(folder).get("task", "lm")
+    except ValueError:
+        return None
 
 
 def read_lines(path: str | None) -> list[str]:

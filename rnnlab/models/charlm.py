@@ -30,6 +30,10 @@ class CharLMConfig:
     peephole: bool = False  # LSTM peephole connections
     dtype: str = "float32"
 
+    # what a config read back from a file may hold (rnnlab.train.schema); memory is checked apart
+    LIMITS = {"vocab_size": (1, 2**24), "hidden": (1, 2**20), "layers": (1, 1024), "embedding": (1, 2**20)}
+    LIMITS |= {"dropout": (0.0, 0.999), "dtype": ("float32", "float64")}
+
     def __post_init__(self):
         if self.model not in cells.names():
             raise ValueError(f"model must be one of {', '.join(cells.names())}, got {self.model!r}")
@@ -245,8 +249,21 @@ class CharLMTask:
         return {str(k): s for k, s in enumerate(parts)}
 
     def load_carried_state(self, arrays: dict[str, np.ndarray]) -> None:
+        """The state a checkpoint carried, checked first: one (layers, batch, hidden) array of the
+        model's dtype per state of the cell (h, or h and c), finite; a ValueError says what differs."""
         if not arrays:
             self.state = None
             return
-        parts = tuple(arrays[str(k)] for k in range(len(arrays)))
+        cfg = self.model.config
+        names = [str(k) for k in range(len(cells.get(cfg.model).states))]
+        if sorted(arrays) != names:
+            raise ValueError(f"the carried state holds {sorted(arrays)}, a {cfg.model} carries {names}")
+        shape = (cfg.layers, self.stream.batch_size, cfg.hidden)
+        for name in names:
+            a = arrays[name]
+            if a.shape != shape or a.dtype != np.dtype(cfg.dtype) or not np.isfinite(a).all():
+                raise ValueError(
+                    f"carried state {name} is {a.dtype}{list(a.shape)}, expected finite {cfg.dtype}{list(shape)}"
+                )
+        parts = tuple(arrays[name] for name in names)
         self.state = parts if len(parts) == 2 else parts[0]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -24,10 +25,16 @@ import numpy as np
 from ..data.text import Vocab, builtin_corpus, load_text, split
 from ..models.charlm import CharLM, CharLMConfig, CharLMTask, mean_loss
 from ..models.sampling import generate
-from ..nn.optim import make_optimizer
+from ..nn import cells
+from ..nn.optim import OPTIMIZERS, make_optimizer
 from ..train.checkpoint import load_checkpoint, load_weights_into
+from ..train.files import read_json
+from ..train.limits import LAYER_OVERHEAD, recurrent_parameters, require_memory, training_bytes
 from ..train.safetensors import CheckpointError
+from ..train.schema import build, check_keys
 from ..train.trainer import TrainConfig, Trainer
+
+RECORD_KEYS = ("task", "fitted_from")  # what `rnnlab fit lm` and RNNLanguageModel add to run.json
 
 
 @dataclass
@@ -58,6 +65,11 @@ class TrainSpec:
 
     DEFAULT_CORPUS = "python-docs"
     DEFAULT_MINUTES = 3.0
+    # the ranges run.json may hold (rnnlab.train.schema); whether the model fits is checked apart
+    LIMITS = {"hidden": (1, 2**20), "layers": (1, 1024), "embedding": (1, 2**20), "seq_len": (1, 10**6)}
+    LIMITS |= {"batch": (1, 10**6), "lr": (1e-12, 1e6), "clip": (0, 1e12), "steps": (1, 10**12)}
+    LIMITS |= {"minutes": (1e-6, 1e7), "eval_every": (1, 10**12), "dropout": (0, 0.999), "seed": (0, 2**53)}
+    LIMITS |= {"model": tuple(cells.names()), "optimizer": tuple(OPTIMIZERS), "schedule": ("none", "cosine")}
 
     def __post_init__(self):
         if not self.data and not self.corpus:
@@ -76,12 +88,14 @@ class TrainSpec:
     @classmethod
     def from_file(cls, path: Path) -> TrainSpec:
         """The spec a run folder's run.json holds (keys it lacks take today's defaults)."""
-        try:
-            saved = json.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise ValueError(f"{Path(path).parent} is not a run folder of `rnnlab train` (no run.json)") from None
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in saved.items() if k in known})
+        path = Path(path)
+        if not os.path.lexists(path):
+            raise ValueError(f"{path.parent} is not a run folder of `rnnlab train` (no run.json)")
+        saved = read_json(path, path.parent)
+        # run.json of `rnnlab fit lm` also says its task and version; an older one may lack keys
+        known = [f.name for f in fields(cls)]
+        saved = {k: v for k, v in check_keys(saved, path, "", [*known, *RECORD_KEYS]).items() if k in known}
+        return build(cls, saved, path)
 
     def save(self, path: Path) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=1))
@@ -141,6 +155,14 @@ def build_run(
         dropout=spec.dropout,
         peephole=spec.peephole,
     )
+    # weights, gradients, Adam's moments and what BPTT keeps of a window (about 8 arrays of
+    # (seq_len, batch, hidden) per layer), refused before a byte of it is allocated
+    activations = 8 * spec.seq_len * spec.batch * spec.hidden * spec.layers + spec.seq_len * spec.batch * vocab.size
+    require_memory(
+        training_bytes(charlm_parameters(config), activations, spec.layers),
+        f"training a {describe(config)} on batches of {spec.batch}x{spec.seq_len}",
+        "--hidden, --layers, --embedding, --batch or --seq-len",
+    )
     model = CharLM(config, np.random.default_rng(spec.seed))
     task = CharLMTask(model, vocab, train_ids, val_ids, spec.batch, spec.seq_len)
     opt = make_optimizer(spec.optimizer, model.named_parameters(), spec.lr)
@@ -181,12 +203,34 @@ def load_charlm(path) -> tuple[CharLM, Vocab]:
         folder = folder / "best"
     ckpt = load_checkpoint(folder)
     task = ckpt.state.get("config", {}).get("task", {})
-    if "vocab" not in task or "model" not in task:
+    if not isinstance(task.get("vocab"), dict) or not isinstance(task.get("model"), dict):
         raise CheckpointError(ckpt.path / "state.json", "is not a character language model's checkpoint")
-    model = CharLM(CharLMConfig(**task["model"]))
+    model = CharLM(model_config(task["model"], ckpt.path / "state.json"))
     load_weights_into(model, ckpt)
     model.eval()
     return model, Vocab.from_json(task["vocab"])
+
+
+def model_config(saved: dict, file: Path, vocab: Vocab | None = None) -> CharLMConfig:
+    """The CharLMConfig a checkpoint describes, checked field by field, refused before anything
+    is allocated when its weights would not fit in memory."""
+    config = build(CharLMConfig, saved, file, "config.task.model")
+    if vocab is not None and config.vocab_size != vocab.size:
+        raise CheckpointError(file, f"the model has {config.vocab_size} characters, its vocabulary {vocab.size}")
+    weights = charlm_parameters(config) * np.dtype(config.dtype).itemsize
+    require_memory(2 * weights + config.layers * LAYER_OVERHEAD, f"{file}'s {describe(config)}")
+    return config
+
+
+def describe(config: CharLMConfig) -> str:
+    return f"{config.model} char-LM of {config.layers}x{config.hidden} (embedding {config.embedding})"
+
+
+def charlm_parameters(config: CharLMConfig) -> int:
+    """How many numbers a CharLM of `config` holds, from its sizes alone."""
+    V, E, H = config.vocab_size, config.embedding, config.hidden
+    peephole = {"peephole": True} if config.peephole else {}
+    return V * E + recurrent_parameters(config.model, E, H, config.layers, **peephole) + H * V + V
 
 
 def short_sample(model: CharLM, vocab: Vocab, length: int = 60, temperature: float = 0.8, seed: int = 0) -> str:

@@ -17,10 +17,13 @@ flushed and fsynced, then renamed over the target, so a crash leaves the old fil
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
 import numpy as np
+
+from .files import CheckpointError, parse_json, read_bytes
 
 DTYPES = {
     "F64": "<f8",
@@ -37,16 +40,8 @@ DTYPES = {
     "BOOL": "?",
 }
 CODES = {np.dtype(v): k for k, v in DTYPES.items()}
-MAX_HEADER = 100 * 1024 * 1024  # the reference implementation's limit
-
-
-class CheckpointError(ValueError):
-    """A checkpoint or weights file that cannot be used: missing, truncated, corrupted, or not
-    matching what the model expects. The message names the file and what is wrong."""
-
-    def __init__(self, path, problem: str):
-        self.path, self.problem = Path(path), problem
-        super().__init__(f"{path}: {problem}")
+MAX_HEADER = 8 * 2**20  # the reference allows 100 MB; a header is ~100 bytes per tensor, and parsing
+#                        100 MB of hostile JSON would take a gigabyte
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -94,18 +89,31 @@ def encode(tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = Non
     return len(head).to_bytes(8, "little") + head + b"".join(chunks)
 
 
+def _entry(entry, name: str, path) -> tuple[np.dtype, tuple[int, ...], int, int]:
+    """(dtype, shape, begin, end) of one header entry, every field's type checked."""
+    if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+        raise CheckpointError(path, f"tensor {name!r} has a malformed entry (dtype, shape, data_offsets)")
+    code, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if not isinstance(code, str) or code not in DTYPES:
+        raise CheckpointError(path, f"tensor {name!r} has an unknown dtype {str(code)[:20]!r}")
+    if not isinstance(shape, list) or len(shape) > 32 or not all(_count(d) for d in shape):
+        raise CheckpointError(path, f"tensor {name!r} has an invalid shape (a list of at most 32 sizes >= 0)")
+    if not isinstance(offsets, list) or len(offsets) != 2 or not all(_count(o) for o in offsets):
+        raise CheckpointError(path, f"tensor {name!r} has invalid data_offsets (two byte positions >= 0)")
+    return np.dtype(DTYPES[code]), tuple(shape), offsets[0], offsets[1]
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
+
+
 def save(path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
     write_atomic(Path(path), encode(tensors, metadata))
 
 
 def load(path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """(tensors, metadata) from a safetensors file, or a CheckpointError saying what is wrong."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise CheckpointError(path, f"cannot be read ({err.strerror or err})") from None
-    return decode(data, path)
+    return decode(read_bytes(path, 2**40), Path(path))  # a regular file (not a FIFO or device)
 
 
 def decode(data: bytes, path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -116,10 +124,7 @@ def decode(data: bytes, path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         raise CheckpointError(
             path, f"header length {n} does not fit in a file of {len(data)} bytes (truncated or not a safetensors file)"
         )
-    try:
-        header = json.loads(data[8 : 8 + n])
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(path, f"header is not valid JSON ({err})") from None
+    header = parse_json(bytes(data[8 : 8 + n]), path, what="header")
     if not isinstance(header, dict):
         raise CheckpointError(path, "header is not a JSON object")
     metadata = header.pop("__metadata__", None) or {}
@@ -128,21 +133,14 @@ def decode(data: bytes, path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     body = memoryview(data)[8 + n :]
     tensors, spans = {}, []
     for name, entry in header.items():
-        try:
-            dtype = np.dtype(DTYPES[entry["dtype"]])
-            shape = tuple(entry["shape"])
-            begin, end = entry["data_offsets"]
-        except (KeyError, TypeError, ValueError):
-            raise CheckpointError(path, f"tensor {name!r} has a malformed entry {entry!r}") from None
-        if not all(isinstance(d, int) and d >= 0 for d in shape) or not (
-            isinstance(begin, int) and isinstance(end, int) and 0 <= begin <= end <= len(body)
-        ):
+        dtype, shape, begin, end = _entry(entry, name, path)
+        # Python integers: a shape like [2**32, 2**32] must not wrap around to 0 as an int64 would
+        nbytes = math.prod(shape) * dtype.itemsize
+        if not 0 <= begin <= end <= len(body):
             raise CheckpointError(
-                path,
-                f"tensor {name!r}: shape {list(shape)} or offsets "
-                f"[{begin}, {end}] are invalid for {len(body)} data bytes",
+                path, f"tensor {name!r}: offsets [{begin}, {end}] are invalid for {len(body)} data bytes"
             )
-        if end - begin != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+        if end - begin != nbytes:
             raise CheckpointError(
                 path, f"tensor {name!r}: {end - begin} bytes do not hold {entry['dtype']} of shape {list(shape)}"
             )

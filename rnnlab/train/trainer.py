@@ -16,14 +16,19 @@ Run folder:
     config.json          the trainer's and the task's configuration
     metrics.jsonl        one JSON object per line: training steps and evaluations
     checkpoint-XXXXXXXX/ the last `keep_checkpoints` checkpoints (see checkpoint.py)
-    best/                the checkpoint with the best evaluation score so far
+    best/                the checkpoint with the best evaluation score so far (a link swapped atomically)
+    .lock                held while the run trains: a second trainer on the folder is refused (runlock.py)
+
+A fresh run refuses a folder that already holds checkpoints (another run's, which pruning would
+delete); a resumed run cuts metrics.jsonl back to the step it continues from, so every step is
+logged once however often the run was killed.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import shutil
+import os
 import signal
 import sys
 import time
@@ -35,8 +40,18 @@ import numpy as np
 
 from ..nn.clip import clip_grad_norm_
 from ..nn.core import Module
-from .checkpoint import Checkpoint, list_checkpoints, load_checkpoint, load_weights_into, save_checkpoint
+from .checkpoint import (
+    Checkpoint,
+    clean_up,
+    list_checkpoints,
+    load_checkpoint,
+    load_weights_into,
+    save_best,
+    save_checkpoint,
+)
+from .runlock import hold_run
 from .safetensors import CheckpointError
+from .schema import check_value
 
 
 class Task(Protocol):
@@ -225,44 +240,56 @@ class Trainer:
         return Checkpoint(step=self.step, model=self.task.model.state_dict(), train=train, state=state)
 
     def _restore(self, ckpt: Checkpoint) -> None:
-        """Everything a bit-exact continuation needs, checked before anything is changed."""
+        """Everything a bit-exact continuation needs, checked before anything is changed.
+        state.json's sections were checked against their schema when it was loaded
+        (checkpoint.check_state); what depends on this run (parameter names, shapes, the
+        optimiser's class, the module RNGs, the carried state) is checked here."""
         file = ckpt.path / "state.json"
         state = ckpt.state
-        try:
-            opt = {k[len("optim.") :]: v for k, v in ckpt.train.items() if k.startswith("optim.")}
-            carry = {k[len("carry.") :]: v for k, v in ckpt.train.items() if k.startswith("carry.")}
-            rngs = _module_rngs(self.task.model)
-            if set(rngs) != set(state["module_rngs"]):
+        for key in ("trainer", "optimizer", "rng", "module_rngs"):
+            if key not in state:
                 raise CheckpointError(
-                    file, f"module RNGs {sorted(state['module_rngs'])} do not match the model's {sorted(rngs)}"
+                    file, f"lacks {key!r}: it is not a training checkpoint (best/ holds only weights)"
                 )
+        opt = {k[len("optim.") :]: v for k, v in ckpt.train.items() if k.startswith("optim.")}
+        carry = {k[len("carry.") :]: v for k, v in ckpt.train.items() if k.startswith("carry.")}
+        unknown = sorted(k for k in ckpt.train if not k.startswith(("optim.", "carry.")))
+        if unknown:
+            raise CheckpointError(ckpt.path / "train.safetensors", f"holds unknown tensors {unknown[:5]}")
+        rngs = _module_rngs(self.task.model)
+        if set(rngs) != set(state["module_rngs"]):
+            raise CheckpointError(
+                file, f"module RNGs {sorted(state['module_rngs'])} do not match the model's {sorted(rngs)}"
+            )
+        if (state.get("schedule") is None) != (self.schedule is None):
+            raise CheckpointError(file, "holds a learning-rate schedule this run does not have, or lacks its own")
+        counters = state["trainer"]
+        try:
             load_weights_into(self.task.model, ckpt)
             self.optimizer.load_state_dict(state["optimizer"], opt)
             if self.schedule is not None:
                 self.schedule.load_state_dict(state["schedule"])
             self.task.load_carried_state(carry)
-            self.rng.bit_generator.state = state["rng"]
-            for k, g in rngs.items():
-                g.bit_generator.state = state["module_rngs"][k]
-            for k, v in state["trainer"].items():
-                setattr(self, k, v)
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, OverflowError) as err:
             if isinstance(err, CheckpointError):
                 raise
             raise CheckpointError(file, f"cannot restore the run: {err}") from None
+        self.rng.bit_generator.state = state["rng"]
+        for k, g in rngs.items():
+            g.bit_generator.state = state["module_rngs"][k]
+        self.skipped = counters["skipped"]
+        self.skipped_in_a_row = counters["skipped_in_a_row"]
+        self.best_score = counters["best_score"]
+        self.evals_since_best = counters["evals_since_best"]
         self.step = ckpt.step
         if state.get("blas_threads") is not None:
-            self.blas_threads = _blas_threads(state["blas_threads"])
+            self.blas_threads = _blas_threads(check_value(state["blas_threads"], "int", file, "blas_threads", 1, 4096))
 
     def _save(self) -> None:
         save_checkpoint(self.run_dir, self._checkpoint(), keep=self.config.keep_checkpoints)
 
     def _save_best(self) -> None:
-        folder = save_checkpoint(self.run_dir / ".best-staging", self._checkpoint(), keep=1)
-        best = self.run_dir / "best"
-        shutil.rmtree(best, ignore_errors=True)
-        folder.rename(best)
-        shutil.rmtree(self.run_dir / ".best-staging", ignore_errors=True)
+        save_best(self.run_dir, self._checkpoint())
 
     # --- metrics -----------------------------------------------------------------------------
     def _log(self, record: dict) -> None:
@@ -270,25 +297,43 @@ class Trainer:
             f.write(json.dumps(record) + "\n")
 
     def _truncate_metrics(self, step: int) -> None:
-        """A killed run may have logged steps after its last checkpoint; the resumed run redoes
-        them, so they are dropped to keep one line per step."""
+        """A killed run may have logged steps after its last checkpoint (and half a line, if
+        killed mid-write); the resumed run redoes them, so they are dropped to keep one line per
+        step. The shorter file replaces the old one atomically."""
         path = self.run_dir / "metrics.jsonl"
-        if path.exists():
-            lines = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
-            path.write_text("".join(ln + "\n" for ln in lines))
+        if not path.exists():
+            return
+        kept = []
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # the half-written last line of a killed run
+            if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= step:
+                kept.append(line + "\n")
+        tmp = path.with_name(f".metrics.jsonl.tmp-{os.getpid()}")
+        tmp.write_text("".join(kept))
+        os.replace(tmp, path)
 
     # --- the loop ----------------------------------------------------------------------------
     def run(self, resume: bool = False) -> TrainResult:
         """Train until a budget is spent, early stopping triggers or Ctrl-C; with resume=True,
         continue from the run folder's newest checkpoint (if it has one)."""
+        with hold_run(self.run_dir):
+            return self._run(resume)
+
+    def _run(self, resume: bool) -> TrainResult:
         cfg = self.config
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.blas_threads = _blas_threads(cfg.blas_threads)
-        if resume and list_checkpoints(self.run_dir):
+        clean_up(self.run_dir)
+        found = list_checkpoints(self.run_dir)
+        if resume and found:
             self._restore(load_checkpoint(self.run_dir))
-            self._truncate_metrics(self.step)
-        elif not resume:
-            (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
+        elif not resume and (found or os.path.lexists(self.run_dir / "best")):
+            raise ValueError(
+                f"{self.run_dir} already holds checkpoints of a run: resume it, or train into another folder"
+            )
+        self._truncate_metrics(self.step)  # a fresh run, or one killed before its first checkpoint: 0
         (self.run_dir / "config.json").write_text(
             json.dumps({"train": asdict(cfg), "task": self.task.config(), "blas_threads": self.blas_threads}, indent=1)
         )
