@@ -1,6 +1,6 @@
 """rnnlab: a workbench for recurrent neural networks, with an engine in NumPy."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def __getattr__(name: str):

@@ -124,7 +124,8 @@ def save_checkpoint(run_dir, ckpt: Checkpoint, keep: int = 3) -> Path:
         remove_folder(final)  # the same step saved again (e.g. on interrupt right after a save)
         os.replace(tmp, final)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp.exists():  # a failed write
+            shutil.rmtree(tmp, ignore_errors=True)
     st.fsync_dir(run_dir)
     for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
         remove_folder(old)

@@ -98,6 +98,8 @@ def _entry(entry, name: str, path) -> tuple[np.dtype, tuple[int, ...], int, int]
         raise CheckpointError(path, f"tensor {name!r} has an unknown dtype {str(code)[:20]!r}")
     if not isinstance(shape, list) or len(shape) > 32 or not all(_count(d) for d in shape):
         raise CheckpointError(path, f"tensor {name!r} has an invalid shape (a list of at most 32 sizes >= 0)")
+    if math.prod(d for d in shape if d) >= 2**62:  # NumPy cannot shape even an empty array so
+        raise CheckpointError(path, f"tensor {name!r} has a shape too large for any array: {shape}")
     if not isinstance(offsets, list) or len(offsets) != 2 or not all(_count(o) for o in offsets):
         raise CheckpointError(path, f"tensor {name!r} has invalid data_offsets (two byte positions >= 0)")
     return np.dtype(DTYPES[code]), tuple(shape), offsets[0], offsets[1]

@@ -325,14 +325,14 @@ class Trainer:
     def _run(self, resume: bool) -> TrainResult:
         cfg = self.config
         self.blas_threads = _blas_threads(cfg.blas_threads)
-        clean_up(self.run_dir)
         found = list_checkpoints(self.run_dir)
-        if resume and found:
-            self._restore(load_checkpoint(self.run_dir))
-        elif not resume and (found or os.path.lexists(self.run_dir / "best")):
+        if not resume and (found or os.path.lexists(self.run_dir / "best")):
             raise ValueError(
                 f"{self.run_dir} already holds checkpoints of a run: resume it, or train into another folder"
             )
+        clean_up(self.run_dir)  # what killed runs left: we hold the lock, no one else writes here
+        if resume and found:
+            self._restore(load_checkpoint(self.run_dir))
         self._truncate_metrics(self.step)  # a fresh run, or one killed before its first checkpoint: 0
         (self.run_dir / "config.json").write_text(
             json.dumps({"train": asdict(cfg), "task": self.task.config(), "blas_threads": self.blas_threads}, indent=1)
