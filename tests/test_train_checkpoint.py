@@ -1,7 +1,5 @@
 """Checkpoint folders: round trip, atomicity, keep-K, and every way a file can be wrong."""
 
-import json
-
 import numpy as np
 import pytest
 
@@ -17,7 +15,10 @@ def make_ckpt(step=5, seed=0):
         "optim.weight_ih_l0.exp_avg": rng.standard_normal((16, 3)).astype(np.float32),
         "carry.0": rng.standard_normal((2, 2, 4)).astype(np.float32),
     }
-    state = {"config": {"task": {"hidden": 4, "data_position": 1234}}, "rng": np.random.default_rng(3).bit_generator.state}
+    state = {
+        "config": {"task": {"hidden": 4, "data_position": 1234}},
+        "rng": np.random.default_rng(3).bit_generator.state,
+    }
     return m, Checkpoint(step=step, model=m.state_dict(), train=train, state=state)
 
 

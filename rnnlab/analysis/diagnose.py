@@ -21,16 +21,31 @@ from .jacobian import product_norms, recurrent_eigenvalues, singular_values, ste
 from .recursion import charlm_impulse_memory
 
 
-def windows(ids: np.ndarray, batch: int, steps: int) -> np.ndarray:
-    """`batch` windows of `steps + 1` ids, evenly spaced over the text: (steps + 1, batch)."""
+def windows(ids: np.ndarray, batch: int, steps: int, source: str = "the text") -> np.ndarray:
+    """`batch` windows of `steps + 1` ids, evenly spaced over the text: (steps + 1, batch).
+    `source` names the text in the error for one too short."""
     need = steps + 1
     if len(ids) < need:
         raise ValueError(
-            f"the text has {len(ids)} characters; the diagnosis needs at least {need} "
+            f"{source}: {len(ids):,} character(s) that the model knows; the diagnosis needs at least {need} "
             f"(--steps {steps} plus one): pass a longer --data or a smaller --steps"
         )
     starts = np.linspace(0, len(ids) - need, batch).astype(int)
     return np.stack([ids[s : s + need] for s in starts], axis=1)
+
+
+def diagnosis_bytes(model, batch: int, steps: int) -> int:
+    """About the memory diagnose_charlm takes on `batch` windows of `steps` characters, from the
+    sizes alone: float64 copies of the embedded inputs, the recorded states and gates of every
+    layer and the logits for every step of every window (measured: 5 to 15 kB per character of a
+    window for small models, which this overestimates a little), and the step Jacobians of one
+    window, (T, n, n) per layer with n the whole state (2H for an LSTM)."""
+    rnn, config = model.rnn, model.config
+    states, blocks = len(rnn.kind.states), len(rnn.kind.blocks)
+    per_character = 3 * config.embedding + 2 * config.vocab_size + rnn.num_layers * rnn.hidden_size * (6 * blocks + 4)
+    n = states * rnn.hidden_size
+    jacobians = 3 * steps * rnn.num_layers * n * n
+    return 8 * (steps * batch * per_character + jacobians)
 
 
 def diagnose_charlm(model, ids: np.ndarray, out=None) -> dict:

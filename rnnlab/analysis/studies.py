@@ -150,6 +150,14 @@ def measure(model: AddingModel, x: np.ndarray, y: np.ndarray, report: ModelRepor
     report.memory[stage] = impulse_memory(model.readout_every_step, x, impulse)
 
 
+def gradflow_bytes(hidden: int, seq_len: int, batch: int = 32) -> int:
+    """About the memory of gradflow_study's largest model (an LSTM, float64), from the sizes alone:
+    weights, gradients and Adam's moments, what a step records of every unit (about 32 numbers
+    per unit, step and sequence), and the step Jacobians of one sequence, (T, 2H, 2H)."""
+    weights = 4 * hidden * (2 + hidden + 2) + hidden + 1
+    return 8 * (4 * weights + 32 * seq_len * batch * hidden + 3 * seq_len * (2 * hidden) ** 2)
+
+
 def gradflow_study(
     models=MODEL_NAMES,
     *,

@@ -20,13 +20,16 @@ One module per command group (fit, use, charlm, export, info, experiment, analys
 commands and their options beside the code that reads them; what a command does beyond parsing and
 printing lives in importable modules (rnnlab.runs, rnnlab.experiments, rnnlab.analysis,
 rnnlab.data.datasets) that a notebook uses the same way. Errors are one line on stderr with exit
-code 2 (`--debug` shows the traceback).
+code 2 (`--debug` shows the traceback); NumPy's floating-point warnings are summed up in one line
+after a command that succeeds, and left out after one that fails (its error says what went wrong).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
+from pathlib import Path
 
 from .. import __version__
 from . import analysis, charlm, data, experiment, export, fit, info, use
@@ -68,6 +71,39 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         top.print_help()
         return 0
+    if args.debug:
+        return _run(args)  # tracebacks, and every warning as Python shows it
+    with warnings.catch_warnings():
+        numeric = _count_numeric_warnings()
+        status = _run(args)
+    if numeric and status == 0:  # a failure's one line says enough; a success gets one line more
+        print(
+            f"rnnlab: warning: non-finite arithmetic in {len(numeric)} place(s) (values too large for the "
+            f"model, or a learning rate too high?), e.g. {numeric[0]}",
+            file=sys.stderr,
+        )
+    return status
+
+
+def _count_numeric_warnings() -> list[str]:
+    """NumPy's floating-point warnings ("overflow encountered in matmul" ...), collected instead of
+    printed: a diverging run or a file of huge values would print them by the dozen, two lines
+    each. Every other warning shows as usual. Call inside warnings.catch_warnings()."""
+    seen: list[str] = []
+    show = warnings.showwarning
+
+    def collect(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, RuntimeWarning) and "encountered in" in str(message):
+            seen.append(f"{message} ({Path(filename).name}:{lineno})")
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = collect
+    return seen
+
+
+def _run(args) -> int:
+    """The command's handler; an expected failure becomes one line on stderr and exit code 2."""
     try:
         return args.handler(args)
     except KeyboardInterrupt:
@@ -83,4 +119,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         message = " ".join(str(err).split()) or type(err).__name__
         print(f"rnnlab: error: {message}", file=sys.stderr)
+        return 2
+    except MemoryError as err:  # what no size check foresaw: one line, not a traceback
+        if args.debug:
+            raise
+        print(f"rnnlab: error: out of memory ({err or 'MemoryError'}); ask for smaller sizes", file=sys.stderr)
         return 2

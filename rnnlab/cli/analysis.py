@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..experiments.common import positive_float, positive_int
-from .common import one_blas_thread, plots_available
+from ..experiments.common import non_negative_int, positive_float, positive_int
+from .common import one_blas_thread, out_folder, plots_available
 
 STUDIES = ("gradflow", "recursions", "circuits")
 NO_PICTURES = 'no pictures: they need matplotlib: pip install -e ".[plot]"'
@@ -66,16 +66,23 @@ def add_commands(command) -> None:
         "--train-steps", type=positive_int, default=300, help="gradflow: Adam steps per model (default 300)"
     )
     study.add_argument("--lr", type=positive_float, default=1e-2, help="gradflow: Adam learning rate (default 0.01)")
-    study.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    study.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     study.add_argument("--no-pictures", action="store_true", help="only the summary, no PNGs")
 
 
 def run_diagnose(args) -> int:
-    from ..analysis.diagnose import diagnose_charlm, summary_lines, windows
-    from ..data.text import load_text
+    from ..analysis.diagnose import diagnose_charlm, diagnosis_bytes, summary_lines, windows
+    from ..data.text import DataError, load_text
     from ..runs.charlm import TrainSpec, load_charlm
+    from ..train.limits import require_memory
 
     model, vocab = load_charlm(args.run)
+    out = out_folder(args.out, Path(args.run) / "diagnose")
+    require_memory(
+        diagnosis_bytes(model, args.batch, args.steps),
+        f"diagnosing {args.batch:,} windows of {args.steps:,} characters",
+        "--batch or --steps",
+    )
     if args.data:
         text, source = load_text(args.data, args.encoding), args.data
     elif (Path(args.run) / "run.json").is_file():
@@ -83,12 +90,13 @@ def run_diagnose(args) -> int:
     else:
         raise ValueError(f"{args.run} has no run.json to find its training text: pass --data FILE")
     ids, known = vocab.encode(text)
+    if not known.any():
+        raise DataError(source, f"none of its {len(text):,} characters is in the model's vocabulary of {vocab.size}")
     ids = ids[known].astype(np.int64)  # characters the model never saw are left out
-    out = Path(args.out or Path(args.run) / "diagnose")
     print(f"diagnosing {args.run} on {source} ({args.batch} windows of {args.steps} characters) ...", flush=True)
     drawing = not args.no_pictures and plots_available()
     with one_blas_thread():
-        summary = diagnose_charlm(model, windows(ids, args.batch, args.steps), out if drawing else None)
+        summary = diagnose_charlm(model, windows(ids, args.batch, args.steps, source), out if drawing else None)
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     for line in summary_lines(summary):
@@ -104,7 +112,8 @@ def run_diagnose(args) -> int:
 def run_study(args) -> int:
     from ..analysis import studies
 
-    out = Path(args.out or Path("runs") / f"study-{args.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    out = out_folder(args.out, Path("runs") / f"study-{args.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    models = _gradflow_models(args, studies) if args.name == "gradflow" else []
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with one_blas_thread():  # small models and matrices
@@ -119,7 +128,7 @@ def run_study(args) -> int:
         if args.name == "recursions":
             summary = studies.recursion_study(out if drawing else None)
         else:
-            summary = _gradflow(args, studies, out if drawing else None)
+            summary = _gradflow(args, studies, out if drawing else None, models)
     summary["options"] = {k: v for k, v in vars(args).items() if k not in ("debug", "command", "handler")}
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     if drawing:
@@ -128,13 +137,25 @@ def run_study(args) -> int:
     return 0
 
 
-def _gradflow(args, studies, out: Path | None) -> dict:
+def _gradflow_models(args, studies) -> list[str]:
+    """--models of the gradflow study, checked (and that they fit in memory) before --out is made."""
+    from ..train.limits import require_memory
+
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = sorted(set(models) - set(studies.MODEL_NAMES))
     if unknown or not models:
         raise ValueError(
             f"--models: unknown {', '.join(unknown) or 'none given'}; choose among {', '.join(studies.MODEL_NAMES)}"
         )
+    require_memory(
+        studies.gradflow_bytes(args.hidden, args.seq_len),
+        f"training the study's models of {args.hidden:,} units on sequences of {args.seq_len:,} steps",
+        "--hidden or --seq-len",
+    )
+    return models
+
+
+def _gradflow(args, studies, out: Path | None, models: list[str]) -> dict:
     print(
         f"gradient flow on the adding problem, T={args.seq_len}, H={args.hidden}, {args.train_steps} "
         f"Adam steps per model (lr {args.lr:g}, seed {args.seed})",

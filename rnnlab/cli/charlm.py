@@ -8,11 +8,20 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.text import CORPORA, CORPUS_NOTES
-from ..experiments.common import positive_float, positive_int
+from ..data.text import CORPORA, CORPUS_NOTES, check_lengths
+from ..experiments.common import (
+    fraction,
+    layer_count,
+    minutes,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    probability,
+)
 from ..nn import cells
 from ..nn.optim import OPTIMIZERS
-from .common import say
+from .common import check_new_run_folder, out_folder, removed_unless_started, say
 
 
 def add_commands(command) -> None:
@@ -44,12 +53,14 @@ def add_commands(command) -> None:
     )
     sample.add_argument("--prime", default="\n", help="text to start from (default a newline)")
     sample.add_argument("--length", type=positive_int, default=500, help="characters to write (default 500)")
-    sample.add_argument("--temperature", type=float, default=0.8, help="softmax temperature, 0 = greedy (default 0.8)")
+    sample.add_argument(
+        "--temperature", type=non_negative_float, default=0.8, help="softmax temperature, 0 = greedy (default 0.8)"
+    )
     sample.add_argument("--top-k", type=positive_int, help="sample only among the k most likely characters")
-    sample.add_argument("--top-p", type=float, help="sample only within the smallest set of probability >= p")
+    sample.add_argument("--top-p", type=probability, help="sample only within the smallest set of probability >= p")
     sample.add_argument("--greedy", action="store_true", help="always the most likely character")
     sample.add_argument("--beam", type=positive_int, metavar="W", help="beam search of width W (most likely text)")
-    sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sample.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     sample.add_argument(
         "--midi",
         metavar="FILE",
@@ -86,15 +97,13 @@ def add_train_options(parser) -> None:
     parser.add_argument("--encoding", default=d.encoding, help="the text file's encoding (default utf-8)")
     parser.add_argument("--model", choices=cells.names(), default=d.model, help=f"the cell (default {d.model})")
     parser.add_argument("--peephole", action="store_true", help="LSTM with peephole connections")
-    for flag, help_ in (
-        ("--hidden", "hidden units per layer"),
-        ("--layers", "stacked layers"),
-        ("--embedding", "character embedding size"),
+    for flag, kind, help_ in (
+        ("--hidden", positive_int, "hidden units per layer"),
+        ("--layers", layer_count, "stacked layers"),
+        ("--embedding", positive_int, "character embedding size"),
     ):
-        parser.add_argument(
-            flag, type=positive_int, default=getattr(d, flag[2:]), help=f"{help_} (default %(default)s)"
-        )
-    parser.add_argument("--dropout", type=float, default=d.dropout, help="dropout between layers (default 0)")
+        parser.add_argument(flag, type=kind, default=getattr(d, flag[2:]), help=f"{help_} (default %(default)s)")
+    parser.add_argument("--dropout", type=fraction, default=d.dropout, help="dropout between layers (default 0)")
     parser.add_argument(
         "--seq-len", type=positive_int, default=d.seq_len, help=f"BPTT window in characters (default {d.seq_len})"
     )
@@ -108,11 +117,14 @@ def add_train_options(parser) -> None:
         help="learning-rate schedule: none, or cosine decay to lr/20 over --steps (default none)",
     )
     parser.add_argument(
-        "--clip", type=float, default=d.clip, help=f"clip the gradient norm to this, 0 for none (default {d.clip:g})"
+        "--clip",
+        type=non_negative_float,
+        default=d.clip,
+        help=f"clip the gradient norm to this, 0 for none (default {d.clip:g})",
     )
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=positive_int, help="train for this many steps")
-    budget.add_argument("--minutes", type=positive_float, help=f"train for this long (default {d.minutes:g})")
+    budget.add_argument("--minutes", type=minutes, help=f"train for this long (default {d.minutes:g})")
     parser.add_argument(
         "--eval-every",
         type=positive_int,
@@ -127,7 +139,7 @@ def add_train_options(parser) -> None:
         help=f"share of the text held out (default {d.val_fraction:g})",
     )
     parser.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<time>)")
-    parser.add_argument("--seed", type=int, default=d.seed, help="random seed (default 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=d.seed, help="random seed (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -144,24 +156,27 @@ def run_train(args) -> int:
             print(f"{name:<14} {f'{chars:,} characters' if chars is not None else '-':>22}  {note}")
         return 0
     spec = TrainSpec(**{f.name: getattr(args, f.name) for f in fields(TrainSpec)})
-    run_dir = Path(args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
-    if (run_dir / "run.json").exists():
-        raise ValueError(
-            f"{run_dir} already holds a run: continue it with `rnnlab resume {run_dir}` or choose another --out"
-        )
+    run_dir = out_folder(args.out, Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
+    check_new_run_folder(run_dir)
     text = spec.text()  # a missing or unreadable file ends here, before the run folder exists
-    run_dir.mkdir(parents=True, exist_ok=True)
-    spec.save(run_dir / "run.json")
-    return train_charlm(spec, run_dir, resume=False, progress=not args.no_progress, text=text)
+    check_lengths(len(text[0]), spec.batch, spec.seq_len, spec.val_fraction, text[1])  # a short one too
+    with removed_unless_started(run_dir):  # a failed start leaves no run.json to refuse a second try
+        run_dir.mkdir(parents=True, exist_ok=True)
+        spec.save(run_dir / "run.json")
+        return train_charlm(spec, run_dir, resume=False, progress=not args.no_progress, text=text)
 
 
 def train_charlm(spec, run_dir: Path, resume: bool, progress: bool, text: tuple[str, str] | None = None) -> int:
     from ..runs.charlm import build_run, short_sample
+    from ..train.trainer import DivergedError
 
     run = build_run(spec, run_dir, progress=progress, say=say(progress), text=text)
     parameters = sum(p.data.size for p in run.model.parameters())
     print(f"run folder: {run_dir}  ({parameters:,} parameters, {spec.model} {spec.layers}x{spec.hidden})", flush=True)
-    result = run.trainer.run(resume=resume)
+    try:
+        result = run.trainer.run(resume=resume)
+    except DivergedError as err:  # a RuntimeError: one line, the step and how to go on
+        raise ValueError(f"{run_dir}: the run diverged at {err}{_resume_hint(run_dir)}") from None
     score = run.trainer.task.evaluate()
     print(
         f"stopped after {result.steps} steps ({result.stop_reason}); validation {score:.4f} nats/char "
@@ -170,11 +185,24 @@ def train_charlm(spec, run_dir: Path, resume: bool, progress: bool, text: tuple[
     try:
         from ..train.plot import plot_run
 
-        print(f"loss curve: {plot_run(run_dir)}")
+        if result.steps == 0:  # a budget spent before the first step: no metrics.jsonl to draw
+            print("no loss curve: no training step was taken")
+        else:
+            print(f"loss curve: {plot_run(run_dir)}")
     except ImportError as err:
         print(f"no loss curve: {err}")
     print(f"sample (rnnlab sample {run_dir}):\n{short_sample(run.model, run.vocab, length=300)}")
     return 130 if result.stop_reason == "interrupted" else 0
+
+
+def _resume_hint(run_dir: Path) -> str:
+    """Where a diverged run can go on from: its last checkpoint, or nowhere."""
+    from ..train.checkpoint import checkpoint_step, list_checkpoints
+
+    saved = list_checkpoints(run_dir)
+    if not saved:
+        return " (but none was saved before it: train again with a lower --lr or a smaller --clip)"
+    return f" (`rnnlab resume {run_dir}` continues from its last checkpoint, step {checkpoint_step(saved[-1])})"
 
 
 # --- sample / eval ------------------------------------------------------------------------------
@@ -188,6 +216,8 @@ def run_sample(args) -> int:
         from ..data.abc import require_music21
 
         require_music21()  # before sampling: without music21 there is nothing to write
+    if not args.prime:
+        raise ValueError("--prime is empty: give the text to start from, at least one character (default a newline)")
     model, vocab = load_charlm(args.run)
     prime = list(vocab.encode_known(args.prime, source="--prime"))
     sys.stdout.write(args.prime)

@@ -5,7 +5,10 @@ like, live in rnnlab.experiments.common, where the experiments declare their opt
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 
 class Parser(argparse.ArgumentParser):
@@ -13,6 +16,76 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def out_folder(path, default: Path, option: str = "--out") -> Path:
+    """The folder a command writes into: `path` (the option's value) or `default`; a file there
+    is refused in one line naming the option (mkdir would say "[Errno 17] File exists")."""
+    folder = Path(path) if path else default
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{option} {folder}: is a file, not a folder; choose a folder's path")
+    return folder
+
+
+def out_file(path, option: str = "--out") -> Path:
+    """A file a command writes: refused in one line naming the option when it is a folder or its
+    folder does not exist (before any work, not as an OSError after it)."""
+    file = Path(path)
+    if file.is_dir():
+        raise ValueError(f"{option} {file}: is a folder; give the path of the file to write")
+    if not file.parent.is_dir():
+        raise ValueError(f"{option} {file}: there is no folder {file.parent}; create it first")
+    return file
+
+
+def check_new_run_folder(folder: Path) -> None:
+    """Refuse to start a run in a folder that holds one: its run.json (continue it with `rnnlab
+    resume`), or another run's checkpoints without one, which training would prune and whose
+    best/ it would replace."""
+    if (folder / "run.json").exists():
+        raise ValueError(
+            f"{folder} already holds a run: continue it with `rnnlab resume {folder}` or choose another --out"
+        )
+    if folder.is_dir():
+        found = sorted(p.name + "/" for p in folder.iterdir() if _checkpoint_folder(p))
+        if found:
+            raise ValueError(
+                f"{folder} holds checkpoints of another run ({', '.join(found[:3])}{', ...' if len(found) > 3 else ''})"
+                " but no run.json: choose another --out, or remove them"
+            )
+
+
+def _checkpoint_folder(path: Path) -> bool:
+    return path.is_dir() and (path.name == "best" or path.name.startswith("checkpoint-"))
+
+
+@contextmanager
+def removed_unless_started(folder: Path) -> Iterator[None]:
+    """A run started in `folder`: when the block fails before the first training step (a
+    ResourceError, a bad file, Ctrl-C while building), what it wrote there is removed again, and
+    the folder too when the block made it, so the corrected command can run into the same --out
+    (a run.json left behind would make it refuse: "already holds a run"). A run that has taken a
+    step (metrics.jsonl holds a line) or saved a checkpoint is kept, to be looked at or resumed."""
+    existed = folder.is_dir()
+    before = set(folder.iterdir()) if existed else set()
+    try:
+        yield
+    except BaseException:
+        if folder.is_dir() and not _started(folder):
+            for path in set(folder.iterdir()) - before:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+            if not existed and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
+
+
+def _started(folder: Path) -> bool:
+    metrics = folder / "metrics.jsonl"
+    stepped = metrics.is_file() and metrics.stat().st_size > 0
+    return stepped or any(p.name.startswith("checkpoint-") for p in folder.iterdir() if p.is_dir())
 
 
 def say(progress: bool) -> Callable[[str], None]:

@@ -9,7 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..experiments.common import positive_int
+from ..experiments.common import non_negative_float, non_negative_int, positive_int
+from .common import out_folder
 
 
 def add_commands(command) -> None:
@@ -29,7 +30,7 @@ def add_commands(command) -> None:
     exp.add_argument("--list", action="store_true", help="list the experiments and their anchors")
     exp.add_argument("--quick", action="store_true", help="a seconds-long version (what the tests run)")
     exp.add_argument("--out", metavar="DIR", help="run folder (default runs/NAME-<time>)")
-    exp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    exp.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     exp.add_argument("--no-progress", action="store_true", help="no progress bars")
     for option, readers in experiment_options(EXPERIMENTS.values()).items():
         kwargs = (
@@ -55,7 +56,7 @@ def add_commands(command) -> None:
     tr.add_argument("--beam", type=positive_int, help="beam search of this width (default: greedy)")
     tr.add_argument(
         "--alpha",
-        type=float,
+        type=non_negative_float,
         default=1.0,
         help="beam search length normalisation: log p / length**ALPHA (default 1.0; 0 favours short outputs)",
     )
@@ -93,7 +94,7 @@ def run_experiment(args) -> int:
         for e in EXPERIMENTS.values():
             print(f"{e.name:16s} {e.title}{data_marks(e)}\n{'':16s} anchor: {e.anchor}")
         return 0
-    out = Path(args.out or Path("runs") / f"{args.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    out = out_folder(args.out, Path("runs") / f"{args.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     options = {option.name: getattr(args, option.name) for option in experiment_options(EXPERIMENTS.values())}
     summary = run_experiment(
         args.name,

@@ -36,9 +36,13 @@ def add_commands(command) -> None:
 
 def run_export(args) -> int:
     from ..runs.charlm import load_charlm
+    from .common import out_file
 
     if not args.onnx and not args.torch:
         raise ValueError("nothing to write: give --onnx FILE and/or --torch FILE")
+    for option, path in (("--torch", args.torch), ("--onnx", args.onnx)):
+        if path:
+            out_file(path, option)  # a folder or a missing folder: one line now, not torch's traceback later
     model, vocab = load_charlm(args.run)
     metadata = {"vocab": json.dumps(vocab.to_json()), "config": json.dumps(asdict(model.config))}
     try:

@@ -9,9 +9,17 @@ import inspect
 import time
 from pathlib import Path
 
-from ..experiments.common import fraction, non_negative_float, positive_float, positive_int
+from ..experiments.common import (
+    fraction,
+    layer_count,
+    minutes,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from .charlm import train_charlm
-from .common import say
+from .common import check_new_run_folder, out_folder, removed_unless_started, say
 
 TASKS = {
     "classify": "a label per text or per numeric sequence (CSV or TSV, header sniffed)",
@@ -67,7 +75,7 @@ def add_commands(command) -> None:
         _task_options(task, p)
         budget = p.add_mutually_exclusive_group()
         budget.add_argument("--steps", type=positive_int, default=argparse.SUPPRESS, help="train for this many steps")
-        budget.add_argument("--minutes", type=positive_float, default=argparse.SUPPRESS, help="train for this long")
+        budget.add_argument("--minutes", type=minutes, default=argparse.SUPPRESS, help="train for this long")
         budget.add_argument(
             "--epochs",
             type=positive_float,
@@ -82,11 +90,11 @@ def add_commands(command) -> None:
         )
         for flag, name, kind, what in (
             ("--hidden", "hidden", positive_int, "hidden units per layer and direction"),
-            ("--layers", "layers", positive_int, "stacked recurrent layers"),
+            ("--layers", "layers", layer_count, "stacked recurrent layers"),
             ("--lr", "lr", positive_float, "Adam's learning rate"),
             ("--batch", "batch_size", positive_int, "examples per step"),
             ("--clip", "clip", non_negative_float, "gradient-norm clip, 0 for none"),
-            ("--seed", "seed", int, "seed of the split, the weights and the batches"),
+            ("--seed", "seed", non_negative_int, "seed of the split, the weights and the batches"),
             ("--validation-fraction", "validation_fraction", fraction, "share held out to pick the best weights"),
             ("--test-fraction", "test_fraction", fraction, "share held out and scored at the end"),
         ):
@@ -119,7 +127,7 @@ def add_commands(command) -> None:
     resume.add_argument("run", metavar="RUN_DIR")
     more = resume.add_mutually_exclusive_group()
     more.add_argument("--steps", type=positive_int, help="train this many more steps (a finished run too)")
-    more.add_argument("--minutes", type=positive_float, help="train this much longer (a finished run too)")
+    more.add_argument("--minutes", type=minutes, help="train this much longer (a finished run too)")
     resume.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -134,7 +142,7 @@ def _task_options(task: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--sequence", action="store_true", help="each row is a numeric series and its label")
         p.add_argument("--embedding", type=positive_int, default=S, help="embedding size (default 64)")
     elif task == "tag":
-        p.add_argument("--tag-column", type=int, metavar="INDEX", help="the tag's field (default: the last)")
+        p.add_argument("--tag-column", type=positive_int, metavar="INDEX", help="the tag's field (default: the last)")
         p.add_argument("--embedding", type=positive_int, default=S, help="embedding size")
     elif task == "forecast":
         p.add_argument("--column", metavar="NAME|INDEX", help="the value (default: the only numeric column)")
@@ -156,11 +164,12 @@ def _task_options(task: str, p: argparse.ArgumentParser) -> None:
 
 # --- fit ---------------------------------------------------------------------------------------------
 def run_fit(args) -> int:
+    from ..train.limits import ResourceError
+
     task = args.task
     cls = _estimator(task)
-    out = Path(args.out or Path("runs") / f"{task}-{time.strftime('%Y%m%d-%H%M%S')}")
-    if (out / "run.json").exists():
-        raise ValueError(f"{out} already holds a run: continue it with `rnnlab resume {out}` or choose another --out")
+    out = out_folder(args.out, Path("runs") / f"{task}-{time.strftime('%Y%m%d-%H%M%S')}")
+    check_new_run_folder(out)
     given = vars(args)
     reading = {k: given[k] for k in READ_OPTIONS[task] if k in given}
     params = {k: v for k, v in given.items() if k in cls._get_param_names()}
@@ -170,17 +179,25 @@ def run_fit(args) -> int:
     X, y, source = cls.read_file(args.data, **reading)  # a file problem ends here, before --out exists
     estimator = cls(**params, progress=progress, run_dir=str(out))
     print(f"fitting {task} on {args.data} into {out}", flush=True)
-    try:
-        estimator.fit(X, y, source=source, say=say(progress))
-    except ValueError as err:
-        if out.exists() or str(err).startswith(str(args.data)):
-            raise
-        # what the data cannot give (one class, a series too short ...): found before --out exists
-        raise ValueError(f"{args.data}: {err}") from None
+    with removed_unless_started(out):  # a failed start leaves no run.json to refuse a second try
+        try:
+            estimator.fit(X, y, source=source, say=say(progress))
+        except ValueError as err:
+            if out.exists() or str(err).startswith(str(args.data)) or isinstance(err, ResourceError):
+                raise
+            # what the data cannot give (one class, a series too short ...): found before --out exists
+            raise ValueError(f"{args.data}: {err}") from None
     return _report_fit(estimator, out)
 
 
 def _report_fit(estimator, out: Path) -> int:
+    if estimator.stop_reason_ == "diverged":  # the Trainer's guard gave up: an error, not a result
+        raise ValueError(
+            f"{out}: the run diverged at step {estimator.n_steps_} (a non-finite loss or gradient, step after "
+            f"step); best/ keeps the weights of its best validation ({estimator._score_name} "
+            f"{_number(estimator.best_validation_)}): fit again with a lower --lr, or continue with "
+            f"`rnnlab resume {out}`"
+        )
     print(
         f"stopped after {estimator.n_steps_} steps ({estimator.stop_reason_}); best validation "
         f"{estimator._score_name} {_number(estimator.best_validation_)}"
@@ -202,13 +219,20 @@ def _number(value) -> str:
 # --- resume ------------------------------------------------------------------------------------------
 def run_resume(args) -> int:
     from ..estimators import read_run_file
+    from ..train.runlock import hold_run
+
+    record = read_run_file(args.run)  # a folder that is not a run ends here, before it is locked
+    with hold_run(args.run):  # a second resume of the same run is refused before run.json changes
+        return resume_fit(args) if record.get("task", "lm") != "lm" else resume_lm(args, record)
+
+
+def resume_lm(args, record: dict) -> int:
+    """`rnnlab resume RUN` of a `rnnlab train` or `fit lm` run."""
+    from ..data.text import DataError
     from ..runs.charlm import TrainSpec
     from ..train.checkpoint import checkpoint_step, latest_checkpoint
 
     run_dir = Path(args.run)
-    record = read_run_file(run_dir)
-    if record.get("task", "lm") != "lm":
-        return resume_fit(args)
     if record.get("fitted_from") == "python":
         raise ValueError(f"{run_dir} was fitted from a Python string, not a file: continue it in Python")
     spec = TrainSpec.from_file(run_dir / "run.json")
@@ -221,10 +245,14 @@ def run_resume(args) -> int:
     elif spec.steps is not None and done >= spec.steps:
         raise ValueError(f"{run_dir} finished its {spec.steps} steps: train more with --steps N or --minutes M")
     spec.__post_init__()  # a cosine schedule needs a steps budget
+    try:  # before run.json takes the new budget: a resume that cannot start changes nothing
+        text = spec.text()
+    except DataError as err:  # a relative --data is read from where `rnnlab resume` runs
+        raise DataError(err.source, f"{err.problem} (the training text {run_dir / 'run.json'} names)") from None
     spec.save(run_dir / "run.json")
     budget = f"to step {spec.steps}" if spec.steps is not None else f"for {spec.minutes:g} minutes"
     print(f"continuing from step {done} ({last}) {budget}", flush=True)
-    return train_charlm(spec, run_dir, resume=True, progress=not args.no_progress)
+    return train_charlm(spec, run_dir, resume=True, progress=not args.no_progress, text=text)
 
 
 def resume_fit(args) -> int:

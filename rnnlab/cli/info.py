@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from .. import __version__
+from ..experiments.common import non_negative_int, positive_float, positive_int
 
 EXTRAS = ("torch", "onnx", "onnxruntime", "matplotlib", "safetensors", "numba", "statsmodels")
 
@@ -31,11 +32,13 @@ def add_commands(command) -> None:
         description="The engine alone: an LSTM learns to output its input from --delay "
         "steps earlier (predicting nothing scores a mean squared error of 1.0).",
     )
-    demo.add_argument("--delay", type=int, default=e.delay, help=f"steps of delay to remember (default {e.delay})")
-    demo.add_argument("--hidden", type=int, default=e.hidden, help=f"LSTM hidden size (default {e.hidden})")
-    demo.add_argument("--steps", type=int, default=e.steps, help=f"training steps (default {e.steps})")
-    demo.add_argument("--lr", type=float, default=e.lr, help=f"Adam learning rate (default {e.lr})")
-    demo.add_argument("--seed", type=int, default=e.seed, help=f"random seed (default {e.seed})")
+    demo.add_argument(
+        "--delay", type=positive_int, default=e.delay, help=f"steps of delay to remember (default {e.delay})"
+    )
+    demo.add_argument("--hidden", type=positive_int, default=e.hidden, help=f"LSTM hidden size (default {e.hidden})")
+    demo.add_argument("--steps", type=positive_int, default=e.steps, help=f"training steps (default {e.steps})")
+    demo.add_argument("--lr", type=positive_float, default=e.lr, help=f"Adam learning rate (default {e.lr})")
+    demo.add_argument("--seed", type=non_negative_int, default=e.seed, help=f"random seed (default {e.seed})")
 
 
 def run_info(args) -> int:
@@ -66,8 +69,13 @@ def run_demo(args) -> int:
     from ..demo import EchoConfig, train_echo
 
     cfg = EchoConfig(delay=args.delay, hidden=args.hidden, steps=args.steps, lr=args.lr, seed=args.seed)
-    if cfg.delay < 1 or cfg.delay >= cfg.seq_len or cfg.hidden < 1 or cfg.steps < 1:
-        raise ValueError(f"need 1 <= --delay < {cfg.seq_len}, --hidden >= 1 and --steps >= 1")
+    if cfg.delay >= cfg.seq_len:  # the types saw to the rest
+        raise ValueError(f"--delay must be below {cfg.seq_len}, the length of a sequence, got {cfg.delay}")
+    from ..train.limits import require_memory, training_bytes
+
+    H = cfg.hidden  # an LSTM(1, H) and a readout; a step records about 16 numbers per unit and time step
+    activations = 16 * cfg.seq_len * cfg.batch * H
+    require_memory(training_bytes(4 * H * (H + 3) + H + 1, activations), f"an LSTM of {H:,} units", "--hidden")
     print(
         f"rnnlab {__version__} demo: LSTM(1, {cfg.hidden}) learns to echo its input {cfg.delay} steps late "
         "(MSE of knowing nothing: 1.0)"

@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..experiments.common import positive_int
+from ..experiments.common import non_negative_float, non_negative_int, positive_int
+from .common import out_file
 
 
 def add_commands(command) -> None:
@@ -25,8 +26,10 @@ def add_commands(command) -> None:
     predict.add_argument("--format", choices=("text", "jsonl"), default="text", help="output lines (default text)")
     predict.add_argument("--beam", type=positive_int, metavar="W", help="seq2seq: beam search of width W")
     predict.add_argument("--length", type=positive_int, default=200, help="lm: characters to continue (default 200)")
-    predict.add_argument("--temperature", type=float, default=0.8, help="lm: sampling temperature (default 0.8)")
-    predict.add_argument("--seed", type=int, default=0, help="lm: random seed (default 0)")
+    predict.add_argument(
+        "--temperature", type=non_negative_float, default=0.8, help="lm: sampling temperature (default 0.8)"
+    )
+    predict.add_argument("--seed", type=non_negative_int, default=0, help="lm: random seed (default 0)")
 
     evaluate = command(
         "evaluate",
@@ -93,8 +96,8 @@ def _predict_lm(args) -> int:
 
     model, vocab = load_charlm(args.run)
     rng = np.random.default_rng(args.seed)
-    for line in (line for line in read_lines(args.file) if line.strip()):
-        prime = list(vocab.encode_known(line, source=args.file or "stdin"))
+    for number, line in ((k, line) for k, line in enumerate(read_lines(args.file), 1) if line.strip()):
+        prime = list(vocab.encode_known(line, source=f"{args.file or 'stdin'}: line {number}"))
         with model.evaluating():
             ids = list(generate(model, prime, args.length, rng, temperature=args.temperature or 1.0))
         continuation = vocab.decode(np.array(ids))
@@ -104,7 +107,7 @@ def _predict_lm(args) -> int:
 
 
 def run_evaluate(args) -> int:
-    out = Path(args.out) if args.out else Path(args.run) / f"evaluate-{Path(args.data).stem}.json"
+    out = out_file(args.out) if args.out else Path(args.run) / f"evaluate-{Path(args.data).stem}.json"
     task = _run_task(args.run)
     if task == "experiment-seq2seq":
         raise ValueError(f"{args.run} is a model of `rnnlab experiment`: its scores are in the experiment's summary")
@@ -123,7 +126,12 @@ def run_evaluate(args) -> int:
         estimator = load(args.run)
         reading = {k: v for k, v in (estimator.source_ or {}).items() if k != "path"}
         X, y, _ = type(estimator).read_file(args.data, **reading)
-        metrics = estimator.evaluate(X, y)
+        try:
+            metrics = estimator.evaluate(X, y)
+        except ValueError as err:  # what the rows hold that the model cannot score (an unknown label ...)
+            if str(err).startswith(str(args.data)):
+                raise
+            raise ValueError(f"{args.data}: {err}") from None
         lines = estimator.evaluation_lines(metrics)
     print(f"{args.data}:")
     for line in lines:

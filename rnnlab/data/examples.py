@@ -109,8 +109,8 @@ def write_monthly(folder: Path, test: int = 12) -> list[Path]:
 def write_sentiment_csv(folder: Path, sentences, test: float = 0.2, seed: int = 0) -> list[Path]:
     """The UCI sentences as `sentence,sentiment` with labels "negative"/"positive", shuffled; a
     share `test` held out."""
-    data = load_labelled(sentences)
     names = {"0": "negative", "1": "positive"}
+    data = load_labelled(sentences, labels=tuple(names))
     rows = [(text, names[data.classes[k]]) for text, k in zip(data.texts, data.labels)]
     order = np.random.default_rng(seed).permutation(len(rows))
     n_test = round(test * len(rows))

@@ -69,6 +69,8 @@ def _find(folder: Path, stem: str) -> Path | None:
 def load_mnist(folder, split: str = "t10k") -> tuple[np.ndarray, np.ndarray]:
     """images (n, rows, cols) uint8 and labels (n,) int64 of the `split` ("t10k" or "train")."""
     folder = Path(folder)
+    if folder.is_file():
+        raise DataError(folder, "is a file; pass the folder that holds it and the other MNIST IDX file")
     if not folder.is_dir():
         raise DataError(
             folder,

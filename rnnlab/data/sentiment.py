@@ -36,7 +36,7 @@ class Labelled:
     sources: list[str]  # the files read
 
 
-def _read_lines(path: Path) -> list[tuple[int, str, str]]:
+def _read_lines(path: Path, labels: tuple[str, ...] | None = None) -> list[tuple[int, str, str]]:
     text = read_utf8(path)
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -49,14 +49,18 @@ def _read_lines(path: Path) -> list[tuple[int, str, str]]:
             raise DataError(path, f"line {number}: the text before the tab is empty")
         if not label.strip():
             raise DataError(path, f"line {number}: the label after the last tab is missing")
+        if labels is not None and label.strip() not in labels:
+            raise DataError(path, f"line {number}: the label {label.strip()[:30]!r} is not one of {', '.join(labels)}")
         rows.append((number, sentence.strip(), label.strip()))
     if not rows:
         raise DataError(path, "holds no examples; expected lines of 'text<TAB>label'")
     return rows
 
 
-def load_labelled(path) -> Labelled:
-    """Every example of a TSV file, or of every *_labelled.txt file in a folder (sorted by name)."""
+def load_labelled(path, labels: tuple[str, ...] | None = None) -> Labelled:
+    """Every example of a TSV file, or of every *_labelled.txt file in a folder (sorted by name).
+    `labels`, when given, are the only labels a task takes (the UCI sentences' "0", "1"): any
+    other is a DataError naming the file, the line and those allowed."""
     path = Path(path)
     if not path.exists():
         raise DataError(
@@ -67,7 +71,7 @@ def load_labelled(path) -> Labelled:
     files = sorted(path.glob("*_labelled.txt")) if path.is_dir() else [path]
     if not files:
         raise DataError(path, "is a folder without *_labelled.txt files; pass one TSV file instead")
-    rows = [(f, *row) for f in files for row in _read_lines(f)]
+    rows = [(f, *row) for f in files for row in _read_lines(f, labels)]
     names = sorted({r[3] for r in rows})
     if all(re.fullmatch(r"-?\d+", n) for n in names):
         names = sorted(names, key=int)

@@ -192,6 +192,8 @@ def load_pairs(path, max_words: int | None = 10, limit: int | None = None) -> Pa
     path = Path(path)
     if not path.exists():
         raise DataError(path, "not found; pass the English-French pairs (fra-eng.zip or fra.txt)")
+    if path.is_dir():
+        raise DataError(path, "is a folder; pass the English-French pairs file in it (fra-eng.zip or fra.txt)")
     if path.suffix == ".zip":
         try:
             with zipfile.ZipFile(path) as z:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .tables import read_utf8
+from .tables import LARGEST, read_utf8, too_large
 from .text import DataError
 
 # name: (package, file inside it, value column, time column, cycle length in steps, what it is)
@@ -85,6 +85,12 @@ def parse_csv_series(text: str, source, column: str | None = None) -> tuple[np.n
             raise DataError(source, f"line {number}: {field[:40]!r} in column {column!r} is not a number") from None
         if not np.isfinite(value):
             raise DataError(source, f"line {number}: {field!r} in column {column!r} is not a finite number")
+        if too_large(value):  # standardising 1e308 overflows: refused here, not dozens of warnings later
+            raise DataError(
+                source,
+                f"line {number}: {field!r} in column {column!r} is too large: the models read numbers up to "
+                f"±{LARGEST:.1e}; rescale the column",
+            )
         values.append(value)
         stamps.append(row[0].strip())
     if len(values) < MIN_VALUES:

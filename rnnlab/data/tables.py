@@ -35,6 +35,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .text import DataError
 
 DELIMITERS = ("\t", ";", "|", ",")  # in order of preference when two split the rows equally well
@@ -46,6 +48,18 @@ AGREEMENT = 0.8  # the share of rows that must have the same number of fields fo
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")  # no nan, inf: words, not numbers
 _DATE_LIKE = re.compile(r"[\d\s:/.+\-TZQ]*\d[\d\s:/.+\-TZQ]*")  # 2020-01-31, 13:00, 31.1.2020, 2020Q1
 _DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")  # 1,5 in a semicolon-separated file
+
+
+# The largest magnitude a number read from a person's file may have: the models compute in
+# float32, and standardising a column (its mean, its squares, its differences, in float64) of
+# values near float64's limit of 1.8e308 overflows to inf, dozens of warnings before a useless
+# error. Float32's limit leaves float64 room for all of it.
+LARGEST = float(np.finfo(np.float32).max)
+
+
+def too_large(value: float) -> bool:
+    """True for a number beyond ±LARGEST (inf and nan too): refused where files are read."""
+    return not abs(value) <= LARGEST
 
 
 def is_number(text: str) -> bool:

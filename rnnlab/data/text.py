@@ -431,6 +431,29 @@ def split(ids: np.ndarray, val_fraction: float = 0.1, source: str = "text"):
     return ids[:n_train], ids[n_train:]
 
 
+def check_lengths(n: int, batch: int, seq_len: int, val_fraction: float, source: str = "text") -> None:
+    """Refuse a text of `n` characters too short for char-rnn's batches before anything is built,
+    naming `source` and what to change: after `split` holds out `val_fraction`, the training part
+    needs one batch of `batch` streams of `seq_len` characters (+1 for the targets), and the
+    validation part one such stream (BatchStream's own checks, said in the command line's terms)."""
+    n_train, n_val = _split_sizes(n, val_fraction)
+    need = BatchStream.minimum_length(batch, seq_len)
+    if n_train < need:
+        raise DataError(
+            source,
+            f"{n:,} characters leave {max(n_train, 0):,} to train on, too few for one batch of {batch} streams "
+            f"of {seq_len} characters (+1 for the targets): at least {need:,} are needed; use a longer text or "
+            "a smaller --batch or --seq-len",
+        )
+    if n_val < seq_len + 1:
+        raise DataError(
+            source,
+            f"the {n_val:,} characters held out for validation (--val-fraction {val_fraction:g}) are fewer than "
+            f"one window of {seq_len} characters (+1 for the target); use a larger --val-fraction, a smaller "
+            "--seq-len or a longer text",
+        )
+
+
 class BatchStream:
     """char-rnn's contiguous batches: `batch_size` parallel streams read `seq_len` at a time.
 
@@ -462,9 +485,9 @@ class BatchStream:
             raise DataError(
                 source,
                 f"{len(ids)} characters are too few for one batch of "
-                f"batch_size={batch_size} streams of seq_len={seq_len} (+1 "
+                f"{batch_size} streams of {seq_len} characters (+1 "
                 f"for the targets): at least {need} are needed; use a longer "
-                "text or a smaller --batch-size or --seq-len",
+                "text or a smaller --batch or --seq-len",
             )
         self.batch_size, self.seq_len = int(batch_size), int(seq_len)
         n = len(ids) // batch_size

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .tables import Table, is_number, read_table
+from .tables import LARGEST, Table, is_number, read_table
 from .text import DataError
 
 # --- frequencies -----------------------------------------------------------------------------------
@@ -78,6 +78,8 @@ class Frequency:
                 raise ValueError(f"Frequency.{name} must be a whole number >= 0, got {v!r}")
         if (self.months > 0) == (self.seconds > 0):
             raise ValueError(f"a Frequency has a step in months or in seconds, not both or neither: {self!r}")
+        if self.months > 12 * 10_000 or self.seconds > 10_000 * 366 * 86_400:  # more than 10,000 years
+            raise ValueError(f"a Frequency steps at most 10,000 years, got {self!r}")
         if not 1 <= self.day <= 31:
             raise ValueError(f"Frequency.day must be 1 to 31, got {self.day}")
 
@@ -430,10 +432,12 @@ def _numbers(table: Table, k: int) -> np.ndarray:
             raise DataError(table.source, f"line {line}: {v[:40]!r} in column {name!r} is {what}")
         out.append(float(v))
     values = np.array(out, np.float64)
-    if not np.isfinite(values).all():  # 1e999
-        i = int(np.argmin(np.isfinite(values)))
+    if not (np.abs(values) <= LARGEST).all():  # 1e999 (inf), or 1e308 that standardising overflows
+        i = int(np.argmin(np.abs(values) <= LARGEST))
         raise DataError(
-            table.source, f"line {table.line_numbers[i]}: {table.rows[i][k]!r} in column {name!r} is too large"
+            table.source,
+            f"line {table.line_numbers[i]}: {table.rows[i][k]!r} in column {name!r} is too large: the models "
+            f"read numbers up to ±{LARGEST:.1e}; rescale the column",
         )
     return values
 

@@ -142,7 +142,7 @@ class RNNEstimator:
         if n - n_val - n_test < 1:
             raise ValueError(
                 f"{n} example(s) leave none to train on after {n_val} for validation and {n_test} for testing; "
-                "give more data or lower validation_fraction / test_fraction"
+                "give more data or lower validation_fraction / test_fraction (--validation-fraction / --test-fraction)"
             )
         return order[n_val + n_test :], order[:n_val], order[n_val : n_val + n_test]
 
@@ -188,12 +188,8 @@ class RNNEstimator:
         # warm_start with a run folder holding checkpoints: the Trainer continues the last one
         # (weights, optimiser, RNG); without one, training goes on from the weights in memory
         last = list_checkpoints(folder)[-1] if self.warm_start and list_checkpoints(folder) else None
-        if last is None and (folder / RUN_FILE).is_file():
-            # a new fit into the folder of an earlier fit of this task: its checkpoints go (the
-            # Trainer refuses a folder holding checkpoints of a run it does not continue)
-            if _task_of(folder) == self.task:
-                for old in [*list_checkpoints(folder), folder / "best"]:
-                    remove_folder(old) if not old.is_symlink() else old.unlink()
+        if last is None:
+            clear_earlier_fit(folder, self.task)
         self.model_.train()
         per_epoch = max(1, math.ceil(rows / self.batch_size))
         task = SupervisedTask(
@@ -322,7 +318,7 @@ class RNNEstimator:
         est.run_dir = str(folder)
         try:
             est._restore(check_value(record.get("preprocessing") or {}, "dict", file, "preprocessing"))
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as err:
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError) as err:
             if isinstance(err, CheckpointError):
                 raise
             raise CheckpointError(file, f"preprocessing is malformed ({type(err).__name__}: {err})") from None
@@ -348,7 +344,7 @@ class RNNEstimator:
         require_memory(
             need,
             f"{where}{type(self).__name__} of {count:,} parameters",
-            None if file else "hidden, layers or embedding",
+            None if file else "hidden, layers or embedding (--hidden, --layers, --embedding)",
         )
 
     # --- hooks -----------------------------------------------------------------------------------
@@ -453,11 +449,17 @@ def read_run_file(path) -> dict:
     return record
 
 
-def _task_of(folder: Path) -> str | None:
+def clear_earlier_fit(folder: Path, task: str) -> None:
+    """A new fit into the folder of an earlier fit of the same task: the earlier checkpoints and
+    best/ go (the Trainer refuses a folder holding checkpoints of a run it does not continue, so
+    another run's folder, or one without run.json, stays refused)."""
     try:
-        return read_run_file(folder).get("task", "lm")
+        earlier = read_run_file(folder).get("task", "lm") if (folder / RUN_FILE).is_file() else None
     except ValueError:
-        return None
+        return
+    if earlier == task:
+        for old in [*list_checkpoints(folder), folder / "best"]:
+            old.unlink() if old.is_symlink() else remove_folder(old)
 
 
 def read_lines(path: str | None) -> list[str]:

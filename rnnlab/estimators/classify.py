@@ -31,10 +31,11 @@ from ..data.sentiment import tokenize
 from ..data.seq2seq import PAD, UNK, TokenVocab
 from ..data.text import DataError
 from ..models.classifier import ClassifierConfig, SequenceClassifier
-from ..models.encoder import EncoderConfig, cell_choices
+from ..models.encoder import PRESETS, EncoderConfig, cell_choices
 from ..models.metrics import confusion_matrix, per_class_f1
 from ..nn import Adam, Linear, cross_entropy
-from .base import RNNEstimator, Say
+from ..train.limits import recurrent_parameters
+from .base import RNNEstimator, Say, read_lines
 
 UNITS = ("word", "char")
 
@@ -52,9 +53,32 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _numbers(line: str, where: str) -> np.ndarray:
+    """One input row of a numeric model: numbers split at commas, semicolons or spaces; anything
+    else is a DataError naming `where` (the file and line)."""
+    from ..data.tables import LARGEST, too_large
+
+    fields = [f for f in re.split(r"[,;\s]+", line.strip()) if f]
+    try:
+        values = np.array([float(f) for f in fields], np.float64)
+    except ValueError:
+        bad = next(f for f in fields if not _is_number(f))
+        raise DataError(where, f"{bad[:30]!r} is not a number (this model reads rows of numbers)") from None
+    if any(too_large(v) for v in values):  # inf, nan, or beyond what the model reads
+        raise DataError(where, f"a number beyond ±{LARGEST:.1e} (or not finite), more than the model reads")
+    return values
+
+
 def _softmax(scores: np.ndarray) -> np.ndarray:
     z = np.exp(scores - scores.max(axis=-1, keepdims=True))
     return z / z.sum(axis=-1, keepdims=True)
+
+
+def encoder_parameters(cell: str, inputs: int, hidden: int, layers: int, bidirectional: bool) -> int:
+    """How many numbers the recurrent trunk (rnnlab.models.encoder) holds, from its sizes alone
+    (a preset such as "irnn" counted as the kind it is made of)."""
+    kind, options = PRESETS.get(cell, (cell, {}))
+    return recurrent_parameters(kind, inputs, hidden, layers, bidirectional, **options)
 
 
 def sorted_labels(labels: Sequence) -> list:
@@ -146,6 +170,7 @@ class RNNClassifier(RNNEstimator):
         distinct = set(y)
         if len(distinct) < 2:
             raise ValueError(f"every example has the label {y[0]!r}; a classifier needs two or more classes")
+        self._label_counts = Counter(y)  # _learn sees the training rows only: a class held out whole
         return X, y
 
     @staticmethod
@@ -154,6 +179,13 @@ class RNNClassifier(RNNEstimator):
 
     # --- preprocessing -------------------------------------------------------------------------
     def _learn(self, X: list, y: list, say: Say) -> None:
+        unseen = [c for c in sorted_labels(self._label_counts) if c not in set(y)]
+        if unseen:  # the model could never predict it, and scoring it would fail
+            k = self._label_counts[unseen[0]]
+            raise ValueError(
+                f"class {unseen[0]!r} has {k} example{'s' * (k != 1)}, all held out for validation or testing by "
+                "the random split, none left to train on; give every class more examples (or another seed)"
+            )
         self.classes_ = sorted_labels(y)
         self.text_ = self._is_text(X)
         if self.text_:
@@ -220,6 +252,15 @@ class RNNClassifier(RNNEstimator):
         return np.array([index[v] for v in y], np.int64)
 
     # --- model and training --------------------------------------------------------------------
+    def _parameter_count(self) -> int:
+        """The model's size before it is built (the base checks that it fits in memory): the
+        embedding (text), the trunk and the head, from the parameters and what _learn found."""
+        width = (2 if self.bidirectional else 1) * self.hidden
+        inputs = self.embedding if self.text_ else self.features_
+        embed = self.vocab_.size * self.embedding if self.text_ else 0
+        trunk = encoder_parameters(self.model, inputs, self.hidden, self.layers, self.bidirectional)
+        return embed + trunk + (width + 1) * len(self.classes_)
+
     def _build_model(self, rng: np.random.Generator) -> SequenceClassifier:
         inputs = (
             {"vocab_size": self.vocab_.size, "embedding": self.embedding}
@@ -298,7 +339,7 @@ class RNNClassifier(RNNEstimator):
         sniffed). Text: the text and label columns by name or index (defaults: the column with
         the longest values, and the other). sequence=True: every field but the label column is a
         number of the row's series (empty trailing fields allowed: series of different lengths)."""
-        from ..data.tables import pick_text_and_label, read_table
+        from ..data.tables import LARGEST, pick_text_and_label, read_table, too_large
 
         table = read_table(path)
         source = {"path": str(path), "text_column": text_column, "label_column": label_column, "sequence": sequence}
@@ -324,13 +365,28 @@ class RNNClassifier(RNNEstimator):
                 ) from None
             if not series[-1].size or not np.isfinite(series[-1]).all():
                 raise DataError(path, f"line {line}: the series is empty or holds a non-finite number")
+            if any(too_large(v) for v in series[-1]):  # standardising 1e308 overflows
+                raise DataError(
+                    path, f"line {line}: a number beyond ±{LARGEST:.1e}, more than the model reads; rescale the data"
+                )
             labels.append(row[label].strip())
         return series, labels, source
 
     def inputs_from_lines(self, lines: list[str]) -> list:
         if self.text_:
             return lines
-        return [np.array([float(f) for f in re.split(r"[,;\s]+", line.strip()) if f]) for line in lines]
+        return [_numbers(line, f"input {k}") for k, line in enumerate(lines, start=1)]
+
+    def records_for(self, path: str | None) -> list[dict]:
+        """As the base's, and a row of a numeric model's input that is not all numbers is a
+        DataError naming the file and its line."""
+        if self.text_:
+            return super().records_for(path)
+        source = path or "stdin"
+        rows = [_numbers(line, f"{source}: line {k}") for k, line in enumerate(read_lines(path), 1) if line.strip()]
+        if not rows:
+            raise ValueError(f"{source}: no input lines to predict")
+        return self.predict_records(rows)
 
     def predict_records(self, X) -> list[dict]:
         probs = self.predict_proba(X)

@@ -59,7 +59,9 @@ from ..models.encoder import cell_choices
 from ..models.forecaster import Forecaster, ForecasterConfig
 from ..models.metrics import mae, rmse
 from ..nn import mse
+from ..train.limits import require_memory
 from .base import RNNEstimator, Say, _quiet
+from .classify import encoder_parameters
 
 BASELINES = ("persistence", "seasonal naive")
 METHODS = ("model", *BASELINES)
@@ -268,7 +270,16 @@ class RNNForecaster(RNNEstimator):
         train_end, n_fit = self._split_series(len(x), self.context_ if continuing else None)
         if not continuing:
             self._learn_scales(x, ex, train_end, n_fit)
+            self._require_memory(training=True)  # this fit is its own, so the base's check is called here
             self.model_ = self._build_model(np.random.default_rng(self.seed))
+        # a batch draws batch_size windows wherever they start (not at most the rows, as the other
+        # tasks' batches): its inputs, targets and what a step records (~32 numbers per unit and layer)
+        per_step = 1 + self.n_extra_ + self.horizon_ + 32 * self.hidden * self.layers
+        require_memory(
+            4 * self.batch_size * self.context_ * per_step,
+            f"a batch of {self.batch_size:,} windows of {self.context_} steps",
+            "batch_size (--batch)",
+        )
         self._keep_end(x, ex, stamps)
         self.source_ = source
         H, C, d = self.horizon_, self.context_, self._first
@@ -325,19 +336,41 @@ class RNNForecaster(RNNEstimator):
         """(train_end, n_fit): x[:train_end] trains, x[train_end:n_fit] validates, x[n_fit:] tests.
         Each held-out stretch is at least one horizon; a ValueError when no window is left."""
         H, d = self.horizon_, self._first
-        n_test = max(H, round(self.test_fraction * n)) if self.test_fraction > 0 else 0
-        n_fit = n - n_test
-        n_val = max(H, round(self.validation_fraction * n_fit)) if self.validation_fraction > 0 else 0
-        train_end = n_fit - n_val
-        C = context or self._default_context(train_end)
+        train_end, n_val, n_test, C = self._stretches(n, context)
         if train_end - d - C - H + 1 < 1:
             raise ValueError(
-                f"the series is too short: {n} values leave {train_end} to train on after {n_val} for validation "
-                f"and {n_test} for testing, too few for one window of {C} context values"
-                f"{' (+1 for differencing)' if d else ''} and {H} values to forecast (horizon); give at least "
-                f"{d + C + H + n_val + n_test} values, or a shorter horizon or context, or lower the fractions"
+                f"the series is too short: {n} values leave {max(train_end, 0)} to train on after {n_val} for "
+                f"validation and {n_test} for testing, too few for one window of {C} context values"
+                f"{' (+1 for differencing)' if d else ''} and {H} values to forecast (horizon"
+                f"{', one season' if self.horizon is None and self.season_ else ''}); give at least "
+                f"{self._least_values(n, context)} values, or a shorter horizon or context, or lower the fractions"
             )
-        return train_end, n_fit
+        return train_end, n - n_test
+
+    def _stretches(self, n: int, context: int | None) -> tuple[int, int, int, int]:
+        """(train_end, validation values, test values, context) of a series of n values."""
+        H = self.horizon_
+        n_test = max(H, round(self.test_fraction * n)) if self.test_fraction > 0 else 0
+        n_val = max(H, round(self.validation_fraction * (n - n_test))) if self.validation_fraction > 0 else 0
+        train_end = n - n_test - n_val
+        return train_end, n_val, n_test, context or self._default_context(train_end)
+
+    def _least_values(self, n: int, context: int | None) -> int:
+        """The shortest series, longer than n, that leaves a training window: the held-out
+        stretches and the default context grow with the series, so it is searched for (doubling,
+        then halving the gap; the room left for a window never shrinks as the series grows)."""
+
+        def fits(m: int) -> bool:
+            train_end, _, _, C = self._stretches(m, context)
+            return train_end - self._first - C - self.horizon_ + 1 >= 1
+
+        low, high = n, max(2 * n, 2)
+        while not fits(high):
+            low, high = high, 2 * high
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (low, middle) if fits(middle) else (middle, high)
+        return high
 
     def _default_context(self, train_end: int) -> int:
         if self.context is not None:
@@ -383,6 +416,11 @@ class RNNForecaster(RNNEstimator):
         if stamps is None or self.frequency_ is None:
             return ""
         return f" ({self.frequency_.format(stamps[0])} .. {self.frequency_.format(stamps[-1])}, {self.frequency_.name})"
+
+    def _parameter_count(self) -> int:
+        """The model's size before it is built (the base checks that it fits in memory)."""
+        trunk = encoder_parameters(self.model, 1 + self.n_extra_, self.hidden, self.layers, False)
+        return trunk + (self.hidden + 1) * self.horizon_
 
     def _build_model(self, rng: np.random.Generator) -> Forecaster:
         config = ForecasterConfig(
@@ -695,6 +733,8 @@ class RNNForecaster(RNNEstimator):
         self.tail_ = np.array(tail["values"], np.float64)
         self.tail_extra_ = np.array(tail["extra"], np.float64).reshape(len(self.tail_), self.n_extra_)
         self.tail_stamps_ = np.array(tail["stamps"], "datetime64[s]") if tail.get("stamps") is not None else None
+        if (self.tail_stamps_ is None) != (self.frequency_ is None):
+            raise ValueError("the series' last time stamps and its frequency come together, or neither")
 
 
 def _truth(x: np.ndarray, at: np.ndarray, horizon: int) -> np.ndarray:

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..models.sampling import generate
 from ..runs.charlm import TrainSpec, build_run, load_charlm, text_loss
-from .base import RUN_FILE, RNNEstimator, Say, _quiet
+from .base import RUN_FILE, RNNEstimator, Say, _quiet, clear_earlier_fit
 
 # The estimator's parameters are TrainSpec's fields, two of them under scikit-learn's names.
 SPEC_NAMES = {"batch_size": "batch", "validation_fraction": "val_fraction"}
@@ -81,6 +81,7 @@ class RNNLanguageModel(RNNEstimator):
         try:
             run = build_run(spec, folder, progress=self.progress, say=say or _quiet, text=(text, "the text"))
             folder.mkdir(parents=True, exist_ok=True)
+            clear_earlier_fit(folder, self.task)
             self._write_spec(folder, spec)
             result = run.trainer.run()
             self.n_steps_, self.stop_reason_, self.best_validation_ = (

@@ -49,6 +49,7 @@ from ..models.attention import KINDS
 from ..models.metrics import character_error_rate, chrf, corpus_bleu, exact_match, token_accuracy
 from ..models.seq2seq import Seq2Seq, Seq2SeqConfig
 from ..nn import cells, cross_entropy
+from ..train.limits import recurrent_parameters
 from .base import RNNEstimator, Say, read_lines
 
 UNITS = ("auto", "char", "word")
@@ -293,6 +294,23 @@ class RNNSeq2Seq(RNNEstimator):
         )
 
     # --- model and training --------------------------------------------------------------------
+    def _parameter_count(self) -> int:
+        """The model's size before it is built (the base checks that it fits in memory): the
+        two embeddings, the encoder, the decoder (as wide as the encoder's output), the bridge
+        between their states, the attention and the head, as rnnlab.models.seq2seq builds them."""
+        E, H, L = self.embedding, self.hidden, self.layers
+        key = (2 if self.bidirectional else 1) * H  # the encoder's output width, the decoder's size
+        count = (self.src_vocab_.size + self.tgt_vocab_.size) * E
+        count += recurrent_parameters(self.model, E, H, L, self.bidirectional)
+        count += recurrent_parameters(self.model, E, key, L) + (key + 1) * self.tgt_vocab_.size
+        if self.bidirectional:  # the bridge: a Linear from the encoder's final states to the decoder's
+            count += (key + 1) * L * key
+        attention = self._attention_kind()
+        if attention is not None:
+            count += {"dot": 0, "general": key * key, "additive": 2 * H * key + 2 * H}[attention]
+            count += (2 * key + 1) * key  # combine: [context; output] -> the decoder's size
+        return count
+
     def _build_model(self, rng: np.random.Generator) -> TeacherForced:
         config = Seq2SeqConfig(
             self.src_vocab_.size,

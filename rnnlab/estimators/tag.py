@@ -33,7 +33,7 @@ from ..models.metrics import tag_f1
 from ..models.tagger import SequenceTagger, TaggerConfig
 from ..nn import cross_entropy
 from .base import RNNEstimator, Say
-from .classify import sorted_labels
+from .classify import encoder_parameters, sorted_labels
 
 IGNORE = -1  # the target of a padded step: cross_entropy leaves it out
 
@@ -206,6 +206,12 @@ class RNNTagger(RNNEstimator):
         self.baseline_ = baseline
 
     # --- model and training --------------------------------------------------------------------
+    def _parameter_count(self) -> int:
+        """The model's size before it is built (the base checks that it fits in memory)."""
+        width = (2 if self.bidirectional else 1) * self.hidden
+        trunk = encoder_parameters(self.model, self.embedding, self.hidden, self.layers, self.bidirectional)
+        return self.vocab_.size * self.embedding + trunk + (width + 1) * len(self.tags_)
+
     def _build_model(self, rng: np.random.Generator) -> SequenceTagger:
         encoder = EncoderConfig(
             vocab_size=self.vocab_.size,
@@ -389,3 +395,7 @@ class RNNTagger(RNNEstimator):
         self.min_count_ = d.get("min_count", self.min_count)
         baseline = d.get("word_majority")
         self.baseline_ = np.array(baseline, np.int64) if baseline is not None else None
+        if self.baseline_ is not None and (
+            self.baseline_.shape != (self.vocab_.size,) or not np.isin(self.baseline_, range(len(self.tags_))).all()
+        ):
+            raise ValueError("word_majority must give one tag number per word of the vocabulary")

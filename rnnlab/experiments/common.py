@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -106,10 +107,10 @@ def positive_int(text: str) -> int:
 
 
 def positive_float(text: str) -> float:
-    """An option's value: a number > 0."""
+    """An option's value: a finite number > 0."""
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return value
 
 
@@ -122,18 +123,49 @@ def non_negative_int(text: str) -> int:
 
 
 def non_negative_float(text: str) -> float:
-    """An option's value: a number >= 0."""
+    """An option's value: a finite number >= 0."""
     value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
 
 
 def fraction(text: str) -> float:
     """An option's value: a share in [0, 1)."""
     value = float(text)
-    if not 0 <= value < 1:
+    if not 0 <= value < 1:  # False for nan
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def probability(text: str) -> float:
+    """An option's value: a share in (0, 1] (top-p sampling's mass)."""
+    value = float(text)
+    if not 0 < value <= 1:  # False for nan
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
+MAX_MINUTES = 1e7  # about 19 years: a budget beyond it is a typo (1e308 minutes would never end, as inf)
+
+
+def minutes(text: str) -> float:
+    """An option's value: a time budget in minutes, finite, > 0 and at most MAX_MINUTES."""
+    value = positive_float(text)
+    if value > MAX_MINUTES:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_MINUTES:g} (19 years), got {text}")
+    return value
+
+
+MAX_LAYERS = 256  # stacked layers run one after another: thousands take minutes a step even when tiny
+
+
+def layer_count(text: str) -> int:
+    """An option's value: a number of stacked layers, 1 to MAX_LAYERS. Memory alone does not
+    bound it: 100,000 layers of one unit fit in memory and would run for hours a step."""
+    value = positive_int(text)
+    if value > MAX_LAYERS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_LAYERS} (layers run one after another), got {text}")
     return value
 
 
@@ -156,7 +188,7 @@ class Option:
         return "--" + self.name.replace("_", "-")
 
 
-MINUTES = Option("minutes", "the training budget per model", parse=positive_float)
+MINUTES = Option("minutes", "the training budget per model", parse=minutes)
 SAMPLING = Option(
     "sampling",
     "the teacher-forcing ratio schedule (default constant: always the true previous "

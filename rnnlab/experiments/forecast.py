@@ -136,9 +136,17 @@ def run(ctx):
     train_end, val_end = n - n_test - n_val, n - n_test
     horizon = ctx.options.get("horizon") or season or 12
     if horizon >= min(n_val, n_test):
+        # the horizon is --horizon's, else one cycle (--season's or the series'), else 12: say which
+        given = (
+            f"--horizon {horizon}"
+            if ctx.options.get("horizon")
+            else f"a horizon of one cycle, {horizon} ({season_note})"
+            if season
+            else f"the default horizon of {horizon}"
+        )
         raise ValueError(
-            f"--horizon {horizon} leaves no origin in the validation part ({n_val} values) or the "
-            f"test part ({n_test}); use a shorter horizon or a longer series"
+            f"{what}: {given} leaves no origin in the validation part ({n_val} values) or the "
+            f"test part ({n_test}); give a shorter --horizon or a longer series"
         )
     context = int(min(max(24, 4 * (season or 6)), 100, train_end - horizon - 1))
     mean, sd = float(values[:train_end].mean()), float(values[:train_end].std())

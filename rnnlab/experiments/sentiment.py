@@ -17,11 +17,13 @@ the same sentences, still cannot tell a pair apart. Each model is trained from t
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
 
 from ..data.sentiment import WordVocab, contrast_sentences, load_labelled, polar_words, tokenize
+from ..data.text import DataError
 from ..models.classifier import ClassifierConfig, SequenceClassifier
 from ..models.encoder import EncoderConfig
 from ..nn import Linear, cross_entropy
@@ -41,6 +43,10 @@ ORDER_PAIRS = [
 ]
 
 
+LABELS = ("0", "1")  # the UCI sentences' labels, 0 negative and 1 positive: what the order pairs read
+BATCH = 32  # sentences per training step
+
+
 def split(n: int, rng: np.random.Generator, test: float = 0.2, val: float = 0.1):
     """Index arrays (train, validation, test): test share of all, validation share of the rest."""
     order = rng.permutation(n)
@@ -49,11 +55,24 @@ def split(n: int, rng: np.random.Generator, test: float = 0.2, val: float = 0.1)
     return order[n_test + n_val :], order[n_test : n_test + n_val], order[:n_test]
 
 
+def _enough(n: int) -> bool:
+    """Whether n sentences split into a batch's worth to train on and some to validate and test."""
+    train, val, test = (len(part) for part in split(n, np.random.default_rng(0)))
+    return train >= BATCH and val > 0 and test > 0
+
+
 def run(ctx):
     quick = ctx.quick
     source = ctx.options.get("tsv") or ctx.datasets["sentiment"]
-    data = load_labelled(source)
+    data = load_labelled(source, labels=LABELS)
     n_classes = len(data.classes)
+    if not _enough(len(data.texts)):
+        need = next(n for n in itertools.count(len(data.texts)) if _enough(n))
+        raise DataError(
+            source,
+            f"holds {len(data.texts)} sentence(s), too few: a batch of {BATCH} to train on and some to validate "
+            f"and test need at least {need}",
+        )
     rng = np.random.default_rng(ctx.seed)
     train, val, test = split(len(data.texts), rng)
     texts = np.array(data.texts, dtype=object)
@@ -132,7 +151,7 @@ def run(ctx):
 
     lines = [
         f"{len(data.texts)} sentences ({', '.join(Path(s).name for s in data.sources)}); test split "
-        f"{len(test)}; batches of 32, the checkpoint with the best validation accuracy kept; each model "
+        f"{len(test)}; batches of {BATCH}, the checkpoint with the best validation accuracy kept; each model "
         f"trained from {len(seeds)} initialisation(s) (seeds {', '.join(map(str, seeds))}), means shown.",
         "",
         "| training data | model | held-out accuracy | order pairs: both right (each seed) | order sentences right |",
@@ -256,7 +275,7 @@ def _train_pair(
     pool = np.concatenate([train, extra[: len(extra) - extra_val]])  # what training draws from
     val_sets = [val] + ([extra[len(extra) - extra_val :]] if extra_val else [])
     ids, lengths = vocab.encode(all_texts)
-    epoch = max(1, len(pool) // 32)
+    epoch = max(1, len(pool) // BATCH)
     steps = epochs * epoch
 
     # --- the recurrent classifier --------------------------------------------------------------
@@ -267,7 +286,7 @@ def _train_pair(
     model = SequenceClassifier(config, np.random.default_rng(seed))
 
     def rnn_batch(step, rng):
-        idx = rng.choice(pool, size=32, replace=False)
+        idx = rng.choice(pool, size=BATCH, replace=False)
         T = int(lengths[idx].max())
         return ids[:T, idx], lengths[idx], labels[idx]
 
@@ -281,7 +300,7 @@ def _train_pair(
         lambda: 1 - np.mean([accuracy(rnn_scores(v), labels[v]) for v in val_sets]),
         {
             "model": config.to_json(),
-            "batch": 32,
+            "batch": BATCH,
             "vocab_size": vocab.size,
             "extra_sentences": len(extra_texts),
             "extra_validation": extra_val,
@@ -301,7 +320,7 @@ def _train_pair(
     logreg = Linear(vocab.size, n_classes, rng=np.random.default_rng(seed))
 
     def bow_batch(step, rng):
-        idx = rng.choice(pool, size=32, replace=False)
+        idx = rng.choice(pool, size=BATCH, replace=False)
         return bags[idx], None, labels[idx]
 
     task = SupervisedTask(
@@ -361,7 +380,7 @@ EXPERIMENT = Experiment(
     options=(
         Option(
             "tsv",
-            "a file of text<TAB>label lines, or a folder of *_labelled.txt "
+            "a file of text<TAB>label lines, labels 0 (negative) and 1 (positive), or a folder of *_labelled.txt "
             "(default: the UCI sentences, data set sentiment, downloaded once: rnnlab data list)",
             metavar="FILE",
         ),

@@ -56,14 +56,18 @@ class SupervisedTask:
 
     def train_step(self, step: int, rng: np.random.Generator) -> float:
         x, lengths, target = self._batch(step, rng)
+        scores = None
         try:
             scores = self.model.forward(x, lengths) if lengths is not None else self.model.forward(x)
+            loss, dscores = self._loss(scores, target)
+            self.model.backward(dscores)
         except ValueError:
-            if all_finite(self.model):
+            # The engine refuses non-finite arrays. When the weights or the scores have overflowed,
+            # that is the run diverging: a NaN loss, which the divergence guard counts (and the
+            # step's partial gradients never reach the weights). Any other ValueError is a bug.
+            if all_finite(self.model) and _finite(scores):
                 raise
-            return math.nan  # the weights have overflowed: the run has diverged (the guard counts it)
-        loss, dscores = self._loss(scores, target)
-        self.model.backward(dscores)
+            return math.nan
         return loss
 
     def evaluate(self) -> float:
@@ -138,7 +142,8 @@ def fit(task: SupervisedTask, run_dir: Path, how: Fit, on_eval=None, resume: boo
     try:
         from ..train.plot import plot_run
 
-        plot_run(run_dir, unit="loss", score=how.score_name)
+        if result.steps > 0:  # a budget spent before the first step leaves nothing to draw
+            plot_run(run_dir, unit="loss", score=how.score_name)
     except ImportError:
         pass
     return result, scores
@@ -154,6 +159,13 @@ def training_losses(run_dir: Path) -> list[tuple[int, float]]:
         elif r["event"] == "skipped":
             out.append((r["step"], math.nan))
     return out
+
+
+def _finite(value) -> bool:
+    """Whether an array (or a tuple of them: some models return several) holds only finite numbers."""
+    if isinstance(value, (tuple, list)):
+        return all(_finite(v) for v in value)
+    return not isinstance(value, np.ndarray) or value.dtype.kind != "f" or bool(np.isfinite(value).all())
 
 
 def all_finite(model) -> bool:
