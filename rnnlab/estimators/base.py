@@ -327,10 +327,15 @@ class RNNEstimator:
         got = {key: check_value(fitted.get(key), kind, file, f"fitted.{key}") for key, kind in FITTED_KEYS.items()}
         est.n_steps_, est.planned_steps_, est.stop_reason_ = got["steps"], got["planned_steps"], got["stop_reason"]
         est.best_validation_, est.test_metrics_ = got["best_validation"], got["test"]
+        ckpt = load_checkpoint(folder / "best" if (folder / "best" / "state.json").is_file() else folder)
+        # nothing larger than the checkpoint is built: the model run.json describes must hold as
+        # many numbers as the weights do (an edited hidden size is refused here, not allocated)
+        count, held = est._parameter_count(), sum(a.size for a in ckpt.model.values())
+        if count and count != held:
+            raise CheckpointError(file, f"describes a model of {count:,} weights; {ckpt.path} holds {held:,}")
         est._require_memory(training=False, file=file)
         est.model_ = construct(est._build_model, {"rng": np.random.default_rng(0)}, file, "params")
-        weights = folder / "best" if (folder / "best" / "state.json").is_file() else folder
-        load_weights_into(est.model_, load_checkpoint(weights))
+        load_weights_into(est.model_, ckpt)
         est.model_.eval()
         return est
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.text import Vocab, builtin_corpus, load_text, split
+from ..data.text import DataError, Vocab, builtin_corpus, load_text, split
 from ..models.charlm import CharLM, CharLMConfig, CharLMTask, mean_loss
 from ..models.sampling import generate
 from ..nn import cells
@@ -202,23 +202,34 @@ def load_charlm(path) -> tuple[CharLM, Vocab]:
     if (folder / "best" / "state.json").is_file():
         folder = folder / "best"
     ckpt = load_checkpoint(folder)
+    file = ckpt.path / "state.json"
     task = ckpt.state.get("config", {}).get("task", {})
     if not isinstance(task.get("vocab"), dict) or not isinstance(task.get("model"), dict):
-        raise CheckpointError(ckpt.path / "state.json", "is not a character language model's checkpoint")
-    model = CharLM(model_config(task["model"], ckpt.path / "state.json"))
+        raise CheckpointError(file, "is not a character language model's checkpoint")
+    try:
+        vocab = Vocab.from_json(task["vocab"], source="config.task.vocab")
+    except DataError as err:
+        raise CheckpointError(file, str(err)) from None
+    model = CharLM(model_config(task["model"], file, vocab, ckpt.model))
     load_weights_into(model, ckpt)
     model.eval()
-    return model, Vocab.from_json(task["vocab"])
+    return model, vocab
 
 
-def model_config(saved: dict, file: Path, vocab: Vocab | None = None) -> CharLMConfig:
-    """The CharLMConfig a checkpoint describes, checked field by field, refused before anything
-    is allocated when its weights would not fit in memory."""
+def model_config(saved: dict, file: Path, vocab: Vocab, weights: dict[str, np.ndarray]) -> CharLMConfig:
+    """The CharLMConfig a checkpoint describes, checked field by field and against what the
+    checkpoint holds (its vocabulary, the number of its weights), so that nothing larger than the
+    checkpoint itself is ever allocated; refused too when it would not fit in memory."""
     config = build(CharLMConfig, saved, file, "config.task.model")
-    if vocab is not None and config.vocab_size != vocab.size:
-        raise CheckpointError(file, f"the model has {config.vocab_size} characters, its vocabulary {vocab.size}")
-    weights = charlm_parameters(config) * np.dtype(config.dtype).itemsize
-    require_memory(2 * weights + config.layers * LAYER_OVERHEAD, f"{file}'s {describe(config)}")
+    if config.vocab_size != vocab.size:
+        raise CheckpointError(file, f"the model reads {config.vocab_size} characters, its vocabulary has {vocab.size}")
+    count, held = charlm_parameters(config), sum(a.size for a in weights.values())
+    if count != held:
+        raise CheckpointError(
+            file, f"describes a {describe(config)} of {count:,} weights; the checkpoint holds {held:,}"
+        )
+    nbytes = count * np.dtype(config.dtype).itemsize
+    require_memory(2 * nbytes + config.layers * LAYER_OVERHEAD, f"{file}'s {describe(config)}")
     return config
 
 

@@ -51,7 +51,7 @@ FILES = ("model.safetensors", "train.safetensors")
 STATE, SUMS = "state.json", "SHA256SUMS"
 SIGNED = (*FILES, STATE)  # what SHA256SUMS covers
 UNSIGNED_VERSIONS = ("0.1.0",)  # rnnlab versions that wrote checkpoints without SHA256SUMS
-MAX_STATE = 64 * 2**20  # bytes of a state.json (the vocabulary is the largest part)
+MAX_STATE = 4 * 2**20  # bytes of a state.json (a character vocabulary, its largest part, stays under 1 MB)
 MAX_WEIGHTS = 2**40  # bytes of a .safetensors file we would try at all (memory is checked too)
 _SUMS_LINE = re.compile(r"([0-9a-f]{64})  ([A-Za-z0-9_.-]+)")
 

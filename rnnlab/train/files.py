@@ -7,8 +7,8 @@ replaced by something that is not a file at all. Everything here reads it withou
   /dev/urandom) never ends, so a file is opened non-blocking and `fstat` must say "regular";
 - only inside the folder: a symbolic link that resolves outside it is refused;
 - sizes first: a file larger than its kind may be is refused before it is read;
-- JSON with limits: at most `MAX_DEPTH` levels of nesting (Python's parser recurses and would end
-  in a RecursionError at about a thousand), no NaN or Infinity, no integers of a thousand digits;
+- JSON with limits: at most `MAX_DEPTH` levels of nesting (deeper files end Python's recursive
+  parser early, and are refused), no NaN or Infinity, no integers of thousands of digits;
 - every problem is a `CheckpointError` naming the file and what is wrong.
 """
 
@@ -16,11 +16,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import stat
 from pathlib import Path
-
-import numpy as np
 
 
 class CheckpointError(ValueError):
@@ -33,8 +30,7 @@ class CheckpointError(ValueError):
 
 
 MAX_DEPTH = 64  # levels of nesting a JSON file of rnnlab may have (it writes at most 6)
-MAX_JSON = 256 * 2**20  # bytes of a run.json or state.json (vocabularies make them large, not this large)
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+MAX_JSON = 64 * 2**20  # bytes of a run.json (its vocabularies make it large, not this large)
 
 
 def inside(path: Path, folder: Path) -> Path:
@@ -91,11 +87,16 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def json_depth(data: bytes) -> int:
-    """How deeply `data`'s arrays and objects nest (strings, which may hold brackets, skipped)."""
-    codes = np.frombuffer(_STRING.sub(b'""', data), dtype=np.uint8)
-    step = np.isin(codes, (ord("["), ord("{"))).astype(np.int64) - np.isin(codes, (ord("]"), ord("}")))
-    return int(np.cumsum(step).max(initial=0))
+def json_depth(value) -> int:
+    """How deeply a parsed JSON value's arrays and objects nest (an explicit stack: no recursion)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, depth + 1)
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
 
 
 def _no_constant(name: str):
@@ -103,16 +104,21 @@ def _no_constant(name: str):
 
 
 def parse_json(data: bytes, path, what: str = "the file") -> object:
-    """`data` parsed as JSON under this module's limits, or a CheckpointError naming `path`."""
-    depth = json_depth(data)
-    if depth > MAX_DEPTH:
-        raise CheckpointError(path, f"{what} nests {depth} levels deep, more than the {MAX_DEPTH} rnnlab reads")
+    """`data` parsed as JSON under this module's limits, or a CheckpointError naming `path`.
+    Python's parser recurses: JSON nested about a thousand deep ends it in a RecursionError,
+    cheaply (a pre-scan of the bytes would cost more memory than the parse)."""
     try:
-        return json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+        value = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
     except UnicodeDecodeError as err:
         raise CheckpointError(path, f"{what} is not UTF-8 text (byte {err.start})") from None
+    except RecursionError:
+        raise CheckpointError(path, f"{what} nests deeper than the {MAX_DEPTH} levels rnnlab reads") from None
     except ValueError as err:  # JSONDecodeError, NaN, an integer of too many digits
         raise CheckpointError(path, f"{what} is not valid JSON ({err})") from None
+    depth = json_depth(value)
+    if depth > MAX_DEPTH:
+        raise CheckpointError(path, f"{what} nests {depth} levels deep, more than the {MAX_DEPTH} rnnlab reads")
+    return value
 
 
 def read_json(path, folder=None, limit: int = MAX_JSON) -> object:
