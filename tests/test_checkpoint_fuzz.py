@@ -15,6 +15,7 @@ from rnnlab.models.charlm import CharLM, CharLMConfig
 from rnnlab.runs.charlm import load_charlm
 from rnnlab.train.safetensors import CheckpointError
 
+pytestmark = pytest.mark.backend_free  # CI's second pass (RNNLAB_COMPILED=0) leaves these out
 SUITE_MUTANTS, SUITE_SEED = 2000, 0
 SUITE_DEADLINE = 300  # seconds; a run without violations takes about a minute, this bounds one gone wrong
 

@@ -15,6 +15,7 @@ from rnnlab.data.timeseries import monthly_example, write_series_csv
 from rnnlab.estimators import ESTIMATORS
 from rnnlab.train import limits
 
+pytestmark = pytest.mark.backend_free  # CI's second pass (RNNLAB_COMPILED=0) leaves these out
 TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n" * 40
 TINY_LM = ["--hidden", "8", "--layers", "1", "--embedding", "8", "--seq-len", "16", "--batch", "4", "--no-progress"]
 
@@ -443,3 +444,12 @@ def test_debug_still_shows_the_traceback(tmp_path):
         main(["fit", "classify", "--data", str(tmp_path / "missing.csv"), "--debug"])
     with pytest.raises(ValueError, match="--prime"):
         main(["sample", str(tmp_path), "--prime", "", "--debug"])
+
+
+def test_a_fit_whose_activations_overflow_is_a_divergence(tmp_path, capsys):
+    """rnnlab fit classify --lr 1e30: ended in "x contains NaN or infinity" (the engine refusing
+    what overflowed inside the model) instead of the divergence guard."""
+    data = write_reviews(tmp_path / "reviews.tsv", rows=40)
+    args = ["fit", "classify", "--data", str(data), "--out", str(tmp_path / "run"), "--lr", "1e30", "--clip", "0"]
+    assert main([*args, "--steps", "40", "--hidden", "8", "--no-progress"]) == 2
+    one_line(capsys, "diverged at step")

@@ -30,6 +30,7 @@ from rnnlab.train.limits import ResourceError
 from rnnlab.train.runlock import RunBusyError, hold_run
 from rnnlab.train.safetensors import CheckpointError
 
+pytestmark = pytest.mark.backend_free  # CI's second pass (RNNLAB_COMPILED=0) leaves these out
 TEXT = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n" * 30
 
 

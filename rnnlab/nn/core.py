@@ -15,6 +15,11 @@ import numpy as np
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+class NonFiniteError(ValueError):
+    """An array that must be finite holds NaN or infinity. Inside a model during training, the
+    usual cause is overflow: the run diverging (rnnlab.train's divergence guard counts it)."""
+
+
 class Param:
     """A trainable array `data` and its accumulated gradient `grad` (same shape and dtype)."""
 
@@ -156,7 +161,7 @@ def as_float_array(name: str, value, dtype: np.dtype, ndims: tuple[int, ...]) ->
     # A finite sum proves every element finite (one reduction, the common case); only when the
     # sum is not finite (a NaN, an infinity, or an overflowing sum) is every element looked at.
     if not np.isfinite(np.add.reduce(a, axis=None)) and not np.isfinite(a).all():
-        raise ValueError(f"{name} contains NaN or infinity")
+        raise NonFiniteError(f"{name} contains NaN or infinity")
     return a
 
 

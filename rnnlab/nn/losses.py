@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from .core import FLOAT_DTYPES, as_float_array
+from .core import FLOAT_DTYPES, NonFiniteError, as_float_array
 
 
 def nats_to_bits(x):
@@ -54,7 +54,7 @@ def _targets_like(name: str, value, shape: tuple[int, ...], dtype: np.dtype) -> 
         raise ValueError(f"{name} has shape {a.shape}, expected {shape} (the shape of the input)")
     a = a.astype(dtype, copy=False)
     if not np.isfinite(a).all():
-        raise ValueError(f"{name} contains NaN or infinity")
+        raise NonFiniteError(f"{name} contains NaN or infinity")
     return a
 
 

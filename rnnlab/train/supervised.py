@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..nn.core import NonFiniteError
 from ..nn.optim import make_optimizer
 from .trainer import DivergedError, TrainConfig, Trainer, TrainResult
 
@@ -61,18 +62,24 @@ class SupervisedTask:
             scores = self.model.forward(x, lengths) if lengths is not None else self.model.forward(x)
             loss, dscores = self._loss(scores, target)
             self.model.backward(dscores)
-        except ValueError:
-            # The engine refuses non-finite arrays. When the weights or the scores have overflowed,
-            # that is the run diverging: a NaN loss, which the divergence guard counts (and the
-            # step's partial gradients never reach the weights). Any other ValueError is a bug.
-            if all_finite(self.model) and _finite(scores):
+        except ValueError as err:
+            # The engine refuses non-finite arrays. When the batch was finite but something inside
+            # overflowed (the weights, the activations, the scores), the run is diverging: a NaN
+            # loss, which the divergence guard counts (the step's partial gradients never reach
+            # the weights). Any other ValueError is a bug and stays one.
+            overflow = isinstance(err, NonFiniteError) and _finite(x)
+            if not (overflow or not all_finite(self.model) or not _finite(scores)):
                 raise
             return math.nan
         return loss
 
     def evaluate(self) -> float:
+        """The validation score; NaN (never the best) when the model overflows on it."""
         with self.model.evaluating():
-            return float(self._evaluate())
+            try:
+                return float(self._evaluate())
+            except NonFiniteError:
+                return math.nan
 
     def steps_per_epoch(self):
         return self._steps_per_epoch
