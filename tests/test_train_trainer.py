@@ -222,3 +222,12 @@ def test_epoch_and_wall_clock_budgets_and_the_progress_bar(tmp_path, echo, capsy
     trainer.config.max_minutes = 0.0
     result = trainer.run()
     assert result.stop_reason == "max_minutes" and result.steps == 0
+
+
+def test_the_trainers_docstring_example_runs_as_written():
+    import doctest
+
+    from rnnlab.train import trainer
+
+    result = doctest.testmod(trainer, raise_on_error=False, report=True)
+    assert result.attempted > 0 and result.failed == 0

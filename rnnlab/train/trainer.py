@@ -196,8 +196,10 @@ class Trainer:
         >>> result = Trainer(task, SGD(task.model.named_parameters(), lr=0.5), run_dir, config).run()
         >>> result.steps, result.stop_reason, result.skipped
         (40, 'max_steps', 0)
-        >>> sorted(path.name for path in Path(run_dir).iterdir())
+        >>> sorted(path.name for path in Path(run_dir).iterdir() if not path.name.startswith("."))
         ['best', 'checkpoint-00000020', 'checkpoint-00000040', 'config.json', 'metrics.jsonl']
+        >>> (Path(run_dir) / "best").resolve().name.startswith(".best-00000040-")  # a link to the best
+        True
     """
 
     def __init__(self, task: Task, optimizer, run_dir, config: TrainConfig | None = None, schedule=None, on_eval=None):
