@@ -108,6 +108,7 @@ def test_an_edited_state_json_is_refused_before_it_is_parsed(run):
 def test_a_checkpoint_without_its_manifest_is_incomplete(run):
     folder = last(run)
     (folder / SUMS).unlink()
+    assert folder not in list_checkpoints(run)  # resume continues the newest complete one
     with pytest.raises(CheckpointError, match="SHA256SUMS: is missing: the checkpoint is incomplete"):
         load_checkpoint(folder)
 

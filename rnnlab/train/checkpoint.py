@@ -179,10 +179,17 @@ def clean_up(run_dir) -> None:
 
 
 def _complete(folder: Path) -> bool:
-    """A checkpoint counts once SHA256SUMS is written (last); one of rnnlab 0.1.0 once its files are."""
+    """A checkpoint counts once SHA256SUMS is written (last); one of rnnlab 0.1.0, which wrote
+    none, once its three files are there."""
     if (folder / SUMS).is_file():
         return True
-    return all((folder / f).is_file() for f in SIGNED)
+    if not all((folder / f).is_file() for f in SIGNED):
+        return False
+    try:
+        state = read_bytes(folder / STATE, MAX_STATE, folder)
+    except CheckpointError:
+        return False
+    return any(f'"rnnlab_version": "{version}"'.encode() in state for version in UNSIGNED_VERSIONS)
 
 
 def list_checkpoints(run_dir) -> list[Path]:
