@@ -11,7 +11,16 @@ from rnnlab.analysis import (
     scalar_recursion,
     vector_impulse_response,
 )
-from rnnlab.analysis.recursion import charlm_impulse_memory, rotation_matrix, scalar_study
+from rnnlab.analysis.recursion import (
+    characteristic_roots,
+    charlm_impulse_memory,
+    closed_form_response,
+    companion_matrix,
+    modes,
+    multitap_recursion,
+    rotation_matrix,
+    scalar_study,
+)
 from rnnlab.models.charlm import CharLM, CharLMConfig
 
 
@@ -103,3 +112,47 @@ def test_charlm_memory_is_measured_without_touching_the_model():
     memory = charlm_impulse_memory(model, np.random.default_rng(2).integers(0, 5, (12, 2)))
     assert memory.effect.shape == (12,) and memory.effect[0] > 0 and 0 <= memory.steps < 12
     assert all(np.array_equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+# --- multi-tap recursions (issue 18, study ii) --------------------------------------------------------
+
+
+@pytest.mark.parametrize("weights", [[0.8], [-0.8], [1.2, -0.72], [1.6, -1.0], [0.5, 0.45], [0.0, 0.0, 0.95]])
+def test_a_multitap_response_is_the_sum_of_its_modes(weights):
+    history = np.linspace(1.0, -0.5, len(weights))
+    h = multitap_recursion(weights, 40, x=np.zeros(40), history=history)
+    np.testing.assert_allclose(h, closed_form_response(weights, 40, history), atol=1e-9)
+    eig = np.linalg.eigvals(companion_matrix(weights))
+    np.testing.assert_allclose(np.sort_complex(eig), np.sort_complex(characteristic_roots(weights)), atol=1e-12)
+
+
+def test_the_impulse_response_starts_with_the_input_weight_and_follows_the_taps():
+    h = multitap_recursion([0.5, 0.25], 4, c=2.0)
+    np.testing.assert_allclose(h, [0.0, 2.0, 1.0, 1.0, 0.75])  # 2; 0.5*2; 0.5*1 + 0.25*2; 0.5*1 + 0.25*1
+
+
+def test_complex_roots_oscillate_with_their_period_and_one_tap_never_does():
+    (a, b) = modes([1.2, -0.72])  # z^2 - 1.2 z + 0.72: 0.6 ± 0.6i, r = 0.849, θ = π/4
+    assert a.behaviour == "fades, oscillating" and a.period == pytest.approx(8.0)
+    assert a.modulus == pytest.approx(0.72**0.5) and a.half_life == pytest.approx(np.log(0.5) / np.log(0.72**0.5))
+    h = multitap_recursion([1.6, -1.0], 400)  # on the unit circle: the oscillation lasts
+    crossings = np.nonzero(np.diff(np.sign(h[2:])) != 0)[0]
+    assert np.mean(np.diff(crossings)) == pytest.approx(modes([1.6, -1.0])[0].period / 2, rel=0.02)
+    assert abs(h[-50:]).max() > 1.0
+    for w in np.linspace(-1.5, 1.5, 13):
+        assert all(m.period is None for m in modes([w]))  # one real root: no oscillation
+    assert modes([-0.8])[0].behaviour == "fades, alternating in sign"
+
+
+def test_two_taps_remember_longer_than_either_weight():
+    """0.5 and 0.45 each fade within a few steps alone; together their slowest root is 0.966."""
+    slow = modes([0.5, 0.45])[0]
+    assert slow.modulus == pytest.approx((0.5 + (0.25 + 1.8) ** 0.5) / 2)
+    assert slow.half_life > 19 and modes([0.5])[0].half_life == pytest.approx(1.0)
+
+
+def test_multitap_inputs_are_checked():
+    with pytest.raises(ValueError, match="weights must be a non-empty list"):
+        multitap_recursion([], 5)
+    with pytest.raises(ValueError, match=r"history has shape \(1,\), expected \(2,\)"):
+        multitap_recursion([0.5, 0.2], 5, history=[1.0])

@@ -212,6 +212,39 @@ def plot_vector_recursions(responses: dict[str, tuple[np.ndarray, np.ndarray]], 
     return _save(fig, path)
 
 
+def plot_multitap(examples: dict[str, tuple[np.ndarray, np.ndarray, list]], path) -> Path:
+    """For each multi-tap recursion ({title: (weights, h (T+1,), modes)}): its impulse response
+    with the envelope of its slowest mode above, its characteristic roots and the unit circle below."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, len(examples), figsize=(3.1 * len(examples), 6.2), dpi=100, squeeze=False)
+    circle = np.exp(1j * np.linspace(0, 2 * np.pi, 200))
+    for k, (title, (weights, h, found)) in enumerate(examples.items()):
+        ax = axes[0, k]
+        t = np.arange(len(h))
+        ax.plot(t, h, lw=1.3, marker=".", ms=3)
+        r = found[0].modulus
+        envelope = np.abs(h).max() * r**t / max(r ** t[np.argmax(np.abs(h))], 1e-300)
+        ax.plot(t, envelope, "--", color="0.5", lw=1, label=f"r^t, r = {r:.3f}")
+        ax.plot(t, -envelope, "--", color="0.5", lw=1)
+        ax.set_title(f"{title}\nw = {', '.join(f'{w:g}' for w in weights)}", fontsize=8)
+        ax.set_xlabel("t")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        ax = axes[1, k]
+        ax.plot(circle.real, circle.imag, color="0.6", lw=1)
+        roots = np.array([m.root for m in found])
+        ax.scatter(roots.real, roots.imag, color="C3", zorder=3)
+        periods = sorted({round(m.period, 1) for m in found if m.period})
+        ax.set_title(found[0].behaviour + (f", period {', '.join(map(str, periods))}" if periods else ""), fontsize=8)
+        ax.set_aspect("equal")
+        ax.set_xlim(-1.3, 1.3)
+        ax.set_ylim(-1.3, 1.3)
+        ax.set_xlabel("Re z")
+        ax.set_ylabel("Im z")
+        ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
 def plot_bibo(results: dict[str, object], path) -> Path:
     """max ||h(t)|| over bounded inputs against t ({label: BIBOResult}), with each bound (B)."""
     plt = _pyplot()

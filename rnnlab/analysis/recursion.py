@@ -21,6 +21,17 @@ Bounded input, bounded output (BIBO): for h(t) = W h(t-1) + x(t) with |x(t)| <= 
 (for relu(W h + x) the same holds with |W|, elementwise, since |relu(a)| <= |a|); tanh and
 sigmoid outputs are bounded by 1 whatever W is.
 
+Multi-tap (deeper) recursion, k taps back in time:
+    h(t) = w1 h(t-1) + w2 h(t-2) + ... + wk h(t-k) + c x(t)                            (M)
+Trying h(t) = z^t in the homogeneous equation gives the characteristic polynomial
+    z^k - w1 z^(k-1) - ... - wk = 0                                                     (R)
+whose roots z_i are the recursion's modes: with distinct roots every impulse response is
+h(t) = sum_i a_i z_i^t (the a_i fixed by the first k values). |z_i| < 1 for every root: the
+memory fades, as the largest |z_i|^t; a root outside the unit circle: it explodes; a complex
+pair r e^{±iθ}: the response oscillates with period 2π/θ steps inside an envelope r^t (one tap,
+k = 1, has a single real root w1 and can never oscillate, only flip sign). The same roots are the
+eigenvalues of the k x k companion matrix that writes (M) as a one-tap vector recursion (V).
+
 Memory of a model: run it on x and on x with an impulse (a change) at t = 0; the memory is the
 last step at which the outputs still differ by more than `threshold` times the difference at
 t = 0 (for h(t) = a h(t-1) + x(t) with a linear readout the difference is a^t exactly).
@@ -146,6 +157,89 @@ def vector_impulse_response(W, x0, steps: int, activation: str = "linear") -> np
 
 
 # --- bounded input, bounded output -------------------------------------------------------------
+# --- multi-tap ---------------------------------------------------------------------------------
+def multitap_recursion(weights, steps: int, c: float = 1.0, x=None, history=None) -> np.ndarray:
+    """(steps + 1,) trajectory of (M): h(t) = sum_j weights[j-1] h(t-j) + c x(t), t = 1 .. steps,
+    from h(0) = history[-1], h(-1) = history[-2], ... (zeros by default; history has k values,
+    oldest first). x (steps,) or None: the unit impulse x(1) = 1, zeros after."""
+    w = np.asarray(weights, float)
+    if w.ndim != 1 or w.size == 0:
+        raise ValueError(f"weights must be a non-empty list of tap weights w1 .. wk, got {weights!r}")
+    k = w.size
+    past = np.zeros(k) if history is None else np.asarray(history, float)
+    if past.shape != (k,):
+        raise ValueError(f"history has shape {past.shape}, expected ({k},): h(1-k) .. h(0)")
+    if x is None:
+        x = np.zeros(steps)
+        x[:1] = 1.0
+    x = np.asarray(x, float)
+    if x.shape != (steps,):
+        raise ValueError(f"x has shape {x.shape}, expected ({steps},), one input per step")
+    h = np.concatenate([past, np.empty(steps)])  # h[k - 1] is h(0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(k, k + steps):
+            h[t] = w @ h[t - k : t][::-1] + c * x[t - k]  # (M)
+    return h[k - 1 :]
+
+
+def characteristic_roots(weights) -> np.ndarray:
+    """The roots of (R), z^k - w1 z^(k-1) - ... - wk, largest modulus first."""
+    w = np.asarray(weights, float)
+    roots = np.roots(np.concatenate([[1.0], -w]))
+    return roots[np.argsort(-np.abs(roots), kind="stable")]
+
+
+def companion_matrix(weights) -> np.ndarray:
+    """The k x k matrix A with (h(t), ..., h(t-k+1)) = A (h(t-1), ..., h(t-k)) for (M) without
+    input: its eigenvalues are the characteristic roots."""
+    w = np.asarray(weights, float)
+    A = np.zeros((w.size, w.size))
+    A[0] = w
+    A[1:, :-1] = np.eye(w.size - 1)
+    return A
+
+
+@dataclass
+class Mode:
+    """One root z = r e^{iθ} of (R) and what it does to a memory."""
+
+    root: complex
+    modulus: float  # r: the envelope grows or fades as r^t
+    period: float | None  # 2π/θ steps for a complex root, None for a real one
+    behaviour: str  # "fades", "explodes", "persists", each "oscillating" or "alternating" where it applies
+
+    @property
+    def half_life(self) -> float | None:
+        """Steps for the envelope to halve (a fading mode), else None."""
+        return float(np.log(0.5) / np.log(self.modulus)) if 0 < self.modulus < 1 else None
+
+
+def modes(weights, tolerance: float = 1e-9) -> list[Mode]:
+    """The modes of (M): each characteristic root with its envelope, period and behaviour."""
+    found = []
+    for z in characteristic_roots(weights):
+        r, theta = float(abs(z)), float(abs(np.angle(z)))
+        size = "persists" if abs(r - 1) <= tolerance else ("fades" if r < 1 else "explodes")
+        if abs(z.imag) > tolerance:
+            found.append(Mode(complex(z), r, 2 * np.pi / theta, f"{size}, oscillating"))
+        else:
+            turn = ", alternating in sign" if z.real < 0 else ""
+            found.append(Mode(complex(z.real), r, None, size + turn))
+    return found
+
+
+def closed_form_response(weights, steps: int, history) -> np.ndarray:
+    """h(0 .. steps) of (M) without input as sum_i a_i z_i^t over the characteristic roots (for
+    distinct roots), the a_i solved from the k starting values: the modes made visible."""
+    z = characteristic_roots(weights)
+    k = z.size
+    start = np.asarray(history, float)  # h(1-k) .. h(0)
+    t0 = np.arange(1 - k, 1)
+    a = np.linalg.solve(z[None, :] ** t0[:, None], start.astype(complex))
+    t = np.arange(steps + 1)
+    return (z[None, :] ** t[:, None] @ a).real
+
+
 @dataclass
 class BIBOResult:
     spectral_radius: float  # ρ(W), or ρ(|W|) for relu

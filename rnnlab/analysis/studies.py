@@ -290,11 +290,32 @@ def _smooth(values, k: int = 20) -> np.ndarray:
 
 
 # --- the recursion figures ---------------------------------------------------------------------
+# Multi-tap recursions h(t) = w1 h(t-1) + ... + wk h(t-k) + x(t) (recursion.py, (M)): what one
+# more tap back in time adds to one tap: oscillation, and memory longer than any tap weight.
+MULTITAP_EXAMPLES = {
+    "one tap, fades": [0.8],
+    "one tap, alternates": [-0.8],
+    "two taps, damped oscillation": [1.2, -0.72],
+    "two taps, lasting oscillation": [1.6, -1.0],
+    "two taps, slow fade": [0.5, 0.45],
+    "three taps, period 3": [0.0, 0.0, 0.95],
+}
+
+
 def recursion_study(out=None, steps: int = 30) -> dict:
     """The lectures' recursion studies: scalar trajectories, fixed points against w, vector
-    impulse responses and the BIBO check. Returns a summary; writes scalar.png, fixed_points.png,
-    vector.png and bibo.png into `out` when given (needs matplotlib)."""
-    from .recursion import bibo_check, example_matrices, scalar_fixed_points, scalar_study, vector_impulse_response
+    impulse responses, the BIBO check and multi-tap recursions with their characteristic roots.
+    Returns a summary; writes scalar.png, fixed_points.png, vector.png, bibo.png and multitap.png
+    into `out` when given (needs matplotlib)."""
+    from .recursion import (
+        bibo_check,
+        example_matrices,
+        modes,
+        multitap_recursion,
+        scalar_fixed_points,
+        scalar_study,
+        vector_impulse_response,
+    )
 
     scalar = scalar_study(steps=steps)
     ws, ws_sig = np.linspace(-3, 3, 121), np.linspace(0, 10, 101)
@@ -315,7 +336,20 @@ def recursion_study(out=None, steps: int = 30) -> dict:
         "tanh, W = 3 R(π/6)": bibo_check(3 * _rot(np.pi / 6), "tanh", steps=4 * steps),
         "relu, W = 0.45 [[1, 1], [1, 1]]": bibo_check(np.full((2, 2), 0.45), "relu", steps=4 * steps),
     }
+    multitap = {name: (w, multitap_recursion(w, 2 * steps), modes(w)) for name, w in MULTITAP_EXAMPLES.items()}
     summary = {
+        "multi-tap modes": {
+            name: [
+                {
+                    "root": str(np.round(m.root, 4)),
+                    "modulus": round(m.modulus, 4),
+                    "period": m.period,
+                    "does": m.behaviour,
+                }
+                for m in found
+            ]
+            for name, (_, _, found) in multitap.items()
+        },
         "tanh fixed points, w = 2": [round(p.value, 6) for p in scalar_fixed_points("tanh", 2.0)],
         "bibo": {
             k: {
@@ -343,6 +377,7 @@ def recursion_study(out=None, steps: int = 30) -> dict:
                 plots.plot_fixed_points(fixed, out / "fixed_points.png"),
                 plots.plot_vector_recursions(vectors, out / "vector.png"),
                 plots.plot_bibo(bibo, out / "bibo.png"),
+                plots.plot_multitap(multitap, out / "multitap.png"),
             )
         ]
     return summary

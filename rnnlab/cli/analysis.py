@@ -47,7 +47,8 @@ def add_commands(command) -> None:
         description="gradflow: a tanh RNN, an IRNN, an LSTM with forget bias 0 and 1 and a GRU on "
         "the adding problem, measured at initialisation and after --train-steps Adam steps "
         "(gradient flow, Jacobian products, eigenvalues of W_hh, gates, impulse memory, loss); "
-        "recursions: the scalar and vector recursion figures, fixed points and the BIBO check; "
+        "recursions: the scalar and vector recursion figures, fixed points, the BIBO check and "
+        "multi-tap recursions with their characteristic roots; "
         "circuits: NOR circuits compiled into a sigmoid RNN (truth tables, a serial adder, a "
         "counter). Writes PNGs and summary.json into --out.",
     )
