@@ -54,11 +54,33 @@ def test_tagger_backward_matches_finite_differences(bidirectional):
     assert max(errors.values()) < 1e-6, errors
 
 
-def test_mlp_backward_matches_finite_differences():
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "elu"])
+def test_mlp_backward_matches_finite_differences(activation):
     rng = np.random.default_rng(3)
-    model = MLP([4, 5, 3, 2], dtype=np.float64, rng=rng)
+    model = MLP([4, 5, 3, 2], activation=activation, dtype=np.float64, rng=rng)
     errors = gradcheck(model, rng.standard_normal((6, 4)))
     assert max(errors.values()) < 1e-6, errors
+
+
+@pytest.mark.parametrize(
+    "activation, torch_name", [("tanh", "Tanh"), ("sigmoid", "Sigmoid"), ("relu", "ReLU"), ("elu", "ELU")]
+)
+def test_mlp_activations_equal_torch(activation, torch_name, torch):
+    rng = np.random.default_rng(5)
+    model = MLP([4, 6, 6, 3], activation=activation, dtype=np.float64, rng=rng)
+    layers = []
+    for k, layer in enumerate(model.layers):
+        linear = torch.nn.Linear(layer.in_features, layer.out_features).double()
+        linear.load_state_dict({n: torch.from_numpy(p.data.copy()) for n, p in layer.named_parameters()})
+        layers += [linear] + ([getattr(torch.nn, torch_name)()] if k < len(model.layers) - 1 else [])
+    reference = torch.nn.Sequential(*layers)
+    x = rng.standard_normal((5, 4))
+    tx = torch.tensor(x, requires_grad=True)
+    out = reference(tx)
+    dout = rng.standard_normal(out.shape)
+    out.backward(torch.tensor(dout))
+    np.testing.assert_allclose(model.forward(x), out.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(model.backward(dout), tx.grad.numpy(), atol=1e-12)
 
 
 def test_the_checker_catches_a_wrong_encoder_gradient():

@@ -245,6 +245,29 @@ def plot_multitap(examples: dict[str, tuple[np.ndarray, np.ndarray, list]], path
     return _save(fig, path)
 
 
+def plot_mlp_gradients(result: dict[str, dict], path) -> Path:
+    """log10 ||dL/dW|| per neuron against the layer, one line per activation (median over the
+    neurons that get a gradient, the band from the 10th to the 90th percentile): for a batch, and
+    single instances."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=100, sharey=True)
+    for ax, mode in zip(axes, ("batch", "single")):
+        for k, (activation, modes) in enumerate(result.items()):
+            r = modes[mode]
+            layers = np.arange(1, len(r["median"]) + 1)
+            median, p10, p90 = (np.array(r[key], dtype=float) for key in ("median", "p10", "p90"))
+            dead = max(r["zero"])
+            label = activation + (f" ({dead:.0%} of a layer's neurons get no gradient, at most)" if dead else "")
+            ax.plot(layers, median, marker=".", color=f"C{k}", label=label)
+            ax.fill_between(layers, p10, p90, color=f"C{k}", alpha=0.15)
+        ax.set_title(f"gradient per neuron at initialisation, {'a batch' if mode == 'batch' else 'single instances'}")
+        ax.set_xlabel("hidden layer (1 = next to the input)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("log10 ||dL/dW|| of a neuron's incoming weights")
+    return _save(fig, path)
+
+
 def plot_bibo(results: dict[str, object], path) -> Path:
     """max ||h(t)|| over bounded inputs against t ({label: BIBOResult}), with each bound (B)."""
     plt = _pyplot()

@@ -383,6 +383,80 @@ def recursion_study(out=None, steps: int = 30) -> dict:
     return summary
 
 
+# --- the vanishing gradients of a deep MLP (the CMU deck) ---------------------------------------
+MLP_ACTIVATIONS = ("elu", "relu", "sigmoid", "tanh")
+
+
+def mlp_gradient_bytes(depth: int, width: int, batch: int) -> int:
+    """Memory of one forward and backward of the study's MLP: weights and gradients, and two
+    arrays (pre-activation, output) of (batch, width) per layer kept for the backward."""
+    weights = 784 * width + (depth - 1) * width * width + width * 10
+    return 4 * (2 * weights + 2 * depth * batch * width)
+
+
+def mlp_gradient_study(
+    images: np.ndarray,
+    labels: np.ndarray,
+    activations=MLP_ACTIVATIONS,
+    depth: int = 19,
+    width: int = 1024,
+    batch: int = 64,
+    singles: int = 8,
+    seed: int = 0,
+    out=None,
+) -> dict:
+    """The CMU deck's figures: a `depth`-layer, `width`-wide MLP on MNIST at initialisation
+    (PyTorch's default U(±1/sqrt(fan_in))), the gradient of the cross-entropy with respect to each
+    hidden neuron's incoming weights, ||dL/dW_k[j, :]||, layer by layer, for each activation: once
+    for a batch, and for `singles` single instances. Returns per layer the median and the 10th and
+    90th percentiles over neurons of log10 of that norm (neurons whose gradient is exactly zero, as
+    dead relu units, counted apart as "zero"); writes mlp_gradients.png into `out`."""
+    from ..models.mlp import MLP
+    from ..nn import cross_entropy
+
+    x = (images[:batch].reshape(batch, -1) / 255.0).astype(np.float32)
+    y = labels[:batch].astype(np.int64)
+    result: dict = {}
+    for activation in activations:
+        model = MLP([x.shape[1]] + [width] * depth + [10], activation=activation, rng=np.random.default_rng(seed))
+        per_mode = {}
+        for mode, rows in (("batch", [slice(0, batch)]), ("single", [slice(k, k + 1) for k in range(singles)])):
+            logs = []
+            for part in rows:
+                model.zero_grad()
+                _, dlogits = cross_entropy(model.forward(x[part]), y[part])
+                model.backward(dlogits)
+                norms = np.stack([np.linalg.norm(layer.weight.grad, axis=1) for layer in model.layers[:-1]])
+                with np.errstate(divide="ignore"):  # a neuron that gets no gradient at all (relu's dead ones)
+                    logs.append(np.where(norms > 0, np.log10(norms), np.nan))  # (depth, width)
+            logs = np.concatenate(logs, axis=1)  # single instances: every instance's neurons together
+            per_mode[mode] = {
+                "median": _rounded(np.nanmedian(logs, axis=1)),
+                "p10": _rounded(np.nanpercentile(logs, 10, axis=1)),
+                "p90": _rounded(np.nanpercentile(logs, 90, axis=1)),
+                "zero": np.isnan(logs).mean(axis=1).round(3).tolist(),  # share of neurons with no gradient
+            }
+        result[activation] = per_mode
+    summary = {
+        "setup": f"{depth} hidden layers of {width}, batch {batch}, {singles} single instances, seed {seed}",
+        "log10 |dL/dW| per neuron, median by layer (first, last hidden layer)": {
+            a: {m: (r[m]["median"][0], r[m]["median"][-1]) for m in r} for a, r in result.items()
+        },
+        "layers": result,
+    }
+    if out is not None:
+        from pathlib import Path
+
+        from . import plots
+
+        summary["figures"] = [str(plots.plot_mlp_gradients(result, Path(out) / "mlp_gradients.png"))]
+    return summary
+
+
+def _rounded(values: np.ndarray) -> list:
+    return [None if np.isnan(v) else round(float(v), 3) for v in values]
+
+
 def _rot(angle: float) -> np.ndarray:
     c, s = np.cos(angle), np.sin(angle)
     return np.array([[c, -s], [s, c]])
