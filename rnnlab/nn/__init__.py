@@ -5,7 +5,9 @@ from . import cells
 from .backend import use_backend
 from .cells import CellKind
 from .clip import clip_grad_norm_, clip_grad_value_
+from .conv import Conv2d, Flatten, MaxPool2d
 from .core import Module, Param
+from .ctc import ctc_beam_decode, ctc_greedy_decode, ctc_loss
 from .gradcheck import gradcheck
 from .layers import Dropout, Embedding, LastStep, Linear, MeanPool, Sequential
 from .losses import bce_with_logits, cross_entropy, mse, nats_to_bits
@@ -46,10 +48,16 @@ __all__ = [
     "Sequential",
     "LastStep",
     "MeanPool",
+    "Conv2d",
+    "MaxPool2d",
+    "Flatten",
     "cross_entropy",
     "mse",
     "bce_with_logits",
     "nats_to_bits",
+    "ctc_loss",
+    "ctc_greedy_decode",
+    "ctc_beam_decode",
     "SGD",
     "Adam",
     "AdamW",
