@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["encoder", "classifier", "tagger", "forecaster", "charlm", "seq2seq"]
+MODULES = ["encoder", "classifier", "tagger", "forecaster", "charlm", "seq2seq", "ocr"]
 
 
 @pytest.mark.parametrize("name", MODULES)
