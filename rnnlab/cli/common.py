@@ -41,22 +41,20 @@ def out_file(path, option: str = "--out") -> Path:
 def check_new_run_folder(folder: Path) -> None:
     """Refuse to start a run in a folder that holds one: its run.json (continue it with `rnnlab
     resume`), or another run's checkpoints without one, which training would prune and whose
-    best/ it would replace."""
+    best/ it would replace (the Trainer refuses them too; here it happens before run.json is
+    written)."""
+    from ..train.checkpoint import checkpoints_held
+
     if (folder / "run.json").exists():
         raise ValueError(
             f"{folder} already holds a run: continue it with `rnnlab resume {folder}` or choose another --out"
         )
-    if folder.is_dir():
-        found = sorted(p.name + "/" for p in folder.iterdir() if _checkpoint_folder(p))
-        if found:
-            raise ValueError(
-                f"{folder} holds checkpoints of another run ({', '.join(found[:3])}{', ...' if len(found) > 3 else ''})"
-                " but no run.json: choose another --out, or remove them"
-            )
-
-
-def _checkpoint_folder(path: Path) -> bool:
-    return path.is_dir() and (path.name == "best" or path.name.startswith("checkpoint-"))
+    found = checkpoints_held(folder)
+    if found:
+        raise ValueError(
+            f"{folder} holds checkpoints of another run ({', '.join(found[:3])}{', ...' if len(found) > 3 else ''})"
+            " but no run.json: choose another --out, or remove them"
+        )
 
 
 @contextmanager
@@ -83,9 +81,10 @@ def removed_unless_started(folder: Path) -> Iterator[None]:
 
 
 def _started(folder: Path) -> bool:
+    from ..train.checkpoint import list_checkpoints
+
     metrics = folder / "metrics.jsonl"
-    stepped = metrics.is_file() and metrics.stat().st_size > 0
-    return stepped or any(p.name.startswith("checkpoint-") for p in folder.iterdir() if p.is_dir())
+    return (metrics.is_file() and metrics.stat().st_size > 0) or bool(list_checkpoints(folder))
 
 
 def say(progress: bool) -> Callable[[str], None]:

@@ -174,7 +174,7 @@ def clean_up(run_dir) -> None:
             shutil.rmtree(stale, ignore_errors=True)
         elif name.startswith(".best-link-"):
             stale.unlink(missing_ok=True)
-        elif name.startswith(".best-") and best is not None and name != best:
+        elif name.startswith(".best-") and name != best:  # no longer (or never) what best/ points to
             shutil.rmtree(stale, ignore_errors=True)
 
 
@@ -199,6 +199,14 @@ def list_checkpoints(run_dir) -> list[Path]:
         return []
     found = [p for p in run_dir.iterdir() if PATTERN.fullmatch(p.name) and _complete(p)]
     return sorted(found, key=lambda p: int(PATTERN.fullmatch(p.name).group(1)))
+
+
+def checkpoints_held(run_dir) -> list[str]:
+    """What a run folder holds of a run's checkpoints ("best/", "checkpoint-00000100/", ...): a
+    fresh run must not train over them (pruning would delete them, best/ would be replaced)."""
+    run_dir = Path(run_dir)
+    best = ["best/"] if os.path.lexists(run_dir / "best") else []
+    return best + [f"{p.name}/" for p in list_checkpoints(run_dir)]
 
 
 def checkpoint_step(folder: Path) -> int:

@@ -42,6 +42,7 @@ from ..nn.clip import clip_grad_norm_
 from ..nn.core import Module
 from .checkpoint import (
     Checkpoint,
+    checkpoints_held,
     clean_up,
     list_checkpoints,
     load_checkpoint,
@@ -51,7 +52,6 @@ from .checkpoint import (
 )
 from .runlock import hold_run
 from .safetensors import CheckpointError
-from .schema import check_value
 
 
 class Task(Protocol):
@@ -284,8 +284,8 @@ class Trainer:
         self.best_score = counters["best_score"]
         self.evals_since_best = counters["evals_since_best"]
         self.step = ckpt.step
-        if state.get("blas_threads") is not None:
-            self.blas_threads = _blas_threads(check_value(state["blas_threads"], "int", file, "blas_threads", 1, 4096))
+        if state.get("blas_threads") is not None:  # in [1, 4096]: checkpoint.check_state
+            self.blas_threads = _blas_threads(state["blas_threads"])
 
     def _save(self) -> None:
         save_checkpoint(self.run_dir, self._checkpoint(), keep=self.config.keep_checkpoints)
@@ -327,13 +327,14 @@ class Trainer:
     def _run(self, resume: bool) -> TrainResult:
         cfg = self.config
         self.blas_threads = _blas_threads(cfg.blas_threads)
-        found = list_checkpoints(self.run_dir)
-        if not resume and (found or os.path.lexists(self.run_dir / "best")):
+        held = checkpoints_held(self.run_dir)
+        if not resume and held:
             raise ValueError(
-                f"{self.run_dir} already holds checkpoints of a run: resume it, or train into another folder"
+                f"{self.run_dir} already holds checkpoints of a run: resume it, or train into another folder "
+                f"({', '.join(held[:3])}{', ...' if len(held) > 3 else ''})"
             )
         clean_up(self.run_dir)  # what killed runs left: we hold the lock, no one else writes here
-        if resume and found:
+        if resume and list_checkpoints(self.run_dir):
             self._restore(load_checkpoint(self.run_dir))
         self._truncate_metrics(self.step)  # a fresh run, or one killed before its first checkpoint: 0
         (self.run_dir / "config.json").write_text(
