@@ -206,22 +206,34 @@ class MaxPool2d(Module):
         """x (N, C, H, W) or (C, H, W) -> y (N, C, Ho, Wo) or (C, Ho, Wo)."""
         x, unbatched = _image_input(self, x)
         xp = _pad(x, self.padding, -np.inf)
-        win = _windows(xp, self.kernel_size, self.stride)
-        flat = win.reshape(win.shape[:4] + (-1,))  # (N, C, Ho, Wo, kh kw), a copy
-        arg = flat.argmax(axis=-1)  # (3) the first maximum in row-major order
-        y = np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]  # (3)
-        self.tape = (arg, xp.shape, y.shape, x.dtype, unbatched)
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        out_hw = ((xp.shape[2] - kh) // sh + 1, (xp.shape[3] - kw) // sw + 1)
+        y = None
+        for a in range(kh):  # (3) a running maximum over the kh kw window offsets, one strided slice each
+            for b in range(kw):
+                tile = xp[_offset_slice(a, b, self.stride, out_hw)]
+                y = tile.copy() if y is None else np.maximum(y, tile, out=y)
+        self.tape = (xp, y, unbatched)
         return y[0] if unbatched else y
 
     def backward(self, dout) -> np.ndarray:
         """dout (the shape of y) -> dx (the shape of x), nonzero only at each window's maximum."""
-        arg, xp_shape, y_shape, dtype, unbatched = _no_tape(self)
-        dout = _dout(self, dout, dtype, y_shape, unbatched)
+        xp, y, unbatched = _no_tape(self)
+        dout = _dout(self, dout, y.dtype, y.shape, unbatched)
         kh, kw = self.kernel_size
-        dxp = np.zeros(xp_shape, dtype)
-        for a in range(kh):  # (3) each window offset holding the maximum, accumulated over windows
+        dxp = np.zeros(xp.shape, y.dtype)
+        taken = np.zeros(y.shape, bool)  # windows whose maximum an earlier offset already held
+        disjoint = self.stride[0] >= kh and self.stride[1] >= kw
+        for a in range(kh):  # (3) offsets in row-major order: the first one equal to the maximum wins
             for b in range(kw):
-                dxp[_offset_slice(a, b, self.stride, y_shape[2:])] += np.where(arg == a * kw + b, dout, 0)
+                where = _offset_slice(a, b, self.stride, y.shape[2:])
+                first = xp[where] == y
+                first &= ~taken
+                taken |= first
+                if disjoint:  # each position lies in one window at most: write, no read-add
+                    np.multiply(first, dout, out=dxp[where])
+                else:
+                    dxp[where] += np.where(first, dout, 0)
         return _crop(dxp, self.padding, unbatched)
 
 
