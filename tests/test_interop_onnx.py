@@ -175,3 +175,86 @@ def test_missing_onnx_is_an_import_error_naming_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(ImportError, match=r'pip install -e "\.\[onnx\]"'):
         export(Linear(2, 2))
+
+
+# --- image layers and the OCR model (issue 18) -------------------------------------------------------
+def _crnn(dtype="float32"):
+    from rnnlab.models.ocr import CRNN, CRNNConfig
+
+    config = CRNNConfig(alphabet="abcde", height=12, channels=(3, 5), features=7, hidden=6, layers=2, dtype=dtype)
+    return CRNN(config, np.random.default_rng(5)).eval()
+
+
+@pytest.mark.parametrize("widths", [True, False])
+def test_crnn_graph_on_onnxruntime_matches_rnnlab_at_two_widths(onnx, widths, tmp_path):
+    from rnnlab.interop.onnx import crnn_difference, export_crnn
+
+    crnn = _crnn()
+    path = tmp_path / "crnn.onnx"
+    model = export_crnn(crnn, path, widths=widths, metadata={"run": "demo"})
+    onnx.checker.check_model(onnx.load(path), full_check=True)
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["alphabet"] == "abcde" and meta["run"] == "demo"
+    expected = "images [N, 1, 12, W] float32" + (", widths [N] int64" if widths else "")
+    expected += " -> log_probs [T, N, 6] float32" + (", lengths [N] int64" if widths else "")
+    assert signature(model) == expected
+    rng = np.random.default_rng(6)
+    for W in (24, 37):  # N and W are free; 37 is not a multiple of 4 (the pools floor)
+        images = rng.random((3, 1, 12, W)).astype(np.float32)
+        w = np.array([W, 4, 17]) if widths else None  # the full width, the least, an odd one
+        log_probs, lengths = crnn.forward(images, w)
+        got = run_onnxruntime(path, {"images": images} | ({"widths": w} if widths else {}))
+        assert_close(got["log_probs"], log_probs, f"log_probs, W={W}")
+        if widths:
+            assert np.array_equal(got["lengths"], lengths)
+            # what lies right of a width does not matter, as in rnnlab
+            noisy = images.copy()
+            noisy[1, :, :, 4:] = rng.random(noisy[1, :, :, 4:].shape)
+            again = run_onnxruntime(path, {"images": noisy, "widths": w})["log_probs"]
+            assert_close(again, log_probs, f"log_probs with noise right of the widths, W={W}")
+        assert crnn_difference(crnn, path, images, w) <= TOL
+    assert np.abs(log_probs - log_probs.mean(axis=2, keepdims=True)).max() > 0.01  # not flat scores
+
+
+def test_export_of_a_crnn_through_export_and_from_float64(onnx):
+    crnn = _crnn("float64")
+    images = np.random.default_rng(7).random((2, 1, 12, 16))
+    assert [i.name for i in export(crnn).graph.input] == ["images"]
+    model = export(crnn, lengths=True)  # lengths=True is the widths input
+    log_probs, _ = crnn.forward(images, np.array([16, 9]))
+    got = run_onnxruntime(model, {"images": images.astype(np.float32), "widths": np.array([16, 9])})
+    assert_close(got["log_probs"], log_probs, "log_probs")
+
+
+def test_image_sequential_and_lone_image_layers_match_rnnlab(onnx):
+    from rnnlab.nn import Conv2d, Flatten, MaxPool2d
+
+    rng = np.random.default_rng(8)
+    net = Sequential(
+        Conv2d(2, 3, 3, stride=(1, 2), padding=(1, 0), rng=rng),
+        MaxPool2d(3, stride=2, padding=1),
+        Conv2d(3, 4, (2, 3), bias=False, rng=rng),
+        Flatten(),
+        Linear(16, 5, rng=rng),
+    )
+    x = rng.standard_normal((2, 2, 9, 13)).astype(np.float32)
+    model = export(net)
+    onnx.checker.check_model(model, full_check=True)
+    assert signature(model) == "x [N, 2, H, W] float32 -> y [N, 5] float32"
+    assert {"Conv", "MaxPool", "Reshape"} <= {n.op_type for n in model.graph.node}
+    assert_close(run_onnxruntime(model, {"x": x})["y"], net.forward(x), "y")
+    for lone in (Conv2d(2, 3, 2, stride=2, rng=rng), MaxPool2d((2, 3), stride=1, padding=(1, 1))):
+        assert_close(run_onnxruntime(export(lone), {"x": x})["y"], lone.forward(x), type(lone).__name__)
+    middle = Sequential(MaxPool2d(2), Flatten(1, 2))  # (N, C, H, W) -> (N, C H/2, W/2)
+    assert_close(run_onnxruntime(export(middle), {"x": x})["y"], middle.forward(x), "Flatten(1, 2)")
+
+
+def test_image_layers_that_cannot_be_exported_are_refused_clearly(onnx):
+    from rnnlab.nn import Conv2d, Flatten
+
+    with pytest.raises(TypeError, match="Conv2d or a MaxPool2d"):
+        export(Sequential(Flatten(), Linear(4, 2)))
+    with pytest.raises(TypeError, match=r"needs images \(N, C, H, W\)"):
+        export(Sequential(Linear(D, H), Conv2d(1, 1, 1)))
+    with pytest.raises(ValueError, match="cannot flatten"):
+        export(Sequential(Conv2d(1, 1, 1), Flatten(2, 7)))

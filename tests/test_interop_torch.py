@@ -262,3 +262,71 @@ def test_missing_torch_is_an_import_error_naming_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` raise ImportError
     with pytest.raises(ImportError, match=r'pip install -e "\.\[torch\]"'):
         to_torch(Linear(2, 2))
+
+
+# --- image layers and the OCR model (issue 18) -------------------------------------------------------
+def test_image_layers_convert_both_ways(torch):
+    from rnnlab.nn import Conv2d, Flatten, MaxPool2d
+
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 2, 7, 6))
+    for layer in (
+        Conv2d(2, 3, (3, 2), stride=(2, 1), padding=(1, 0), dtype=np.float64, rng=rng),
+        Conv2d(2, 4, 3, bias=False, dtype=np.float64, rng=rng),
+        MaxPool2d(3, stride=2, padding=1),
+        Flatten(1, 2),
+    ):
+        t = to_torch(layer)
+        assert type(t).__name__ == type(layer).__name__
+        with torch.no_grad():
+            assert_same(layer.forward(x), t(torch.from_numpy(x)), 1e-12, repr(layer))
+        back = from_torch(t)
+        assert repr(back) == repr(layer)
+        assert all(np.array_equal(back.state_dict()[k], v) for k, v in layer.state_dict().items())
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_crnn_round_trip_through_torch_crnn(torch, dtype):
+    from rnnlab.interop.torch import TorchCRNN
+    from rnnlab.models.ocr import CRNN, CRNNConfig
+
+    cfg = CRNNConfig(alphabet="abcde", height=12, channels=(3, 5), features=7, hidden=6, layers=2, dtype=dtype)
+    crnn = CRNN(cfg, np.random.default_rng(9)).eval()
+    tcrnn = to_torch(crnn)
+    assert isinstance(tcrnn, TorchCRNN) and not tcrnn.training
+    assert list(tcrnn.state_dict()) == list(crnn.state_dict())  # rnnlab's names, in rnnlab's order
+    rng = np.random.default_rng(10)
+    for W in (24, 37):
+        images = rng.random((3, 1, 12, W)).astype(dtype)
+        for widths in (None, np.array([W, 4, 17])):
+            log_probs, lengths = crnn.forward(images, widths)
+            with torch.no_grad():
+                tlog_probs, tlengths = tcrnn(torch.from_numpy(images), widths)
+            assert_same(log_probs, tlog_probs, TOL[np.dtype(dtype).type], f"log_probs, W={W}, widths={widths}")
+            assert np.array_equal(tlengths.numpy(), lengths)
+    back = from_torch(tcrnn)
+    assert isinstance(back, CRNN) and back.config == cfg
+    assert np.array_equal(back.forward(images)[0], crnn.forward(images)[0])
+
+
+def test_torch_crnn_takes_a_saved_config_and_starts_as_rnnlab(torch):
+    from dataclasses import asdict
+
+    from rnnlab.interop.torch import TorchCRNN
+    from rnnlab.models.ocr import CRNNConfig
+
+    cfg = CRNNConfig(alphabet="xyz", height=8, channels=(2, 3), features=4, hidden=5, layers=1, forget_bias=2.0)
+    t = TorchCRNN(**asdict(cfg))
+    assert t.head.out_features == 4 and t.proj.in_features == 3 * 2
+    assert torch.all(t.rnn.bias_ih_l0_reverse[5:10] == 2.0) and torch.all(t.rnn.bias_hh_l0[5:10] == 0)
+    with pytest.raises(ValueError, match="height"):
+        TorchCRNN("ab", height=10)
+
+
+def test_image_layer_forms_rnnlab_lacks_are_refused(torch):
+    with pytest.raises(ValueError, match="dilation"):
+        from_torch(torch.nn.Conv2d(2, 2, 3, dilation=2))
+    with pytest.raises(ValueError, match="padding='same'"):
+        from_torch(torch.nn.Conv2d(2, 2, 3, padding="same"))
+    with pytest.raises(ValueError, match="ceil_mode=True"):
+        from_torch(torch.nn.MaxPool2d(2, ceil_mode=True))

@@ -1,6 +1,7 @@
 """Export to ONNX from standard operators, for onnxruntime and other inference runtimes.
 
     export(module, path=None, lengths=False) -> onnx.ModelProto
+    export_crnn(crnn, path=None, widths=True) -> onnx.ModelProto    (the OCR model)
 
 | rnnlab module                      | graph inputs                          | graph outputs         |
 |------------------------------------|---------------------------------------|-----------------------|
@@ -11,10 +12,18 @@
 | GRU, Dropout, LastStep, MeanPool,  |  [, lengths]                          |                       |
 | Linear (e.g. a classifier); a lone |                                       |                       |
 | Linear or Embedding                |                                       |                       |
+| Sequential of Conv2d, MaxPool2d,   | x (N, C, H, W), images                | y                     |
+| Flatten, Linear, ...; a lone       |                                       |                       |
+| Conv2d or MaxPool2d                |                                       |                       |
+| CRNN (rnnlab.models.ocr)           | images (N, 1, H, W) [, widths]        | log_probs [, lengths] |
 
 Shapes are rnnlab's (x (T, B, D), or (B, T, D) for batch_first; states (layers * directions, B,
 H)); T and B are free dimensions. `lengths` (B,) int64 is each sequence's valid steps, with
 rnnlab's meaning (outputs past it are zero; h_n is each sequence's state at its last valid step).
+Images are NCHW as in torch.nn and ONNX: Conv2d is a Conv operator (pads [ph, pw, ph, pw]),
+MaxPool2d a MaxPool (floor mode; ONNX pads never win a window, as rnnlab's -inf), Flatten a
+Reshape to x.shape[:s] + (-1,) + x.shape[e+1:]; N, H and W are free. The CRNN graph
+(`export_crnn`) has T = W // 4 and, optionally, the widths input that CRNN.forward takes.
 Dropout is left out: an exported model is for inference. The graph computes in float32 whatever
 the module's dtype (float64 weights are rounded): onnxruntime's RNN, LSTM and GRU kernels run
 float32 only ("LSTM operator does not support double yet", onnxruntime 1.31).
@@ -49,7 +58,20 @@ import numpy as np
 
 from .. import __version__
 from ..models.charlm import CharLM
-from ..nn import Dropout, Embedding, LastStep, Linear, MeanPool, Module, RecurrentLayer, Sequential
+from ..models.ocr import CRNN, DOWNSAMPLE
+from ..nn import (
+    Conv2d,
+    Dropout,
+    Embedding,
+    Flatten,
+    LastStep,
+    Linear,
+    MaxPool2d,
+    MeanPool,
+    Module,
+    RecurrentLayer,
+    Sequential,
+)
 from ..nn.cells import OnnxOperator
 
 OPSET = 17  # onnxruntime >= 1.17 runs it; every operator used here exists in this form there
@@ -66,7 +88,7 @@ def _onnx():
 
 
 # The graph's input and output names: fresh() never hands them out for inner values.
-INTERFACE = ("x", "ids", "h0", "c0", "lengths", "out", "h_n", "c_n", "logits", "y")
+INTERFACE = ("x", "ids", "h0", "c0", "lengths", "out", "h_n", "c_n", "logits", "y", "images", "widths", "log_probs")
 
 
 class _Graph:
@@ -282,6 +304,10 @@ def _export_sequential(g: _Graph, modules: list[Module], lengths: bool):
     shape: list = ["B", "T"] if first_bf else ["T", "B"]
     if isinstance(modules[0], Embedding):
         x = g.input("x", g.onnx.TensorProto.INT64, shape)
+    elif isinstance(modules[0], (Conv2d, MaxPool2d)):  # images, batched: (N, C, H, W)
+        channels = modules[0].in_channels if isinstance(modules[0], Conv2d) else "C"
+        shape = ["N", channels, "H", "W"]
+        x = g.input("x", g.elem, shape)
     else:
         first = modules[0]
         features = (
@@ -293,8 +319,8 @@ def _export_sequential(g: _Graph, modules: list[Module], lengths: bool):
         )
         if features is None:
             raise TypeError(
-                f"the first module of an exported Sequential must be an Embedding, a "
-                f"Linear or a recurrent layer (to know the input size), got {type(first).__name__}"
+                f"the first module of an exported Sequential must be an Embedding, a Linear, a recurrent "
+                f"layer, a Conv2d or a MaxPool2d (to know the input's size and rank), got {type(first).__name__}"
             )
         shape = shape + [features]
         x = g.input("x", g.elem, shape)
@@ -318,15 +344,115 @@ def _export_sequential(g: _Graph, modules: list[Module], lengths: bool):
         elif isinstance(m, Linear):
             x = _linear(g, m, x, hint)
             shape = shape[:-1] + [m.out_features]
+        elif isinstance(m, (Conv2d, MaxPool2d)):
+            if len(shape) != 4:
+                raise TypeError(f"module {k}, a {type(m).__name__}, needs images (N, C, H, W); it would get {shape}")
+            x = _conv2d(g, m, x, hint) if isinstance(m, Conv2d) else _maxpool2d(g, m, x, hint)
+            channels = m.out_channels if isinstance(m, Conv2d) else shape[1]
+            shape = [shape[0], channels, *(_pooled(n, *hw) for n, hw in zip(shape[2:], _windows_of(m)))]
+        elif isinstance(m, Flatten):
+            x, shape = _flatten(g, m, x, shape, hint)
         elif isinstance(m, Dropout):
             continue  # the identity at inference
         else:
             raise TypeError(
                 f"ONNX export of a Sequential knows Embedding, recurrent layers (RNN, LSTM, GRU), Dropout, "
-                f"LastStep, MeanPool and Linear; module {k} is a {type(m).__name__}"
+                f"LastStep, MeanPool, Linear, Conv2d, MaxPool2d and Flatten; module {k} is a {type(m).__name__}"
             )
     g.output(x, "y", g.elem, shape)
     return "y = f(x" + (", lengths" if lengths else "") + ")"
+
+
+# --- image layers (rnnlab.nn.conv): NCHW, as the ONNX operators --------------------------------------
+def _conv2d(g: _Graph, m: Conv2d, x: str, hint: str) -> str:
+    """Conv2d (1)-(2) of rnnlab.nn.conv: ONNX Conv is the same cross-correlation, weight (O, C, kh, kw)."""
+    (ph, pw), inputs = m.padding, [x, g.const(f"{hint}.weight", m.weight.data)]
+    if m.bias is not None:
+        inputs.append(g.const(f"{hint}.bias", m.bias.data))
+    return g.op("Conv", inputs, hint, kernel_shape=list(m.kernel_size), strides=list(m.stride), pads=[ph, pw, ph, pw])
+
+
+def _maxpool2d(g: _Graph, m: MaxPool2d, x: str, hint: str) -> str:
+    """MaxPool2d (3): ONNX MaxPool's pads never win a window (rnnlab pads with -inf); floor mode."""
+    ph, pw = m.padding
+    return g.op("MaxPool", [x], hint, kernel_shape=list(m.kernel_size), strides=list(m.stride), pads=[ph, pw, ph, pw])
+
+
+def _windows_of(m: Conv2d | MaxPool2d):
+    """((kernel, stride, padding) along H, the same along W)."""
+    return tuple(zip(m.kernel_size, m.stride, m.padding))
+
+
+def _pooled(n, kernel: int, stride: int, padding: int):
+    """An output size along one axis, (n + 2 padding - kernel) // stride + 1; None when n is not fixed."""
+    return (n + 2 * padding - kernel) // stride + 1 if isinstance(n, int) else None
+
+
+def _flatten(g: _Graph, m: Flatten, x: str, shape: list, hint: str) -> tuple[str, list]:
+    """Flatten (4): Reshape to x.shape[:s] + (-1,) + x.shape[e+1:], the kept sizes read at run time."""
+    rank = len(shape)
+    s = m.start_dim % rank if -rank <= m.start_dim < rank else None
+    e = m.end_dim % rank if -rank <= m.end_dim < rank else None
+    if s is None or e is None or s > e:
+        raise ValueError(f"{m!r} cannot flatten an input of rank {rank} ({shape})")
+    parts = [g.op("Shape", [x], f"{hint}.lead", start=0, end=s)] if s > 0 else []
+    parts.append(g.ints("minus_one_1", [-1]))
+    if e < rank - 1:
+        parts.append(g.op("Shape", [x], f"{hint}.trail", start=e + 1))
+    target = parts[0] if len(parts) == 1 else g.op("Concat", parts, f"{hint}.shape", axis=0)
+    merged = shape[s : e + 1]
+    size = int(np.prod(merged)) if all(isinstance(n, int) for n in merged) else None
+    return g.op("Reshape", [x, target], hint), shape[:s] + [size] + shape[e + 1 :]
+
+
+def _zero_right_of(g: _Graph, x: str, widths: str, hint: str) -> str:
+    """x (N, C, H, W) with columns w >= widths[n] of image n set to zero (CRNN.forward's width mask)."""
+    W = g.op("Squeeze", [g.op("Shape", [x], f"{hint}.W", start=3, end=4), g.ints("axis0", [0])], f"{hint}.W_scalar")
+    columns = g.op("Range", [g.const("zero", np.int64(0)), W, g.const("one", np.int64(1))], f"{hint}.columns")
+    keep = g.op(
+        "Less",
+        [
+            g.op("Unsqueeze", [columns, g.ints("axis0", [0])], f"{hint}.columns_1w"),
+            g.op("Unsqueeze", [widths, g.ints("axis1", [1])], f"{hint}.widths_n1"),
+        ],
+        f"{hint}.keep",
+    )  # (N, W) bool
+    keep = g.op("Unsqueeze", [g.op("Cast", [keep], f"{hint}.keepf", to=g.elem), g.ints("axes12", [1, 2])], f"{hint}.k")
+    return g.op("Mul", [x, keep], hint)  # keep is (N, 1, 1, W)
+
+
+def _export_crnn(g: _Graph, model: CRNN, widths: bool):
+    """CRNN.forward as one graph; its steps carry the names of rnnlab.models.ocr."""
+    cfg = model.config
+    x = g.input("images", g.elem, ["N", 1, cfg.height, "W"])
+    w = g.input("widths", g.onnx.TensorProto.INT64, ["N"]) if widths else None
+    if w is not None:
+        x = _zero_right_of(g, x, w, "images_kept")
+    a1 = g.op("Relu", [_conv2d(g, model.conv1, x, "conv1")], "a1")
+    if w is not None:
+        a1 = _zero_right_of(g, a1, w, "a1_kept")
+    p1 = _maxpool2d(g, model.pool1, a1, "pool1")
+    a2 = g.op("Relu", [_conv2d(g, model.conv2, p1, "conv2")], "a2")
+    if w is not None:
+        a2 = _zero_right_of(g, a2, g.op("Div", [w, g.const("two", np.int64(2))], "widths_half"), "a2_kept")
+    fmap = _maxpool2d(g, model.pool2, a2, "pool2")  # (N, C2, H/4, T)
+    seq = g.op("Transpose", [fmap], "columns", perm=[3, 0, 1, 2])  # column t -> step t: (T, N, C2, H/4)
+    seq = g.op("Reshape", [seq, g.ints("shape_tb_any", [0, 0, -1])], "seq")  # (T, N, C2 H/4)
+    f = g.op("Relu", [_linear(g, model.proj, seq, "proj")], "f")
+    lengths = lengths32 = None
+    if w is not None:
+        lengths = g.op("Div", [w, g.const("downsample", np.int64(DOWNSAMPLE))], "steps")  # widths // 4
+        lengths32 = g.op("Cast", [lengths], "lengths32", to=g.onnx.TensorProto.INT32)
+    out, _ = _recurrent(g, model.rnn, f, lengths32, dict.fromkeys(model.rnn.kind.states), "rnn.")
+    logits = _linear(g, model.head, out, "head")
+    g.output(g.op("LogSoftmax", [logits], "log_softmax", axis=2), "log_probs", g.elem, ["T", "N", cfg.classes])
+    if lengths is not None:
+        g.output(lengths, "lengths", g.onnx.TensorProto.INT64, ["N"])
+    return (
+        "CRNN: log_probs, lengths = f(images, widths); lengths = widths // 4"
+        if widths
+        else "CRNN: log_probs = f(images), every image read across its whole width"
+    )
 
 
 def _pool(g: _Graph, m: Module, x_tm: str, lengths: str | None, hint: str) -> str:
@@ -354,17 +480,20 @@ def export(module: Module, path=None, *, lengths: bool = False, metadata: dict[s
     inputs and outputs), checked with onnx.checker; written to `path` when given.
 
     lengths=True adds a `lengths` (B,) int64 input for batches of different lengths (recurrent
-    layers and Sequentials that hold one). `metadata` goes into the model's metadata_props
-    (e.g. the vocabulary a runtime needs to turn ids back into text).
+    layers and Sequentials that hold one), and for a CRNN a `widths` (N,) int64 input (see
+    `export_crnn`). `metadata` goes into the model's metadata_props (e.g. the vocabulary a
+    runtime needs to turn ids back into text).
     """
     if isinstance(module, CharLM) and lengths:
         raise ValueError("the char-LM graph has no lengths input: it steps all rows together")
+    if isinstance(module, CRNN):
+        return export_crnn(module, path, widths=lengths, metadata=metadata)
     if isinstance(module, Sequential) and len(module) == 0:
         raise ValueError("cannot export an empty Sequential")
-    if not isinstance(module, (CharLM, RecurrentLayer, Sequential, Linear, Embedding)):
+    if not isinstance(module, (CharLM, RecurrentLayer, Sequential, Linear, Embedding, Conv2d, MaxPool2d)):
         raise TypeError(
-            "ONNX export knows recurrent layers (RNN, LSTM, GRU), CharLM, Sequential, Linear and Embedding; "
-            f"got {type(module).__name__}"
+            "ONNX export knows recurrent layers (RNN, LSTM, GRU), CharLM, CRNN, Sequential, Linear, Embedding, "
+            f"Conv2d and MaxPool2d (Flatten inside a Sequential); got {type(module).__name__}"
         )
     g = _Graph()
     if isinstance(module, CharLM):
@@ -379,13 +508,68 @@ def export(module: Module, path=None, *, lengths: bool = False, metadata: dict[s
     return model
 
 
+def export_crnn(model: CRNN, path=None, *, widths: bool = True, metadata: dict[str, str] | None = None):
+    """The OCR model (rnnlab.models.ocr.CRNN) as one ONNX graph, checked with onnx.checker; written
+    to `path` when given. What `rnnlab fit ocr` (or anyone) calls to deploy a trained CRNN.
+
+        images (N, 1, H, W) float32 [, widths (N,) int64] -> log_probs (T, N, K + 1) [, lengths (N,) int64]
+
+    N and W are free (T = W // 4); H is the model's `config.height`. Conv + Relu + MaxPool twice,
+    Transpose + Reshape (column t -> step t), MatMul + Add + Relu, one bidirectional ONNX LSTM per
+    stacked layer, MatMul + Add, LogSoftmax.
+
+    widths=True (the default): a `widths` input, each image's width in pixels (in [4, W], not
+    checked by the graph), with CRNN.forward's meaning: the image and both conv blocks' outputs
+    are zeroed right of each width, the LSTM reads `lengths` = widths // 4 steps (the operator's
+    sequence_lens; its reverse direction starts at each line's last column), log_probs past a
+    line's length are those of a zero LSTM output, and `lengths` is an output, the steps a CTC
+    decoder reads. widths=False: no such input or output, every image is read across its whole
+    width W (CRNN.forward with widths=None); pad shorter lines with zeros (the background).
+
+    The metadata holds `alphabet` (class k >= 1 is alphabet[k - 1], class 0 the blank) and the
+    model's `config` as JSON, besides any `metadata` given.
+    """
+    import json
+    from dataclasses import asdict
+
+    if not isinstance(model, CRNN):
+        raise TypeError(f"export_crnn exports a rnnlab.models.ocr.CRNN, got {type(model).__name__}")
+    g = _Graph()
+    doc = _export_crnn(g, model, widths)
+    meta = {"alphabet": model.config.alphabet, "config": json.dumps(asdict(model.config))} | (metadata or {})
+    onnx_model = g.model(f"rnnlab {__version__} {doc}", meta)
+    if path is not None:
+        Path(path).write_bytes(onnx_model.SerializeToString())
+    return onnx_model
+
+
+def crnn_difference(model: CRNN, onnx_model, images: np.ndarray, widths: np.ndarray | None = None) -> float:
+    """The largest |difference| between rnnlab's CRNN log_probs (eval mode) and those of its exported
+    graph `onnx_model` (a ModelProto or file) on onnxruntime, for `images` (N, 1, H, W) and, when the
+    graph has a widths input, `widths` (N,) (None: every image's full width)."""
+    images = np.asarray(images, np.float32)
+    feeds = {"images": images}
+    source = onnx_model if hasattr(onnx_model, "graph") else _onnx().load(str(onnx_model))
+    if any(i.name == "widths" for i in source.graph.input):
+        feeds["widths"] = np.full(len(images), images.shape[3], np.int64) if widths is None else np.asarray(widths)
+    elif widths is not None:
+        raise ValueError("this graph has no widths input (exported with widths=False): pass widths=None")
+    with model.evaluating():
+        log_probs, lengths = model.forward(images, widths)
+    model.tape = None
+    got = run_onnxruntime(source, {k: v.astype(np.int64) if k == "widths" else v for k, v in feeds.items()})
+    if "lengths" in got and not np.array_equal(got["lengths"], lengths):
+        return float("inf")
+    return float(np.abs(got["log_probs"] - log_probs).max())
+
+
 def signature(model) -> str:
     """The graph's inputs and outputs as one line: 'ids [T, B] int64, h0 [2, B, 64] float32 -> ...'."""
     onnx = _onnx()
 
     def describe(v):
         t = v.type.tensor_type
-        dims = ", ".join(d.dim_param or str(d.dim_value) for d in t.shape.dim)
+        dims = ", ".join(d.dim_param or (str(d.dim_value) if d.HasField("dim_value") else "?") for d in t.shape.dim)
         return f"{v.name} [{dims}] {np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.elem_type))}"
 
     return (

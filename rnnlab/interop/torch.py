@@ -5,7 +5,9 @@ orders (weight_ih_l0 ..., i f g o, r z n), so a conversion builds the torch.nn (
 of the same sizes and copies the state dict, name for name, unchanged:
 
     to_torch(rnnlab_module)  -> torch.nn.Module     RNN, LSTM, GRU, their cells, Linear,
-    from_torch(torch_module) -> rnnlab Module        Embedding, Dropout, and the char-LM
+    from_torch(torch_module) -> rnnlab Module        Embedding, Dropout, Conv2d, MaxPool2d,
+                                                     Flatten, the char-LM (TorchCharLM) and
+                                                     the OCR model (TorchCRNN)
 
 Two rnnlab forms have no torch.nn counterpart and are refused with a ValueError saying so:
 LSTM(peephole=True) and GRU(reset="before"); both export to ONNX (rnnlab.interop.onnx).
@@ -21,10 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from ..models.charlm import CharLM, CharLMConfig
+from ..models.ocr import CRNN, DOWNSAMPLE, CRNNConfig
 from ..nn import (
+    Conv2d,
     Dropout,
     Embedding,
+    Flatten,
     Linear,
+    MaxPool2d,
     Module,
     RecurrentCell,
     RecurrentLayer,
@@ -140,9 +146,107 @@ def _torch_charlm_class():
     return TorchCharLM
 
 
+# --- the OCR model in PyTorch ------------------------------------------------------------------------
+_TORCH_CRNN = None
+
+
+def _torch_crnn_class():
+    """TorchCRNN, built on first use (its base class torch.nn.Module needs torch)."""
+    global _TORCH_CRNN
+    if _TORCH_CRNN is not None:
+        return _TORCH_CRNN
+    torch = _torch()
+    nn = torch.nn
+
+    class TorchCRNN(nn.Module):
+        """rnnlab's CRNN (rnnlab.models.ocr) in PyTorch, from torch.nn.Conv2d, MaxPool2d, Linear and a
+        bidirectional LSTM: images (N, 1, H, W), widths (N,) or None -> (log_probs (T, N, K + 1),
+        lengths (N,)), T = W // 4, exactly as CRNN.forward (widths zero the image and both conv
+        blocks' outputs right of each width; the LSTM reads widths // 4 steps, packed).
+
+        The submodules carry rnnlab's names (conv1, pool1, conv2, pool2, proj, rnn, head), so the
+        state dict keys are those of an rnnlab CRNN's. The constructor takes the fields of
+        rnnlab.models.ocr.CRNNConfig, so a saved config goes in as **asdict(config); forget_bias
+        sets the LSTM's initial forget-gate bias as rnnlab does (bias_ih's f block, bias_hh's 0).
+        """
+
+        def __init__(
+            self,
+            alphabet: str,
+            height: int = 32,
+            channels: tuple[int, int] = (32, 64),
+            features: int = 64,
+            hidden: int = 64,
+            layers: int = 2,
+            forget_bias: float = 1.0,
+            dtype="float32",
+        ):
+            super().__init__()
+            config = CRNNConfig(
+                alphabet=alphabet,
+                height=height,
+                channels=tuple(channels),
+                features=features,
+                hidden=hidden,
+                layers=layers,
+                forget_bias=forget_bias,
+            )  # checks the sizes as rnnlab does
+            if isinstance(dtype, str):
+                if dtype not in ("float32", "float64"):
+                    raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+                dtype = getattr(torch, dtype)
+            self.alphabet, self.height, self.forget_bias = config.alphabet, config.height, config.forget_bias
+            c1, c2 = config.channels
+            self.conv1 = nn.Conv2d(1, c1, 3, padding=1, dtype=dtype)
+            self.pool1 = nn.MaxPool2d(2)
+            self.conv2 = nn.Conv2d(c1, c2, 3, padding=1, dtype=dtype)
+            self.pool2 = nn.MaxPool2d(2)
+            self.proj = nn.Linear(c2 * (height // DOWNSAMPLE), features, dtype=dtype)
+            self.rnn = nn.LSTM(features, hidden, layers, bidirectional=True, dtype=dtype)
+            self.head = nn.Linear(2 * hidden, config.classes, dtype=dtype)
+            with torch.no_grad():  # as rnnlab.nn.init.forget_gate_bias_ (gate order i, f, g, o)
+                for name, p in self.rnn.named_parameters():
+                    if name.startswith("bias_"):
+                        p[hidden : 2 * hidden] = forget_bias if name.startswith("bias_ih") else 0.0
+
+        def forward(self, images, widths=None):
+            """images (N, 1, H, W) or (N, H, W), widths (N,) or None -> (log_probs (T, N, K + 1), lengths (N,))."""
+            F = nn.functional
+            x = images[:, None] if images.dim() == 3 else images
+            N, W = x.shape[0], x.shape[3]
+            if widths is None:
+                lengths = torch.full((N,), W // DOWNSAMPLE, dtype=torch.int64)
+            else:
+                widths = torch.as_tensor(widths, device=x.device).long()
+                lengths = widths // DOWNSAMPLE
+                keep = torch.arange(W, device=x.device) < widths[:, None, None, None]  # (N, 1, 1, W)
+                x = x * keep
+            a1 = F.relu(self.conv1(x))
+            if widths is not None:
+                a1 = a1 * keep
+            a2 = F.relu(self.conv2(self.pool1(a1)))
+            if widths is not None:
+                a2 = a2 * (torch.arange(W // 2, device=x.device) < (widths // 2)[:, None, None, None])
+            fmap = self.pool2(a2)  # (N, C2, H/4, T)
+            T = fmap.shape[3]
+            f = F.relu(self.proj(fmap.permute(3, 0, 1, 2).reshape(T, N, -1)))  # column t -> step t
+            if widths is None:
+                out, _ = self.rnn(f)
+            else:
+                packed = nn.utils.rnn.pack_padded_sequence(f, lengths.cpu(), enforce_sorted=False)
+                out, _ = nn.utils.rnn.pad_packed_sequence(self.rnn(packed)[0], total_length=T)
+            return F.log_softmax(self.head(out), dim=2), lengths.cpu()
+
+    TorchCRNN.__module__, TorchCRNN.__qualname__ = __name__, "TorchCRNN"
+    _TORCH_CRNN = TorchCRNN
+    return TorchCRNN
+
+
 def __getattr__(name: str):
     if name == "TorchCharLM":  # rnnlab.interop.torch.TorchCharLM, created when first asked for
         return _torch_charlm_class()
+    if name == "TorchCRNN":
+        return _torch_crnn_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -172,6 +276,12 @@ def to_torch(module: Module):
             cfg.vocab_size, cfg.model, cfg.hidden, cfg.layers, cfg.embedding, cfg.dropout, cfg.peephole, cfg.dtype
         )
         return _copy_into_torch(m, module)
+    if isinstance(module, CRNN):
+        cfg = module.config
+        m = _torch_crnn_class()(
+            cfg.alphabet, cfg.height, cfg.channels, cfg.features, cfg.hidden, cfg.layers, cfg.forget_bias, cfg.dtype
+        )
+        return _copy_into_torch(m, module)
     dtype = _torch_dtype(module.dtype) if hasattr(module, "dtype") else None
     if isinstance(module, RecurrentLayer):
         counterpart = module.kind.torch_counterpart(module.options)
@@ -197,10 +307,24 @@ def to_torch(module: Module):
         m = nn.Embedding(module.num_embeddings, module.embedding_dim, padding_idx=module.padding_idx, dtype=dtype)
     elif isinstance(module, Dropout):
         m = nn.Dropout(module.p)
+    elif isinstance(module, Conv2d):
+        m = nn.Conv2d(
+            module.in_channels,
+            module.out_channels,
+            module.kernel_size,
+            stride=module.stride,
+            padding=module.padding,
+            bias=module.bias is not None,
+            dtype=dtype,
+        )
+    elif isinstance(module, MaxPool2d):
+        m = nn.MaxPool2d(module.kernel_size, module.stride, module.padding)
+    elif isinstance(module, Flatten):
+        m = nn.Flatten(module.start_dim, module.end_dim)
     else:
         raise TypeError(
-            "to_torch converts recurrent layers and cells (RNN, LSTM, GRU, ...), Linear, Embedding, Dropout and "
-            f"CharLM; got {type(module).__name__}"
+            "to_torch converts recurrent layers and cells (RNN, LSTM, GRU, ...), Linear, Embedding, Dropout, "
+            f"Conv2d, MaxPool2d, Flatten, CharLM and CRNN; got {type(module).__name__}"
         )
     return _copy_into_torch(m, module)
 
@@ -244,6 +368,19 @@ def from_torch(torch_module, rng: np.random.Generator | None = None) -> Module:
             dtype=str(_numpy_dtype(tm, "the TorchCharLM")),
         )
         return _copy_from_torch(CharLM(cfg, rng), tm)
+    if isinstance(torch_module, _torch_crnn_class()):
+        tm = torch_module
+        cfg = CRNNConfig(
+            alphabet=tm.alphabet,
+            height=tm.height,
+            channels=(tm.conv1.out_channels, tm.conv2.out_channels),
+            features=tm.proj.out_features,
+            hidden=tm.rnn.hidden_size,
+            layers=tm.rnn.num_layers,
+            forget_bias=tm.forget_bias,
+            dtype=str(_numpy_dtype(tm, "the TorchCRNN")),
+        )
+        return _copy_from_torch(CRNN(cfg, rng), tm)
     dtype = _numpy_dtype(torch_module, f"the torch.nn.{name}")
     recurrent = _recurrent_kind(torch_module)
     if recurrent is not None:
@@ -278,10 +415,47 @@ def from_torch(torch_module, rng: np.random.Generator | None = None) -> Module:
         m = Embedding(t.num_embeddings, t.embedding_dim, padding_idx=t.padding_idx, dtype=dtype, rng=rng)
     elif isinstance(torch_module, nn.Dropout):
         m = Dropout(torch_module.p, rng=rng)
+    elif isinstance(torch_module, nn.Conv2d):
+        t = torch_module
+        unsupported = [
+            what
+            for what, bad in (
+                (f"padding={t.padding!r}", isinstance(t.padding, str)),
+                (f"padding_mode={t.padding_mode!r}", t.padding_mode != "zeros"),
+                (f"dilation={t.dilation}", tuple(t.dilation) != (1, 1)),
+                (f"groups={t.groups}", t.groups != 1),
+            )
+            if bad
+        ]
+        if unsupported:
+            raise ValueError(
+                f"torch.nn.Conv2d with {', '.join(unsupported)}: rnnlab's Conv2d has integer zero padding, "
+                "no dilation and no groups"
+            )
+        m = Conv2d(
+            t.in_channels,
+            t.out_channels,
+            t.kernel_size,
+            t.stride,
+            t.padding,
+            bias=t.bias is not None,
+            dtype=dtype,
+            rng=rng,
+        )
+    elif isinstance(torch_module, nn.MaxPool2d):
+        t = torch_module
+        if t.dilation not in (1, (1, 1)) or t.ceil_mode or t.return_indices:
+            raise ValueError(
+                f"torch.nn.MaxPool2d with dilation={t.dilation}, ceil_mode={t.ceil_mode}, "
+                f"return_indices={t.return_indices}: rnnlab's MaxPool2d has floor mode, no dilation and no indices"
+            )
+        m = MaxPool2d(t.kernel_size, t.stride, t.padding)
+    elif isinstance(torch_module, nn.Flatten):
+        m = Flatten(torch_module.start_dim, torch_module.end_dim)
     else:
         raise TypeError(
-            "from_torch converts torch.nn.RNN, LSTM, GRU, their cells, Linear, Embedding, "
-            f"Dropout and rnnlab.interop.torch.TorchCharLM; got {name}"
+            "from_torch converts torch.nn.RNN, LSTM, GRU, their cells, Linear, Embedding, Dropout, Conv2d, "
+            f"MaxPool2d, Flatten, rnnlab.interop.torch.TorchCharLM and TorchCRNN; got {name}"
         )
     return _copy_from_torch(m, torch_module)
 
