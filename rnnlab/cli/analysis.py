@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..experiments.common import non_negative_int, positive_float, positive_int
+from ..experiments.common import non_negative_float, non_negative_int, positive_float, positive_int
 from .common import one_blas_thread, out_folder, plots_available
 
-STUDIES = ("gradflow", "recursions", "circuits", "mlp-gradients")
+STUDIES = ("gradflow", "recursions", "circuits", "mlp-gradients", "bouncing-ball")
 NO_PICTURES = 'no pictures: they need matplotlib: pip install -e ".[plot]"'
 
 
@@ -43,7 +43,7 @@ def add_commands(command) -> None:
     study = command(
         "study",
         run_study,
-        help="the lectures' studies: gradient flow of five RNNs, recursions, NOR circuits",
+        help="the lectures' studies: gradient flow of five RNNs, recursions, NOR circuits, a bouncing ball",
         description="gradflow: a tanh RNN, an IRNN, an LSTM with forget bias 0 and 1 and a GRU on "
         "the adding problem, measured at initialisation and after --train-steps Adam steps "
         "(gradient flow, Jacobian products, eigenvalues of W_hh, gates, impulse memory, loss); "
@@ -52,7 +52,10 @@ def add_commands(command) -> None:
         "circuits: NOR circuits compiled into a sigmoid RNN (truth tables, a serial adder, a "
         "counter); mlp-gradients: the gradient per neuron, layer by layer, of a 19-layer, 1024-wide "
         "MLP on MNIST at initialisation for elu, relu, sigmoid and tanh, for a batch and single "
-        "instances. Writes PNGs and summary.json into --out.",
+        "instances; bouncing-ball: an LSTM that reads the frames of a ball bouncing in a box and "
+        "forecasts its next position, against the constant-velocity baseline (next = last + (last - "
+        "previous), exact in free flight, wrong at the walls): errors near a bounce and in free "
+        "flight, and a rollout that feeds the forecasts back. Writes PNGs and summary.json into --out.",
     )
     study.add_argument("name", choices=STUDIES, help="which study")
     study.add_argument("--out", metavar="DIR", help="output folder (default runs/study-NAME-<time>)")
@@ -64,11 +67,33 @@ def add_commands(command) -> None:
     study.add_argument(
         "--seq-len", type=positive_int, default=50, help="gradflow: adding-problem length T (default 50)"
     )
-    study.add_argument("--hidden", type=positive_int, default=32, help="gradflow: hidden units (default 32)")
     study.add_argument(
-        "--train-steps", type=positive_int, default=300, help="gradflow: Adam steps per model (default 300)"
+        "--hidden", type=positive_int, default=32, help="gradflow, bouncing-ball: hidden units (default 32)"
     )
-    study.add_argument("--lr", type=positive_float, default=1e-2, help="gradflow: Adam learning rate (default 0.01)")
+    study.add_argument(
+        "--train-steps",
+        "--steps",
+        type=positive_int,
+        help="gradflow: Adam steps per model (default 300); bouncing-ball: Adam steps (default 2000, --quick 100)",
+    )
+    study.add_argument(
+        "--lr", type=positive_float, default=1e-2, help="gradflow, bouncing-ball: Adam learning rate (default 0.01)"
+    )
+    study.add_argument(
+        "--gravity",
+        type=non_negative_float,
+        default=0.0,
+        help="bouncing-ball: pull downwards in pixels per step^2 (default 0: the baseline is exact between bounces)",
+    )
+    study.add_argument(
+        "--encoder",
+        choices=("pixels", "conv"),
+        default="pixels",
+        help="bouncing-ball: how a frame is read, flattened into a Linear layer or two conv blocks (default pixels)",
+    )
+    study.add_argument(
+        "--quick", action="store_true", help="bouncing-ball: 100 steps and 64 evaluation balls, seconds (for tests)"
+    )
     study.add_argument("--depth", type=positive_int, default=19, help="mlp-gradients: hidden layers (default 19)")
     study.add_argument("--width", type=positive_int, default=1024, help="mlp-gradients: units per layer (default 1024)")
     study.add_argument("--batch", type=positive_int, default=64, help="mlp-gradients: images in the batch (default 64)")
@@ -152,6 +177,8 @@ def run_study(args) -> int:
             )
             for line in _mlp_lines(summary):
                 print(line)
+        elif args.name == "bouncing-ball":
+            summary = _bouncing_ball(args, out if drawing else None)
         else:
             summary = _gradflow(args, studies, out if drawing else None, models)
     summary["options"] = {k: v for k, v in vars(args).items() if k not in ("debug", "command", "handler")}
@@ -160,6 +187,27 @@ def run_study(args) -> int:
         print(f"pictures: {', '.join(summary['figures'])}")
     print(f"summary: {out / 'summary.json'} ({time.perf_counter() - start:.1f} s)")
     return 0
+
+
+def _bouncing_ball(args, out: Path | None) -> dict:
+    from ..analysis.ball import ball_study, summary_lines
+
+    args.train_steps = args.train_steps or (100 if args.quick else 2000)
+    print(f"bouncing ball: {args.train_steps} Adam steps (seed {args.seed}) ...", flush=True)
+    summary = ball_study(
+        steps=args.train_steps,
+        gravity=args.gravity,
+        encoder=args.encoder,
+        hidden=args.hidden,
+        lr=args.lr,
+        seed=args.seed,
+        eval_balls=64 if args.quick else 256,
+        out=out,
+        say=lambda line: print(line, flush=True),
+    )
+    for line in summary_lines(summary):
+        print(line)
+    return summary
 
 
 def _mnist_for_study(args, studies) -> tuple[np.ndarray, np.ndarray]:
@@ -210,6 +258,7 @@ def _gradflow_models(args, studies) -> list[str]:
 
 
 def _gradflow(args, studies, out: Path | None, models: list[str]) -> dict:
+    args.train_steps = args.train_steps or 300
     print(
         f"gradient flow on the adding problem, T={args.seq_len}, H={args.hidden}, {args.train_steps} "
         f"Adam steps per model (lr {args.lr:g}, seed {args.seed})",
