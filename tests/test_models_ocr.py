@@ -4,8 +4,9 @@ synthetic glyph strings (including strings longer than any seen in training)."""
 import numpy as np
 import pytest
 
-from rnnlab.models.ocr import CRNN, CRNNConfig
-from rnnlab.nn import Adam, Module, ctc_loss, gradcheck
+from rnnlab.data.render import glyph_crops
+from rnnlab.models.ocr import CRNN, CRNNConfig, MaxlenReader, ReaderConfig, SegmentedReader
+from rnnlab.nn import Adam, Module, cross_entropy, ctc_loss, gradcheck
 
 ALPHABET = "abcd"
 
@@ -170,3 +171,112 @@ def test_beam_search_agrees_with_greedy_on_the_trained_model(trained):
     greedy = model.decode(images, widths)
     beam = model.decode(images, widths, beam=4)
     assert np.mean([g == b for g, b in zip(greedy, beam)]) >= 0.9
+
+
+# --- the lectures' two readers ----------------------------------------------------------------------
+
+
+def tiny_reader(cls, dtype: str = "float64", seed: int = 0, **kw):
+    config = ReaderConfig(alphabet="ab", height=4, channels=(2, 3), features=4, hidden=3, dtype=dtype, **kw)
+    return cls(config, np.random.default_rng(seed))
+
+
+class CrossEntropyOf(Module):
+    """forward(x) -> the model's masked cross-entropy as a 0-d array, for gradcheck."""
+
+    def __init__(self, model, targets, mask=None, lengths=None):
+        super().__init__()
+        self.model = self.add_module("model", model)
+        self.targets, self.mask, self.lengths = targets, mask, lengths
+
+    def forward(self, x):
+        logits = self.model(x) if self.lengths is None else self.model(x, self.lengths)
+        loss, self.dlogits = cross_entropy(logits, self.targets, mask=self.mask)
+        return np.asarray(loss)
+
+    def backward(self, dloss):
+        return self.model.backward(self.dlogits * dloss)
+
+
+def test_segmented_reader_gradients_match_finite_differences_and_padding_glyphs_get_none():
+    model = tiny_reader(SegmentedReader, width=4, layers=2)
+    crops = np.random.default_rng(1).random((3, 2, 4, 4))
+    targets, mask = model.encode(["aba", "b"], steps=3)
+    loss = CrossEntropyOf(model, targets, mask, np.array([3, 1]))
+    errors = gradcheck(loss, crops)
+    assert set(errors) >= {"x", "model.conv1.weight", "model.proj.weight", "model.rnn.weight_hh_l1_reverse"}
+    assert max(errors.values()) < 1e-6, errors
+    loss(crops)
+    dcrops = loss.backward(np.ones(()))
+    assert not dcrops[1:, 1].any() and dcrops[:, 0].any()  # glyph slots past "b" are never read
+
+
+def test_maxlen_reader_gradients_match_finite_differences():
+    model = tiny_reader(MaxlenReader, width=8, maxlen=3, seed=1)  # seed 0 puts a relu within 1e-6 of its kink
+    images = np.random.default_rng(3).random((2, 1, 4, 8))
+    errors = gradcheck(CrossEntropyOf(model, model.encode(["ab", "b"])), images)
+    assert set(errors) >= {"x", "model.conv2.bias", "model.proj.weight", "model.rnn.weight_ih_l0"}
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_maxlen_reader_pads_narrow_images_refuses_wide_ones_and_cuts_long_targets():
+    model = tiny_reader(MaxlenReader, dtype="float32", width=8, maxlen=2)
+    narrow = np.random.default_rng(3).random((1, 4, 5)).astype(np.float32)
+    padded = np.zeros((1, 4, 8), np.float32)
+    padded[:, :, :5] = narrow
+    np.testing.assert_array_equal(model(narrow), model(padded))
+    with pytest.raises(ValueError, match="W <= 8"):
+        model(np.zeros((1, 4, 12), np.float32))
+    assert model.encode(["abab"]).ravel().tolist() == [1, 2]  # all it could ever write
+    with pytest.raises(ValueError, match="multiple of 4"):
+        ReaderConfig("ab", width=6)
+
+
+def test_glyph_crops_centre_each_box_and_keep_the_centre_of_wide_ones():
+    images = np.arange(2 * 1 * 10, dtype=np.float32).reshape(2, 1, 10)
+    crops, lengths = glyph_crops(images, [[(0, 2), (2, 9)], [(4, 5)]], width=4)
+    assert crops.shape == (2, 2, 1, 4) and lengths.tolist() == [2, 1]
+    assert crops[0, 0, 0].tolist() == [0, 0, 1, 0]  # 2 columns centred in 4
+    assert crops[1, 0, 0].tolist() == [3, 4, 5, 6]  # 7 columns: the central 4
+    assert crops[0, 1, 0].tolist() == [0, 14, 0, 0] and not crops[1, 1].any()
+    with pytest.raises(ValueError, match="box 0 of line 1"):
+        glyph_crops(images, [[(0, 2)], [(8, 12)]], width=4)
+
+
+def test_both_lecture_readers_learn_glyph_strings(trained):
+    _, glyphs, _ = trained
+    rng = np.random.default_rng(7)
+    config = ReaderConfig(alphabet=ALPHABET, height=8, width=40, maxlen=4, channels=(8, 16), features=64, hidden=64)
+    maxlen = MaxlenReader(config, rng)
+    segmented = SegmentedReader(ReaderConfig(ALPHABET, height=8, width=8, channels=(4, 8), features=16, hidden=16), rng)
+    optimizers = [Adam(maxlen.parameters(), lr=0.01), Adam(segmented.parameters(), lr=0.01)]
+    for step in range(300):  # the segmented reader needs half as many steps
+        images, _, texts = draw_lines(rng, glyphs, 32, 1, 4, 40)
+        maxlen.zero_grad()
+        maxlen.backward(cross_entropy(maxlen(images), maxlen.encode(texts))[1])
+        optimizers[0].step()
+        if step < 150:
+            crops, lengths = glyphs_of(images, texts)
+            targets, mask = segmented.encode(texts)
+            segmented.zero_grad()
+            segmented.backward(cross_entropy(segmented(crops, lengths), targets, mask=mask)[1])
+            optimizers[1].step()
+    images, _, texts = draw_lines(np.random.default_rng(8), glyphs, 200, 1, 4, 40)
+    assert np.mean([p == t for p, t in zip(maxlen.read(images), texts)]) > 0.5  # measured 0.7; chance < 1/4
+    crops, lengths = glyphs_of(images, texts)
+    characters = "".join(texts)
+    assert np.mean([p == t for p, t in zip("".join(segmented.read(crops, lengths)), characters)]) > 0.95
+
+
+def glyphs_of(images, texts):
+    """draw_lines' glyph boxes, found back from the ink (glyphs are 8 px wide, drawn solid-edged)."""
+    boxes = []
+    for image, text in zip(images[:, 0], texts):
+        ink = np.flatnonzero(image.any(axis=0))
+        starts, x = [], -1
+        for col in ink:  # glyphs are 8 wide and touch at most end to start: walk in 8 px steps
+            if col >= x:
+                starts.append(col)
+                x = col + 8
+        boxes.append([(s, s + 8) for s in starts[: len(text)]])
+    return glyph_crops(images[:, 0], boxes, width=8)

@@ -421,3 +421,34 @@ def mnist_strings(
         for j, (x0, x1) in zip(index, line):
             out[i, :, x0:x1] = pixels[j]
     return DigitStrings(out, widths, [labels[index].astype(np.int64) for index in picks], boxes)
+
+
+def glyph_crops(
+    images: np.ndarray, boxes: Sequence[Sequence[tuple[int, int]]], width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each character's columns cut out of its line, for a reader that is told where the characters
+    are (the lectures' segmented model).
+
+    images (N, H, W) and boxes[n] = [(x0, x1), ...] as text_lines returns them -> (crops (L, N, H,
+    width) float32 with L the most characters in a line, zeros past each line's end; lengths (N,)).
+    A box narrower than `width` sits centred in its crop; a wider one keeps its central `width`
+    columns (the ink a wide glyph loses is at its edges).
+    """
+    images = np.asarray(images)
+    if images.ndim != 3 or len(boxes) != images.shape[0]:
+        raise ValueError(
+            f"images must be (N, H, W) with one list of boxes per line, got shape {images.shape} and {len(boxes)} lists"
+        )
+    width = positive_int("width", width)
+    lengths = np.array([len(b) for b in boxes], np.int64)
+    crops = np.zeros((max(1, int(lengths.max(initial=0))), len(boxes), images.shape[1], width), np.float32)
+    for n, line in enumerate(boxes):
+        for i, (x0, x1) in enumerate(line):
+            if not 0 <= x0 < x1 <= images.shape[2]:
+                raise ValueError(f"box {i} of line {n}, ({x0}, {x1}), is not a column range inside the image")
+            if x1 - x0 > width:  # keep the centre
+                x0 += (x1 - x0 - width) // 2
+                x1 = x0 + width
+            left = (width - (x1 - x0)) // 2
+            crops[i, n, :, left : left + x1 - x0] = images[n, :, x0:x1]
+    return crops, lengths

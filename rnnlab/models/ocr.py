@@ -40,10 +40,67 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..nn import LSTM, Conv2d, Linear, MaxPool2d, Module, ctc_beam_decode, ctc_greedy_decode
-from ..nn.core import check_dtype
-from ..nn.init import forget_gate_bias_
+from ..nn.core import check_dtype, check_lengths
+from ..nn.init import forget_gate_bias_, kaiming_normal_
 
 DOWNSAMPLE = 4  # two 2x2 pools: one column of the feature map per 4 image columns
+
+
+def he_init(rng: np.random.Generator, *layers) -> None:
+    """Weights N(0, 2 / fan_in), biases 0, for layers a relu follows (He et al. 2015; Keras' captcha
+    OCR example starts its convs so). torch's default, U(+-1/sqrt(fan_in)), has a sixth of that
+    variance: after two conv blocks and the Linear the LSTM saw nearly nothing, and CTC's first
+    plateau (blanks everywhere) lasted hundreds of steps longer."""
+    for layer in layers:
+        kaiming_normal_(layer.weight.data, rng)
+        layer.bias.data[...] = 0
+
+
+class ConvBlocks:
+    """The two conv blocks every reader here starts with, as a mixin so the parameters keep the
+    names conv1.* and conv2.* in each model's state_dict (torch's names for the same layers):
+
+        x (N, C0, H, W) --Conv2d 3x3 pad 1 -- relu -- MaxPool2d 2x2-->   (N, C1, H/2, W/2)
+                        --Conv2d 3x3 pad 1 -- relu -- MaxPool2d 2x2-->   (N, C2, H/4, W/4)
+
+    With widths, the input and both blocks' activations are zeroed right of each width (W, W/2),
+    so a narrow image reads as it would alone, whatever padding lies right of it in the batch.
+    Backward: the pools send the gradient to each window's maximum, relu passes it where the
+    activation was positive (a zeroed column counts as not positive), the convs as in rnnlab.nn.conv.
+    """
+
+    def _build_convs(self, in_channels: int, channels: tuple[int, int], dtype, rng) -> None:
+        c1, c2 = channels
+        self.conv1 = self.add_module("conv1", Conv2d(in_channels, c1, 3, padding=1, dtype=dtype, rng=rng))
+        self.pool1 = self.add_module("pool1", MaxPool2d(2))
+        self.conv2 = self.add_module("conv2", Conv2d(c1, c2, 3, padding=1, dtype=dtype, rng=rng))
+        self.pool2 = self.add_module("pool2", MaxPool2d(2))
+        he_init(rng, self.conv1, self.conv2)
+
+    def _convs_forward(self, x: np.ndarray, widths: np.ndarray | None) -> np.ndarray:
+        """x (N, C0, H, W), widths (N,) or None -> the feature map (N, C2, H/4, W/4)."""
+        keep = None
+        if widths is not None:  # zero everything right of each width, before each conv
+            w = np.asarray(widths)[:, None, None, None]
+            keep = np.arange(x.shape[3]) < w  # (N, 1, 1, W)
+            x = x * keep
+        a1 = np.maximum(self.conv1.forward(x), 0)
+        if keep is not None:
+            a1 *= keep
+        a2 = np.maximum(self.conv2.forward(self.pool1.forward(a1)), 0)
+        if keep is not None:
+            a2 *= np.arange(a2.shape[3]) < w // 2
+        self._conv_tape = (keep, a1, a2)
+        return self.pool2.forward(a2)
+
+    def _convs_backward(self, dfmap: np.ndarray) -> np.ndarray:
+        """d feature map (N, C2, H/4, W/4) -> dx (N, C0, H, W)."""
+        keep, a1, a2 = self._conv_tape
+        dp1 = self.conv2.backward(self.pool2.backward(dfmap) * (a2 > 0))  # (a2 > 0): relu and the width mask
+        dx = self.conv1.backward(self.pool1.backward(dp1) * (a1 > 0))
+        if keep is not None:
+            dx *= keep
+        return dx
 
 
 @dataclass
@@ -79,7 +136,7 @@ class CRNNConfig:
         return len(self.alphabet) + 1
 
 
-class CRNN(Module):
+class CRNN(ConvBlocks, Module):
     r"""Convolutions, a bidirectional LSTM over the image columns, and per-column class scores for CTC.
 
     ::
@@ -94,7 +151,7 @@ class CRNN(Module):
     Args:
         config: a :class:`CRNNConfig`.
         rng: the generator the initial weights are drawn from (convs, Linear, LSTM, head, in
-            that order); None draws a fresh one.
+            that order; convs and Linear by he_init); None draws a fresh one.
 
     Shapes:
         forward(images (N, 1, H, W) or (N, H, W), widths (N,) or None) -> (log_probs (T, N, K + 1),
@@ -134,13 +191,10 @@ class CRNN(Module):
         self.config = config
         rng = rng if rng is not None else np.random.default_rng()
         dt = self.dtype = check_dtype(config.dtype)
-        c1, c2 = config.channels
-        self.conv1 = self.add_module("conv1", Conv2d(1, c1, 3, padding=1, dtype=dt, rng=rng))
-        self.pool1 = self.add_module("pool1", MaxPool2d(2))
-        self.conv2 = self.add_module("conv2", Conv2d(c1, c2, 3, padding=1, dtype=dt, rng=rng))
-        self.pool2 = self.add_module("pool2", MaxPool2d(2))
-        column = c2 * (config.height // DOWNSAMPLE)
+        self._build_convs(1, config.channels, dt, rng)
+        column = config.channels[1] * (config.height // DOWNSAMPLE)
         self.proj = self.add_module("proj", Linear(column, config.features, dtype=dt, rng=rng))
+        he_init(rng, self.proj)
         self.rnn = self.add_module(
             "rnn",
             LSTM(config.features, config.hidden, num_layers=config.layers, bidirectional=True, dtype=dt, rng=rng),
@@ -188,19 +242,7 @@ class CRNN(Module):
             )
         N, _, _, W = x.shape
         lengths = self._lengths(widths, N, W)
-        keep = None
-        if widths is not None:  # zero everything right of each width, before each conv
-            w = np.asarray(widths)[:, None, None, None]
-            keep = np.arange(W) < w  # (N, 1, 1, W)
-            x = x * keep
-        a1 = np.maximum(self.conv1.forward(x), 0)
-        if keep is not None:
-            a1 *= keep
-        p1 = self.pool1.forward(a1)
-        a2 = np.maximum(self.conv2.forward(p1), 0)
-        if keep is not None:
-            a2 *= np.arange(W // 2) < w // 2
-        fmap = self.pool2.forward(a2)  # (N, C2, H/4, T)
+        fmap = self._convs_forward(x, widths)  # (N, C2, H/4, T)
         T = fmap.shape[3]
         seq = np.ascontiguousarray(fmap.transpose(3, 0, 1, 2)).reshape(T, N, -1)  # column t -> step t
         f = np.maximum(self.proj.forward(seq), 0)
@@ -208,14 +250,14 @@ class CRNN(Module):
         logits = self.head.forward(out)
         shifted = logits - logits.max(axis=2, keepdims=True)
         log_probs = shifted - np.log(np.exp(shifted).sum(axis=2, keepdims=True))
-        self.tape = (np.ndim(images) == 3, keep, a1, a2, f, fmap.shape, log_probs)
+        self.tape = (np.ndim(images) == 3, f, fmap.shape, log_probs)
         return log_probs, lengths
 
     def backward(self, dlog_probs) -> np.ndarray:
         """dlog_probs (T, N, K + 1), e.g. ctc_loss's gradient -> dimages (the shape of images)."""
         if self.tape is None:
             raise ValueError("backward() needs a forward() first: it differentiates the last forward pass")
-        unbatched_channel, keep, a1, a2, f, fmap_shape, log_probs = self.tape
+        unbatched_channel, f, fmap_shape, log_probs = self.tape
         g = np.asarray(dlog_probs, dtype=self.dtype)
         if g.shape != log_probs.shape:
             raise ValueError(f"dlog_probs has shape {g.shape}, expected the shape of log_probs {log_probs.shape}")
@@ -225,10 +267,7 @@ class CRNN(Module):
         dseq = self.proj.backward(df * (f > 0))
         N, C2, H4, T = fmap_shape
         dfmap = dseq.reshape(T, N, C2, H4).transpose(1, 2, 3, 0)
-        dp1 = self.conv2.backward(self.pool2.backward(dfmap) * (a2 > 0))  # (a2 > 0): relu and the width mask
-        dx = self.conv1.backward(self.pool1.backward(dp1) * (a1 > 0))
-        if keep is not None:
-            dx *= keep
+        dx = self._convs_backward(dfmap)
         return dx[:, 0] if unbatched_channel else dx
 
     # --- decoding -------------------------------------------------------------------------------
@@ -245,5 +284,250 @@ class CRNN(Module):
                 else:
                     labels = ctc_beam_decode(log_probs, beam, lengths)
                 texts.extend(self.labels_to_string(seq) for seq in labels)
+        self.tape = None
+        return texts
+
+
+# --- the lectures' two readers: told where the characters are, or told only how many at most --------
+
+
+@dataclass
+class ReaderConfig:
+    """The two lecture models' settings (SegmentedReader and MaxlenReader)."""
+
+    alphabet: str  # the characters, in class order
+    height: int = 32  # image height in pixels, a multiple of 4
+    width: int = 28  # SegmentedReader: one glyph crop's width; MaxlenReader: the fixed canvas width
+    maxlen: int = 12  # MaxlenReader: the output steps, the longest string it can write
+    channels: tuple[int, int] = (16, 32)  # output channels of the two conv blocks
+    features: int = 128  # the Linear after the flattened feature map
+    hidden: int = 64  # LSTM units per layer (and direction, for SegmentedReader)
+    layers: int = 1  # stacked LSTM layers
+    forget_bias: float = 1.0
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        CRNNConfig(self.alphabet, self.height, self.channels, self.features, self.hidden, self.layers)  # same checks
+        self.channels = tuple(self.channels)
+        for name, value in [("width", self.width), ("maxlen", self.maxlen)]:
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.width % DOWNSAMPLE:
+            raise ValueError(f"width must be a multiple of {DOWNSAMPLE} (two 2x2 pools), got {self.width}")
+
+    def flat_features(self) -> int:
+        """C2 * H/4 * W/4: the numbers in one image's (or glyph's) feature map."""
+        return self.channels[1] * (self.height // DOWNSAMPLE) * (self.width // DOWNSAMPLE)
+
+
+def _check_images(images, dtype, height: int, width: int | None, what: str) -> np.ndarray:
+    x = np.asarray(images, dtype=dtype)
+    if x.ndim < 3 or x.shape[-2] != height or (width is not None and x.shape[-1] != width):
+        w = "W" if width is None else width
+        raise ValueError(f"{what} have shape {np.shape(images)}, expected (..., H={height}, {w})")
+    return x
+
+
+class SegmentedReader(ConvBlocks, Module):
+    r"""The IIIT lecture's first OCR model: the characters are segmented (their boxes are known),
+    each glyph goes through the same CNN, the glyphs' feature vectors form a sequence, a
+    bidirectional LSTM reads it, and a softmax names every character; the loss is the cross-entropy
+    summed (here: averaged) over the characters.
+
+    ::
+
+        glyph crops (L, N, H, G)  --2 conv blocks, per glyph--> (L N, C2, H/4, G/4)
+          --flatten, Linear, relu--> (L, N, F) --BiLSTM (lengths)--> (L, N, 2 Hd) --Linear--> logits (L, N, K)
+
+    L characters per line at most, G = ``config.width``, K = ``len(config.alphabet)``: class k is
+    ``alphabet[k]``. Only real glyphs (step l < lengths[n]) go through the CNN; padding steps enter
+    the LSTM as zeros and are masked out of the loss.
+
+    Shapes:
+        forward(crops (L, N, H, G), lengths (N,)) -> logits (L, N, K);
+        backward(dlogits (L, N, K)) -> dcrops (L, N, H, G); read(crops, lengths) -> strings.
+
+    Example::
+
+        >>> import numpy as np
+        >>> from rnnlab.models.ocr import ReaderConfig, SegmentedReader
+        >>> model = SegmentedReader(ReaderConfig("ab", height=8, width=8, channels=(2, 4), features=8, hidden=4),
+        ...                         np.random.default_rng(0))
+        >>> crops, lengths = np.zeros((3, 2, 8, 8), np.float32), np.array([3, 1])
+        >>> model(crops, lengths).shape
+        (3, 2, 2)
+        >>> targets, mask = model.encode(["ab", "b"], steps=3)
+        >>> targets.tolist(), mask.tolist()
+        ([[0, 1], [1, 0], [0, 0]], [[True, True], [True, False], [False, False]])
+    """
+
+    def __init__(self, config: ReaderConfig, rng: np.random.Generator | None = None):
+        super().__init__()
+        self.config = config
+        rng = rng if rng is not None else np.random.default_rng()
+        dt = self.dtype = check_dtype(config.dtype)
+        self._build_convs(1, config.channels, dt, rng)
+        self.proj = self.add_module("proj", Linear(config.flat_features(), config.features, dtype=dt, rng=rng))
+        he_init(rng, self.proj)
+        self.rnn = self.add_module(
+            "rnn",
+            LSTM(config.features, config.hidden, num_layers=config.layers, bidirectional=True, dtype=dt, rng=rng),
+        )
+        forget_gate_bias_(self.rnn, config.forget_bias)
+        self.head = self.add_module("head", Linear(2 * config.hidden, len(config.alphabet), dtype=dt, rng=rng))
+        self.tape = None
+
+    def encode(self, strings: list[str], steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Strings -> (targets (L, N) class ids, 0 past the end; mask (L, N), True on characters)."""
+        index = {ch: k for k, ch in enumerate(self.config.alphabet)}
+        steps = max([len(s) for s in strings] + [1]) if steps is None else steps
+        targets, mask = np.zeros((steps, len(strings)), np.int64), np.zeros((steps, len(strings)), bool)
+        for n, s in enumerate(strings):
+            if len(s) > steps or set(s) - set(index):
+                raise ValueError(f"{s!r} is longer than {steps} or has characters outside {self.config.alphabet!r}")
+            targets[: len(s), n] = [index[ch] for ch in s]
+            mask[: len(s), n] = True
+        return targets, mask
+
+    def forward(self, crops, lengths) -> np.ndarray:
+        """crops (L, N, H, G), lengths (N,) -> logits (L, N, K)."""
+        c = self.config
+        x = _check_images(crops, self.dtype, c.height, c.width, "crops")
+        if x.ndim != 4:
+            raise ValueError(f"crops have shape {x.shape}, expected (L, N, H={c.height}, G={c.width})")
+        L, N = x.shape[:2]
+        lengths = check_lengths(lengths, L, N)
+        real = np.flatnonzero((np.arange(L)[:, None] < lengths).reshape(-1))  # (l, n) of every glyph, l-major
+        fmap = self._convs_forward(x.reshape(L * N, 1, c.height, c.width)[real], None)
+        f = np.maximum(self.proj.forward(fmap.reshape(len(real), -1)), 0)
+        seq = np.zeros((L * N, c.features), self.dtype)
+        seq[real] = f
+        out, _ = self.rnn.forward(seq.reshape(L, N, c.features), lengths=lengths)
+        self.tape = (real, fmap.shape, f, x.shape)
+        return self.head.forward(out)
+
+    def backward(self, dlogits) -> np.ndarray:
+        """dlogits (L, N, K) -> dcrops (L, N, H, G)."""
+        if self.tape is None:
+            raise ValueError("backward() needs a forward() first: it differentiates the last forward pass")
+        real, fmap_shape, f, x_shape = self.tape
+        dseq, _ = self.rnn.backward(self.head.backward(dlogits))
+        df = dseq.reshape(-1, self.config.features)[real] * (f > 0)
+        dglyphs = self._convs_backward(self.proj.backward(df).reshape(fmap_shape))
+        dx = np.zeros((x_shape[0] * x_shape[1],) + x_shape[2:], self.dtype)
+        dx[real] = dglyphs[:, 0]
+        return dx.reshape(x_shape)
+
+    def read(self, crops, lengths, batch: int = 256) -> list[str]:
+        """The most likely character at every glyph, in eval mode."""
+        texts: list[str] = []
+        lengths = np.asarray(lengths)
+        with self.evaluating():
+            for start in range(0, len(lengths), batch):
+                ln = lengths[start : start + batch]
+                best = self.forward(crops[: max(1, ln.max()), start : start + batch], ln).argmax(axis=2)
+                texts.extend("".join(self.config.alphabet[k] for k in best[: ln[n], n]) for n in range(len(ln)))
+        self.tape = None
+        return texts
+
+
+class MaxlenReader(ConvBlocks, Module):
+    r"""The IIIT lecture's second OCR model, without segmentation: the CNN features of the whole
+    image, flattened to one vector, are copied to each of Maxlen steps of an LSTM, which writes one
+    character per step; class 0 means "no character" (the string has ended). The loss is the
+    cross-entropy over all Maxlen steps, so the model learns where strings end too.
+
+    ::
+
+        image (N, 1, H, Wc) --2 conv blocks--> (N, C2, H/4, Wc/4) --flatten, Linear, relu--> v (N, F)
+          --the same v at each of Maxlen steps--> (Maxlen, N, F) --LSTM--> --Linear--> logits (Maxlen, N, K + 1)
+
+    Wc = ``config.width`` is fixed (the flattened map must always have the same size): narrower
+    images are padded with background, wider ones refused. Maxlen = ``config.maxlen`` bounds the
+    strings it can write. Both are the model's limits, and what CRNN with CTC removes.
+
+    Backward: v feeds every step, so dv is the sum over steps of the LSTM's input gradients.
+
+    Shapes:
+        forward(images (N, 1, H, W) or (N, H, W), W <= Wc) -> logits (Maxlen, N, K + 1);
+        backward(dlogits) -> dimages (N, 1, H, Wc); read(images) -> strings.
+
+    Example::
+
+        >>> import numpy as np
+        >>> from rnnlab.models.ocr import MaxlenReader, ReaderConfig
+        >>> config = ReaderConfig("ab", height=8, width=16, maxlen=3, channels=(2, 4), features=8, hidden=4)
+        >>> model = MaxlenReader(config, np.random.default_rng(0))
+        >>> model(np.zeros((2, 8, 12), np.float32)).shape
+        (3, 2, 3)
+        >>> model.encode(["ab", "b"]).tolist()
+        [[1, 2], [2, 0], [0, 0]]
+    """
+
+    def __init__(self, config: ReaderConfig, rng: np.random.Generator | None = None):
+        super().__init__()
+        self.config = config
+        rng = rng if rng is not None else np.random.default_rng()
+        dt = self.dtype = check_dtype(config.dtype)
+        self._build_convs(1, config.channels, dt, rng)
+        self.proj = self.add_module("proj", Linear(config.flat_features(), config.features, dtype=dt, rng=rng))
+        he_init(rng, self.proj)
+        self.rnn = self.add_module(
+            "rnn", LSTM(config.features, config.hidden, num_layers=config.layers, dtype=dt, rng=rng)
+        )
+        forget_gate_bias_(self.rnn, config.forget_bias)
+        self.head = self.add_module("head", Linear(config.hidden, len(config.alphabet) + 1, dtype=dt, rng=rng))
+        self.tape = None
+
+    def encode(self, strings: list[str]) -> np.ndarray:
+        """Strings -> targets (Maxlen, N): class k >= 1 is alphabet[k - 1], 0 after the end. A string
+        longer than Maxlen is cut to its first Maxlen characters (all this model could ever write)."""
+        index = {ch: k + 1 for k, ch in enumerate(self.config.alphabet)}
+        targets = np.zeros((self.config.maxlen, len(strings)), np.int64)
+        for n, s in enumerate(strings):
+            if set(s) - set(index):
+                raise ValueError(f"{s!r} has characters outside the alphabet {self.config.alphabet!r}")
+            s = s[: self.config.maxlen]
+            targets[: len(s), n] = [index[ch] for ch in s]
+        return targets
+
+    def _canvas(self, images) -> np.ndarray:
+        c = self.config
+        x = _check_images(images, self.dtype, c.height, None, "images")
+        x = x[:, None] if x.ndim == 3 else x
+        if x.ndim != 4 or x.shape[1] != 1 or x.shape[3] > c.width:
+            raise ValueError(f"images have shape {np.shape(images)}, expected (N, 1, H={c.height}, W <= {c.width})")
+        if x.shape[3] < c.width:
+            x = np.pad(x, ((0, 0), (0, 0), (0, 0), (0, c.width - x.shape[3])))
+        return x
+
+    def forward(self, images) -> np.ndarray:
+        """images (N, 1, H, W) or (N, H, W) with W <= Wc -> logits (Maxlen, N, K + 1)."""
+        x = self._canvas(images)
+        fmap = self._convs_forward(x, None)
+        v = np.maximum(self.proj.forward(fmap.reshape(len(x), -1)), 0)
+        out, _ = self.rnn.forward(np.broadcast_to(v, (self.config.maxlen,) + v.shape))
+        self.tape = (fmap.shape, v)
+        return self.head.forward(out)
+
+    def backward(self, dlogits) -> np.ndarray:
+        """dlogits (Maxlen, N, K + 1) -> dimages (N, 1, H, Wc)."""
+        if self.tape is None:
+            raise ValueError("backward() needs a forward() first: it differentiates the last forward pass")
+        fmap_shape, v = self.tape
+        dsteps, _ = self.rnn.backward(self.head.backward(dlogits))
+        dv = dsteps.sum(axis=0) * (v > 0)  # v fed every step: its gradient is the sum over steps
+        return self._convs_backward(self.proj.backward(dv).reshape(fmap_shape))
+
+    def read(self, images, batch: int = 256) -> list[str]:
+        """Each step's most likely class, up to the first "no character"."""
+        texts: list[str] = []
+        with self.evaluating():
+            for start in range(0, len(images), batch):
+                best = self.forward(images[start : start + batch]).argmax(axis=2)  # (Maxlen, n)
+                for n in range(best.shape[1]):
+                    ids = best[:, n]
+                    end = int(np.argmax(ids == 0)) if (ids == 0).any() else len(ids)
+                    texts.append("".join(self.config.alphabet[k - 1] for k in ids[:end]))
         self.tape = None
         return texts

@@ -9,6 +9,8 @@ bias. These functions overwrite an array in place (modules keep references to th
 - `orthogonal_` (Saxe et al. 2014): a random orthogonal matrix; every singular value is `gain`,
   so a linear recurrence neither grows nor shrinks a state (the eigenvalue argument of the
   lectures).
+- `kaiming_normal_` (He et al. 2015): N(0, 2 / fan_in) for layers before a relu (the readers'
+  conv blocks, as Keras' captcha OCR example).
 - `identity_` (IRNN, Le et al. 2015): W_hh = scale * I, for ReLU RNNs that start out remembering.
 - `forget_gate_bias_` (Gers et al. 2000; Jozefowicz et al. 2015): an LSTM forget bias of 1 keeps
   the cell state flowing at the start of training.
@@ -52,6 +54,15 @@ def xavier_uniform_(a: np.ndarray, rng: np.random.Generator, gain: float = 1.0, 
     for block in _blocks(a, blocks):
         fan_out, fan_in = block.shape
         uniform_(block, gain * np.sqrt(6.0 / (fan_in + fan_out)), rng)
+    return a
+
+
+def kaiming_normal_(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """a <- N(0, 2 / fan_in), in place, fan_in = a[0].size (inputs of a Linear row, C kh kw of a
+    conv filter): He et al. 2015's choice for layers followed by relu, keeping the activations'
+    second moment from layer to layer. torch.nn.init.kaiming_normal_ (fan_in, relu) as Keras'
+    "he_normal" without its truncation."""
+    a[...] = rng.normal(0.0, np.sqrt(2.0 / a[0].size), size=a.shape)
     return a
 
 
