@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["encoder", "classifier", "tagger", "forecaster", "charlm", "seq2seq", "ocr", "ball"]
+MODULES = ["encoder", "classifier", "tagger", "forecaster", "charlm", "seq2seq", "ocr", "ball", "caption"]
 
 
 @pytest.mark.parametrize("name", MODULES)
