@@ -453,3 +453,135 @@ def test_a_fit_whose_activations_overflow_is_a_divergence(tmp_path, capsys):
     args = ["fit", "classify", "--data", str(data), "--out", str(tmp_path / "run"), "--lr", "1e30", "--clip", "0"]
     assert main([*args, "--steps", "40", "--hidden", "8", "--no-progress"]) == 2
     one_line(capsys, "diverged at step")
+
+
+# --- 9. ocr: a folder of images and its labels file (issue 18) ---------------------------------------------
+OCR_TINY = ["--height", "16", "--hidden", "8", "--layers", "1"]
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height grey pixels, with a few bytes of data (a bomb's shape)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture
+def ocr_folder(tmp_path):
+    """Eight rendered lines as PNG files (Pillow) and labels.csv listing them."""
+    pytest.importorskip("matplotlib")
+    from PIL import Image
+
+    from rnnlab.data.images import rendered_lines
+
+    images, texts = rendered_lines(8, ("DejaVuSans",), 0, 1, 3, "abc", 16)
+    for k, image in enumerate(images):
+        Image.fromarray(255 - image).save(tmp_path / f"{k}.png")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,text\n" + "".join(f"{k}.png,{t}\n" for k, t in enumerate(texts)))
+    return labels
+
+
+@pytest.mark.parametrize(
+    "problem, needles",
+    [
+        ("missing", ["line 10:", "gone.png: no such image file"]),
+        ("outside", ["line 10:", "'../0.png' lies outside"]),
+        ("absolute", ["line 10:", "lies outside"]),
+        ("truncated", ["line 10:", "cut.png: cannot be decoded"]),
+        ("not an image", ["line 10:", "notes.png: is not an image"]),
+        ("bomb", ["line 10:", "bomb.png:", "decompression bomb"]),
+        ("too many pixels", ["line 10:", "big.png: is 5,000 x 5,000 pixels, more than the 16,777,216"]),
+        ("too wide", ["line 10:", "more than 100 times as wide"]),
+        ("empty text", ["line 10:", "the text of 0.png is empty"]),
+        ("three fields", ["line 10:", "3 fields"]),
+        ("header only", ["holds a header but no images"]),
+        ("empty", ["is empty"]),
+    ],
+)
+def test_fit_ocr_on_a_bad_labels_file_or_image_is_one_line_naming_the_file_and_line(
+    problem, needles, ocr_folder, tmp_path, capsys
+):
+    folder, good = ocr_folder.parent, ocr_folder.read_text()
+    png = (folder / "0.png").read_bytes()
+    rows = {
+        "missing": "gone.png,abc",
+        "outside": "../0.png,abc",
+        "absolute": f"{folder / '0.png'},abc",
+        "truncated": "cut.png,abc",
+        "not an image": "notes.png,abc",
+        "bomb": "bomb.png,abc",
+        "too many pixels": "big.png,abc",
+        "too wide": "wide.png,abc",
+        "empty text": "0.png,",
+        "three fields": "0.png,a,b",
+    }
+    (folder / "cut.png").write_bytes(png[: len(png) // 2])
+    (folder / "notes.png").write_text("not a picture\n")
+    (folder / "bomb.png").write_bytes(png_claiming(100_000, 100_000))
+    (folder / "big.png").write_bytes(png_claiming(5000, 5000))
+    (folder / "wide.png").write_bytes(png_claiming(2000, 10))
+    if problem == "header only":
+        ocr_folder.write_text("file,text\n")
+    elif problem == "empty":
+        ocr_folder.write_text("")
+    else:
+        ocr_folder.write_text(good + rows[problem] + "\n")
+    out = tmp_path / "run"
+    assert main(["fit", "ocr", "--data", str(ocr_folder), "--out", str(out), "--steps", "1", *OCR_TINY]) == 2
+    one_line(capsys, f"{ocr_folder}:", *needles)
+    assert not out.exists()
+
+
+def test_predict_ocr_names_the_image_it_cannot_read_and_evaluate_the_line(ocr_folder, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["fit", "ocr", "--data", str(ocr_folder), "--out", str(run), "--steps", "1", *OCR_TINY]) == 0
+    capsys.readouterr()
+    folder = ocr_folder.parent
+    (folder / "bomb.png").write_bytes(png_claiming(100_000, 100_000))
+    for name, needle in [("bomb.png", "decompression bomb"), ("gone.png", "no such image file")]:
+        assert main(["predict", str(run), str(folder / "0.png"), str(folder / name)]) == 2
+        one_line(capsys, f"{folder / name}:", needle)
+    assert main(["predict", str(run), str(ocr_folder)]) == 2  # the labels file is no image
+    one_line(capsys, f"{ocr_folder}:", "is not an image")
+    assert main(["predict", str(run)]) == 2
+    one_line(capsys, "rnnlab predict RUN IMAGE")
+    assert main(["predict", str(run), str(folder / "0.png"), "--beam", "1000"]) == 2
+    one_line(capsys, "beam")
+    ocr_folder.write_text(ocr_folder.read_text() + "../x.png,abc\n")
+    assert main(["evaluate", str(run), "--data", str(ocr_folder), "--out", str(tmp_path / "m.json")]) == 2
+    one_line(capsys, f"{ocr_folder}: line 10:", "lies outside")
+
+
+@pytest.mark.parametrize("height", ["30", "4", "256"])
+def test_fit_ocr_height_that_the_model_cannot_take_names_the_option(height, capsys):
+    assert main(["fit", "ocr", "--height", height]) == 2
+    one_line(capsys, "--height", "multiple of 4")
+
+
+def test_fit_ocr_too_large_is_refused_before_allocating(ocr_folder, little_memory, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["fit", "ocr", "--data", str(ocr_folder), "--out", str(out), "--hidden", "512", "--steps", "1"]
+    assert main([*args, "--no-progress"]) == 2
+    one_line(capsys, "parameters", "memory", "hidden")
+    assert not out.exists()
+
+
+def test_the_text_reader_counts_its_parameters_exactly_without_building_the_model():
+    pytest.importorskip("matplotlib")
+    from rnnlab.data.images import rendered_lines
+
+    X, y = rendered_lines(6, ("DejaVuSans",), 0, 1, 3, "abcxyz", 16)
+    for sizes in [
+        {"channels": 3, "features": 5, "hidden": 4, "layers": 1},
+        {"channels": 2, "features": 3, "hidden": 5},
+    ]:
+        estimator = ESTIMATORS["ocr"](height=16, steps=1, **sizes).fit(X, y)
+        assert estimator._parameter_count() == sum(p.data.size for p in estimator.model_.parameters()), sizes

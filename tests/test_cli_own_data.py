@@ -195,3 +195,63 @@ def test_resume_of_an_interrupted_fit_continues_to_its_original_budget(reviews, 
     assert main(["resume", str(run), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "(step 20) to step 40" in out and "after 40 steps" in out
+
+
+# --- ocr (issue 18): images and a labels file ----------------------------------------------------------
+OCR_TINY = ["--height", "16", "--hidden", "32", "--layers", "1"]
+
+
+def write_line_images(folder, n: int, seed: int):
+    """n rendered lines of 1-3 letters of "abcd" saved by matplotlib as PNG files (black ink on
+    white), and labels.csv (file,text) beside them; returns the labels file and the texts."""
+    import matplotlib.pyplot as plt
+
+    from rnnlab.data.images import rendered_lines
+
+    folder.mkdir(parents=True, exist_ok=True)
+    images, texts = rendered_lines(n, ("DejaVuSans", "DejaVuSerif-Bold"), seed, 1, 3, "abcd", 16)
+    rows = ["file,text"]
+    for k, (image, text) in enumerate(zip(images, texts)):
+        plt.imsave(folder / f"line-{k:03d}.png", image, cmap="gray_r", vmin=0, vmax=255)
+        rows.append(f"line-{k:03d}.png,{text}")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    return folder / "labels.csv", texts
+
+
+def test_fit_ocr_on_png_files_then_predict_each_image_and_evaluate(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    labels, _ = write_line_images(tmp_path / "train", 300, seed=0)
+    run = tmp_path / "reader"
+    args = ["--data", str(labels), "--out", str(run), "--steps", "150", "--batch", "16", "--lr", "0.01"]
+    assert main(["fit", "ocr", *args, *OCR_TINY, "--no-progress"]) == 0
+    assert "training lines of 16 rows" in capsys.readouterr().out
+    held, texts = write_line_images(tmp_path / "held", 30, seed=1)
+    images = [str(held.parent / f"line-{k:03d}.png") for k in range(30)]
+    assert main(["predict", str(run), *images]) == 0
+    read = capsys.readouterr().out.splitlines()
+    right = sum(r == t for r, t in zip(read, texts)) / 30
+    assert len(read) == 30 and right > 0.6  # chance: 1 in 84
+    assert main(["predict", str(run), images[0], "--format", "jsonl"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"input": images[0], "text": read[0]}
+    out = tmp_path / "metrics.json"
+    assert main(["evaluate", str(run), "--data", str(held), "--out", str(out)]) == 0
+    metrics = json.loads(out.read_text())
+    assert metrics["lines"] == 30 and metrics["sequence_accuracy"] == pytest.approx(right)
+    assert f"sequence accuracy {metrics['sequence_accuracy']:.4f}" in capsys.readouterr().out
+
+
+def test_fit_ocr_without_data_trains_on_rendered_lines_and_scores_held_out_fonts(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    run = tmp_path / "rendered"
+    tiny = ["--hidden", "8", "--layers", "1", "--height", "16"]
+    assert main(["fit", "ocr", "--out", str(run), "--lines", "60", "--steps", "2", *tiny, "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "60 rendered text lines" in out and "500 lines in the fonts DejaVuSerif-Italic, DejaVuSansMono-Bold" in out
+    held = json.loads((run / "evaluation.json").read_text())
+    assert held["lines"] == 500 and held["fonts"] == ["DejaVuSerif-Italic", "DejaVuSansMono-Bold"]
+    source = json.loads((run / "run.json").read_text())["source"]
+    assert source["path"] is None and source["rendered"]["lines"] == 60 and source["rendered"]["height"] == 16
+    assert main(["resume", str(run), "--steps", "1", "--no-progress"]) == 0  # renders the same lines again
+    assert "after 3 steps" in capsys.readouterr().out
+    assert main(["fit", "ocr", "--data", "labels.csv", "--lines", "10", "--out", str(tmp_path / "no")]) == 2
+    assert "--lines" in capsys.readouterr().err

@@ -5,6 +5,7 @@ missing a key -> KeyError"; the mutations found an IndexError, an AttributeError
 OverflowErrors more)."""
 
 import copy
+import importlib.util
 import json
 
 import pytest
@@ -29,12 +30,31 @@ def runs(tmp_path_factory):
         "tag": (paths["tags-train.conll"], paths["tags-test.conll"]),
         "forecast": (paths["monthly-train.csv"], paths["monthly-test.csv"]),
     }
+    sizes = {}
+    if importlib.util.find_spec("matplotlib"):  # rendered lines as PNG files, and Pillow to read them
+        fits["ocr"] = (line_images(root / "lines"),) * 2
+        sizes["ocr"] = ["--height", "16", "--hidden", "4", "--layers", "1"]
     made = {}
     for task, (train, test) in fits.items():
         out = root / task
-        assert cli.main(["fit", task, "--data", str(train), "--steps", "2", "--out", str(out), "--no-progress"]) == 0
+        args = ["fit", task, "--data", str(train), "--steps", "2", "--out", str(out), *sizes.get(task, [])]
+        assert cli.main([*args, "--no-progress"]) == 0
         made[task] = (out, test)
     return made
+
+
+def line_images(folder):
+    """Six rendered lines as PNG files and labels.csv (file,text) beside them."""
+    from PIL import Image
+
+    from rnnlab.data.images import rendered_lines
+
+    folder.mkdir()
+    images, texts = rendered_lines(6, ("DejaVuSans",), 0, 1, 3, "abc", 16)
+    for k, image in enumerate(images):
+        Image.fromarray(image).save(folder / f"{k}.png")
+    (folder / "labels.csv").write_text("file,text\n" + "".join(f"{k}.png,{t}\n" for k, t in enumerate(texts)))
+    return folder / "labels.csv"
 
 
 def mutants(record: dict):
@@ -59,15 +79,18 @@ def mutants(record: dict):
             yield ".".join(path), value, mutated
 
 
-@pytest.mark.parametrize("task", ["classify", "tag", "forecast"])
+@pytest.mark.parametrize("task", ["classify", "tag", "forecast", "ocr"])
 def test_every_mutation_of_run_json_is_an_answer_or_one_line(runs, task, capsys):
+    if task not in runs:
+        pytest.skip("ocr runs read images through Pillow, which comes with matplotlib (the plot extra)")
     run, test = runs[task]
+    inputs = test.parent / "0.png" if task == "ocr" else test  # predict reads an image, evaluate the labels
     original = (run / "run.json").read_text()
     failures = []
     try:
         for where, value, mutated in mutants(json.loads(original)):
             (run / "run.json").write_text(json.dumps(mutated))
-            for command in (["predict", str(run), str(test)], ["evaluate", str(run), "--data", str(test)]):
+            for command in (["predict", str(run), str(inputs)], ["evaluate", str(run), "--data", str(test)]):
                 try:
                     code = cli.main(command)
                 except Exception as err:  # noqa: BLE001 - a traceback is the failure being looked for

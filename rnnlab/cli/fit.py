@@ -26,6 +26,7 @@ TASKS = {
     "tag": "a tag per token (CoNLL-style: token and tag per line, a blank line between sentences)",
     "forecast": "the next H values of a series (CSV with a value column and optional dates)",
     "seq2seq": "an output text per input text (TSV: source TAB target)",
+    "ocr": "the text of a one-line image (CSV or TSV of file,text rows; without --data, rendered lines)",
 }
 # What each task's reader takes (to read_file); every other option is an estimator parameter.
 READ_OPTIONS = {
@@ -53,7 +54,7 @@ def add_commands(command) -> None:
     fit = command(
         "fit",
         run_fit,
-        help="fit a model to your own data (classify, tag, forecast, seq2seq, lm)",
+        help="fit a model to your own data (classify, tag, forecast, seq2seq, ocr, lm)",
         description="Fit a model to your own file: read and check it, hold out validation (and "
         "test) rows, train with checkpoints, keep the best, write a run folder that `rnnlab "
         "predict`, `evaluate` and `resume` use. `rnnlab fit TASK --help` lists each task's options.",
@@ -70,7 +71,7 @@ def add_commands(command) -> None:
             continue
         p = tasks.add_parser(task, help=what, description=f"{task}: {what}.")
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
-        p.add_argument("--data", metavar="FILE", required=True, help="the training file")
+        p.add_argument("--data", metavar="FILE", required=task != "ocr", help="the training file")
         p.add_argument("--out", metavar="RUN", help=f"run folder (default runs/{task}-<time>)")
         _task_options(task, p)
         budget = p.add_mutually_exclusive_group()
@@ -82,12 +83,13 @@ def add_commands(command) -> None:
             default=argparse.SUPPRESS,
             help=f"passes over the training rows (default {_default(task, 'epochs')} without --steps/--minutes)",
         )
-        p.add_argument(
-            "--model",
-            choices=cell_choices(),
-            default=argparse.SUPPRESS,
-            help=f"the cell (default {_default(task, 'model')})",
-        )
+        if "model" in inspect.signature(_estimator(task).__init__).parameters:  # not ocr's CRNN
+            p.add_argument(
+                "--model",
+                choices=cell_choices(),
+                default=argparse.SUPPRESS,
+                help=f"the cell (default {_default(task, 'model')})",
+            )
         for flag, name, kind, what in (
             ("--hidden", "hidden", positive_int, "hidden units per layer and direction"),
             ("--layers", "layers", layer_count, "stacked recurrent layers"),
@@ -160,6 +162,9 @@ def _task_options(task: str, p: argparse.ArgumentParser) -> None:
             help="attention (default additive)",
         )
         p.add_argument("--embedding", type=positive_int, default=S, help="embedding size")
+    elif task == "ocr":
+        p.add_argument("--height", type=positive_int, default=S, help="rows images are scaled to, 8-128 (default 32)")
+        p.add_argument("--lines", type=positive_int, default=S, help="without --data: lines rendered (default 10000)")
 
 
 # --- fit ---------------------------------------------------------------------------------------------
@@ -171,19 +176,27 @@ def run_fit(args) -> int:
     out = out_folder(args.out, Path("runs") / f"{task}-{time.strftime('%Y%m%d-%H%M%S')}")
     check_new_run_folder(out)
     given = vars(args)
-    reading = {k: given[k] for k in READ_OPTIONS[task] if k in given}
+    reading = {k: given[k] for k in READ_OPTIONS.get(task, ()) if k in given}
     params = {k: v for k, v in given.items() if k in cls._get_param_names()}
     if params.get("attention") == "none":
         params["attention"] = None
     progress = not args.no_progress
+    rendered = task == "ocr" and args.data is None  # the built-in default: rendered text lines
+    if "height" in given and (given["height"] % 4 or given["height"] not in range(8, 129)):
+        raise ValueError(f"--height: must be a multiple of 4 from 8 to 128 (two 2x2 pools), got {given['height']}")
+    if "lines" in given and not rendered:  # only `fit ocr` has --lines
+        raise ValueError("--lines: the number of rendered lines, for `rnnlab fit ocr` without --data")
+    if rendered:
+        lines, seed, height = given.get("lines", 10000), given.get("seed", 0), given.get("height", 32)
+        reading["rendered"] = cls.rendered_source(lines, seed, height)
     X, y, source = cls.read_file(args.data, **reading)  # a file problem ends here, before --out exists
     estimator = cls(**params, progress=progress, run_dir=str(out))
-    print(f"fitting {task} on {args.data} into {out}", flush=True)
+    print(f"fitting {task} on {args.data or f'{len(X):,} rendered text lines'} into {out}", flush=True)
     with removed_unless_started(out):  # a failed start leaves no run.json to refuse a second try
         try:
             estimator.fit(X, y, source=source, say=say(progress))
         except ValueError as err:
-            if out.exists() or str(err).startswith(str(args.data)) or isinstance(err, ResourceError):
+            if out.exists() or str(err).startswith(str(args.data)) or isinstance(err, ResourceError) or rendered:
                 raise
             # what the data cannot give (one class, a series too short ...): found before --out exists
             raise ValueError(f"{args.data}: {err}") from None

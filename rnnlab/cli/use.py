@@ -19,12 +19,18 @@ def add_commands(command) -> None:
         description="Apply a fitted run to raw inputs, one per line of FILE (or stdin): classify -> "
         "label and probabilities; tag -> a tag per token (tokens split on spaces); seq2seq -> the "
         "output; lm -> a continuation of each line. forecast: FILE is an optional history CSV (read "
-        "like the training file); without it, the next values after the training data, with dates.",
+        "like the training file); without it, the next values after the training data, with dates. "
+        "ocr: each FILE is an image of one line (PNG, JPEG, ...) -> the text read from it, a line each.",
     )
     predict.add_argument("run", metavar="RUN", help="a run folder of `rnnlab fit` (or `rnnlab train`)")
-    predict.add_argument("file", nargs="?", metavar="FILE", help="inputs, one per line ('-' or none: stdin)")
+    predict.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="inputs, one per line ('-' or none: stdin); for an ocr run, one or more images",
+    )
     predict.add_argument("--format", choices=("text", "jsonl"), default="text", help="output lines (default text)")
-    predict.add_argument("--beam", type=positive_int, metavar="W", help="seq2seq: beam search of width W")
+    predict.add_argument("--beam", type=positive_int, metavar="W", help="seq2seq, ocr: beam search of width W")
     predict.add_argument("--length", type=positive_int, default=200, help="lm: characters to continue (default 200)")
     predict.add_argument(
         "--temperature", type=non_negative_float, default=0.8, help="lm: sampling temperature (default 0.8)"
@@ -38,7 +44,8 @@ def add_commands(command) -> None:
         description="Score a fitted run on a labelled file read like its training file: accuracy, "
         "macro-F1, confusion matrix (classify); token accuracy, per-tag F1 (tag); RMSE, MAE, MASE per "
         "lead time against persistence and seasonal naive (forecast); exact match, CER, chrF, BLEU "
-        "(seq2seq); nats and bits per character (lm). Printed, and saved as JSON (+ PNG).",
+        "(seq2seq); sequence accuracy and character error rate (ocr: a labels file of file,text rows); "
+        "nats and bits per character (lm). Printed, and saved as JSON (+ PNG).",
     )
     evaluate.add_argument("run", metavar="RUN")
     evaluate.add_argument("--data", metavar="FILE", required=True, help="the labelled file")
@@ -59,6 +66,9 @@ def _run_task(run: str) -> str:
 
 def run_predict(args) -> int:
     task = _run_task(args.run)
+    if len(args.files) > 1 and task != "ocr":
+        raise ValueError(f"predict: a {task} run reads one FILE (or stdin), got {len(args.files)}")
+    args.file = args.files[0] if args.files else None
     if task == "lm":
         return _predict_lm(args)
     if task == "experiment-seq2seq":
@@ -68,9 +78,9 @@ def run_predict(args) -> int:
     estimator = load(args.run)
     if args.beam is not None:
         if "beam" not in estimator.get_params():
-            raise ValueError(f"--beam: a {estimator.task} run has no beam search (seq2seq runs have)")
+            raise ValueError(f"--beam: a {estimator.task} run has no beam search (seq2seq and ocr runs have)")
         estimator.set_params(beam=args.beam)
-    for record in estimator.records_for(args.file):
+    for record in estimator.records_for(args.files if task == "ocr" else args.file):
         print(json.dumps(record, ensure_ascii=False) if args.format == "jsonl" else estimator.record_text(record))
     return 0
 

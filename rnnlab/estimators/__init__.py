@@ -14,11 +14,12 @@ from .base import NotFittedError, RNNEstimator, read_run_file
 from .classify import RNNClassifier
 from .forecast import RNNForecaster
 from .lm import RNNLanguageModel
+from .ocr import RNNTextReader
 from .seq2seq import RNNSeq2Seq
 from .tag import RNNTagger
 
 ESTIMATORS: dict[str, type[RNNEstimator]] = {
-    cls.task: cls for cls in (RNNClassifier, RNNTagger, RNNForecaster, RNNSeq2Seq, RNNLanguageModel)
+    cls.task: cls for cls in (RNNClassifier, RNNTagger, RNNForecaster, RNNSeq2Seq, RNNLanguageModel, RNNTextReader)
 }
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "RNNLanguageModel",
     "RNNSeq2Seq",
     "RNNTagger",
+    "RNNTextReader",
     "load",
 ]
 
