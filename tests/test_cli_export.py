@@ -103,3 +103,19 @@ def test_export_explains_itself_and_fails_in_one_line(run_dir, tmp_path, capsys,
 def test_export_to_a_missing_folder_is_one_line(onnx, run_dir, tmp_path, capsys):
     assert cli.main(["export", str(run_dir), "--onnx", str(tmp_path / "no" / "such" / "x.onnx")]) == 2
     assert "x.onnx" in _one_line_error(capsys)
+
+
+def test_export_onnx_of_a_fit_ocr_run_writes_the_crnn_with_its_alphabet(onnx, tmp_path, capsys):
+    pytest.importorskip("matplotlib")  # rendered training lines
+    run = tmp_path / "reader"
+    tiny = ["--hidden", "8", "--layers", "1", "--height", "16", "--lines", "40", "--steps", "1"]
+    assert cli.main(["fit", "ocr", "--out", str(run), *tiny, "--no-progress"]) == 0
+    capsys.readouterr()
+    path = tmp_path / "reader.onnx"
+    assert cli.main(["export", str(run), "--onnx", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "images" in out and "widths" in out and "checked with onnxruntime" in out
+    metadata = {p.key: p.value for p in onnx.load(path).metadata_props}
+    assert metadata["alphabet"] == "abcdefghijklmnopqrstuvwxyz"
+    assert cli.main(["export", str(run), "--torch", str(tmp_path / "reader.pt")]) == 2
+    assert "to_torch" in _one_line_error(capsys)

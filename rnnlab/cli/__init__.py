@@ -1,6 +1,6 @@
 """The command line: the one place that parses argv and decides what is printed.
 
-    rnnlab fit         fit a model to your own file: classify, tag, forecast, seq2seq, lm
+    rnnlab fit         fit a model to your own file: classify, tag, forecast, seq2seq, lm, ocr
     rnnlab predict     apply a fitted run to new inputs (a file or stdin)
     rnnlab evaluate    a fitted run's metrics on a labelled file (JSON and a picture)
     rnnlab train       train a character-level language model (on a built-in corpus by default)
