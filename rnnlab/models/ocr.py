@@ -49,18 +49,19 @@ DOWNSAMPLE = 4  # two 2x2 pools: one column of the feature map per 4 image colum
 def he_init(rng: np.random.Generator, *layers) -> None:
     """Weights N(0, 2 / fan_in), biases 0, for layers a relu follows (He et al. 2015; Keras' captcha
     OCR example starts its convs so). torch's default, U(+-1/sqrt(fan_in)), has a sixth of that
-    variance: after two conv blocks and the Linear the LSTM saw nearly nothing, and CTC's first
-    plateau (blanks everywhere) lasted hundreds of steps longer."""
+    variance, so each relu layer shrinks what the LSTM sees; CTC's first plateau (blanks
+    everywhere) is long enough without that."""
     for layer in layers:
         kaiming_normal_(layer.weight.data, rng)
         layer.bias.data[...] = 0
 
 
-class ConvBlocks:
-    """The two conv blocks every reader here starts with, as a mixin so the parameters keep the
-    names conv1.* and conv2.* in each model's state_dict (torch's names for the same layers):
+class ReaderLayers:
+    """What the three readers here share, as a mixin so the parameters keep flat names (conv1.*,
+    conv2.*, proj.*, rnn.*, head.*) in each model's state_dict: their layers (_build_reader) and
+    the two conv blocks every one of them starts with:
 
-        x (N, C0, H, W) --Conv2d 3x3 pad 1 -- relu -- MaxPool2d 2x2-->   (N, C1, H/2, W/2)
+        x (N, 1, H, W) --Conv2d 3x3 pad 1 -- relu -- MaxPool2d 2x2-->   (N, C1, H/2, W/2)
                         --Conv2d 3x3 pad 1 -- relu -- MaxPool2d 2x2-->   (N, C2, H/4, W/4)
 
     With widths, the input and both blocks' activations are zeroed right of each width (W, W/2),
@@ -69,16 +70,30 @@ class ConvBlocks:
     activation was positive (a zeroed column counts as not positive), the convs as in rnnlab.nn.conv.
     """
 
-    def _build_convs(self, in_channels: int, channels: tuple[int, int], dtype, rng) -> None:
-        c1, c2 = channels
-        self.conv1 = self.add_module("conv1", Conv2d(in_channels, c1, 3, padding=1, dtype=dtype, rng=rng))
+    def _build_reader(self, config, rng, proj_inputs: int, *, bidirectional: bool, classes: int) -> None:
+        """The readers' layers, drawn from rng in this order: conv1, conv2 (he_init), proj (he_init:
+        a relu follows it), the LSTM (forget bias config.forget_bias), the head to `classes`."""
+        rng = rng if rng is not None else np.random.default_rng()
+        self.config = config
+        dt = self.dtype = check_dtype(config.dtype)
+        c1, c2 = config.channels
+        self.conv1 = self.add_module("conv1", Conv2d(1, c1, 3, padding=1, dtype=dt, rng=rng))
         self.pool1 = self.add_module("pool1", MaxPool2d(2))
-        self.conv2 = self.add_module("conv2", Conv2d(c1, c2, 3, padding=1, dtype=dtype, rng=rng))
+        self.conv2 = self.add_module("conv2", Conv2d(c1, c2, 3, padding=1, dtype=dt, rng=rng))
         self.pool2 = self.add_module("pool2", MaxPool2d(2))
         he_init(rng, self.conv1, self.conv2)
+        self.proj = self.add_module("proj", Linear(proj_inputs, config.features, dtype=dt, rng=rng))
+        he_init(rng, self.proj)
+        lstm = LSTM(
+            config.features, config.hidden, num_layers=config.layers, bidirectional=bidirectional, dtype=dt, rng=rng
+        )
+        self.rnn = self.add_module("rnn", lstm)
+        forget_gate_bias_(self.rnn, config.forget_bias)
+        self.head = self.add_module("head", Linear((1 + bidirectional) * config.hidden, classes, dtype=dt, rng=rng))
+        self.tape = None
 
     def _convs_forward(self, x: np.ndarray, widths: np.ndarray | None) -> np.ndarray:
-        """x (N, C0, H, W), widths (N,) or None -> the feature map (N, C2, H/4, W/4)."""
+        """x (N, 1, H, W), widths (N,) or None -> the feature map (N, C2, H/4, W/4)."""
         keep = None
         if widths is not None:  # zero everything right of each width, before each conv
             w = np.asarray(widths)[:, None, None, None]
@@ -94,7 +109,7 @@ class ConvBlocks:
         return self.pool2.forward(a2)
 
     def _convs_backward(self, dfmap: np.ndarray) -> np.ndarray:
-        """d feature map (N, C2, H/4, W/4) -> dx (N, C0, H, W)."""
+        """d feature map (N, C2, H/4, W/4) -> dx (N, 1, H, W)."""
         keep, a1, a2 = self._conv_tape
         dp1 = self.conv2.backward(self.pool2.backward(dfmap) * (a2 > 0))  # (a2 > 0): relu and the width mask
         dx = self.conv1.backward(self.pool1.backward(dp1) * (a1 > 0))
@@ -136,7 +151,7 @@ class CRNNConfig:
         return len(self.alphabet) + 1
 
 
-class CRNN(ConvBlocks, Module):
+class CRNN(ReaderLayers, Module):
     r"""Convolutions, a bidirectional LSTM over the image columns, and per-column class scores for CTC.
 
     ::
@@ -188,20 +203,9 @@ class CRNN(ConvBlocks, Module):
 
     def __init__(self, config: CRNNConfig, rng: np.random.Generator | None = None):
         super().__init__()
-        self.config = config
-        rng = rng if rng is not None else np.random.default_rng()
-        dt = self.dtype = check_dtype(config.dtype)
-        self._build_convs(1, config.channels, dt, rng)
-        column = config.channels[1] * (config.height // DOWNSAMPLE)
-        self.proj = self.add_module("proj", Linear(column, config.features, dtype=dt, rng=rng))
-        he_init(rng, self.proj)
-        self.rnn = self.add_module(
-            "rnn",
-            LSTM(config.features, config.hidden, num_layers=config.layers, bidirectional=True, dtype=dt, rng=rng),
+        self._build_reader(
+            config, rng, config.channels[1] * (config.height // DOWNSAMPLE), bidirectional=True, classes=config.classes
         )
-        forget_gate_bias_(self.rnn, config.forget_bias)
-        self.head = self.add_module("head", Linear(2 * config.hidden, config.classes, dtype=dt, rng=rng))
-        self.tape = None
 
     # --- labels <-> strings ---------------------------------------------------------------------
     def encode(self, strings: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -328,7 +332,7 @@ def _check_images(images, dtype, height: int, width: int | None, what: str) -> n
     return x
 
 
-class SegmentedReader(ConvBlocks, Module):
+class SegmentedReader(ReaderLayers, Module):
     r"""The IIIT lecture's first OCR model: the characters are segmented (their boxes are known),
     each glyph goes through the same CNN, the glyphs' feature vectors form a sequence, a
     bidirectional LSTM reads it, and a softmax names every character; the loss is the cross-entropy
@@ -363,19 +367,7 @@ class SegmentedReader(ConvBlocks, Module):
 
     def __init__(self, config: ReaderConfig, rng: np.random.Generator | None = None):
         super().__init__()
-        self.config = config
-        rng = rng if rng is not None else np.random.default_rng()
-        dt = self.dtype = check_dtype(config.dtype)
-        self._build_convs(1, config.channels, dt, rng)
-        self.proj = self.add_module("proj", Linear(config.flat_features(), config.features, dtype=dt, rng=rng))
-        he_init(rng, self.proj)
-        self.rnn = self.add_module(
-            "rnn",
-            LSTM(config.features, config.hidden, num_layers=config.layers, bidirectional=True, dtype=dt, rng=rng),
-        )
-        forget_gate_bias_(self.rnn, config.forget_bias)
-        self.head = self.add_module("head", Linear(2 * config.hidden, len(config.alphabet), dtype=dt, rng=rng))
-        self.tape = None
+        self._build_reader(config, rng, config.flat_features(), bidirectional=True, classes=len(config.alphabet))
 
     def encode(self, strings: list[str], steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Strings -> (targets (L, N) class ids, 0 past the end; mask (L, N), True on characters)."""
@@ -431,7 +423,7 @@ class SegmentedReader(ConvBlocks, Module):
         return texts
 
 
-class MaxlenReader(ConvBlocks, Module):
+class MaxlenReader(ReaderLayers, Module):
     r"""The IIIT lecture's second OCR model, without segmentation: the CNN features of the whole
     image, flattened to one vector, are copied to each of Maxlen steps of an LSTM, which writes one
     character per step; class 0 means "no character" (the string has ended). The loss is the
@@ -466,18 +458,7 @@ class MaxlenReader(ConvBlocks, Module):
 
     def __init__(self, config: ReaderConfig, rng: np.random.Generator | None = None):
         super().__init__()
-        self.config = config
-        rng = rng if rng is not None else np.random.default_rng()
-        dt = self.dtype = check_dtype(config.dtype)
-        self._build_convs(1, config.channels, dt, rng)
-        self.proj = self.add_module("proj", Linear(config.flat_features(), config.features, dtype=dt, rng=rng))
-        he_init(rng, self.proj)
-        self.rnn = self.add_module(
-            "rnn", LSTM(config.features, config.hidden, num_layers=config.layers, dtype=dt, rng=rng)
-        )
-        forget_gate_bias_(self.rnn, config.forget_bias)
-        self.head = self.add_module("head", Linear(config.hidden, len(config.alphabet) + 1, dtype=dt, rng=rng))
-        self.tape = None
+        self._build_reader(config, rng, config.flat_features(), bidirectional=False, classes=len(config.alphabet) + 1)
 
     def encode(self, strings: list[str]) -> np.ndarray:
         """Strings -> targets (Maxlen, N): class k >= 1 is alphabet[k - 1], 0 after the end. A string
