@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data import datasets
-from . import adding, binary_addition, caption, forecast, music, parity, row_mnist, sentiment, seq2seq, tagging
+from . import adding, binary_addition, caption, forecast, music, ocr, parity, row_mnist, sentiment, seq2seq, tagging
 from .common import Experiment, RunFolder
 
 EXPERIMENTS: dict[str, Experiment] = {
@@ -35,6 +35,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         forecast.EXPERIMENT,
         music.EXPERIMENT,
         caption.EXPERIMENT,
+        ocr.EXPERIMENT,
     )
 }
 
