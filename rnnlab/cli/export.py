@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 
@@ -48,7 +49,7 @@ def run_export(args) -> int:
     for option, path in (("--torch", args.torch), ("--onnx", args.onnx)):
         if path:
             out_file(path, option)  # a folder or a missing folder: one line now, not torch's traceback later
-    if _run_task(args.run) == "ocr":
+    if (Path(args.run) / "run.json").is_file() and _run_task(args.run) == "ocr":
         return _export_ocr(args)
     model, vocab = load_charlm(args.run)
     metadata = {"vocab": json.dumps(vocab.to_json()), "config": json.dumps(asdict(model.config))}
