@@ -60,6 +60,20 @@ def onnx():
     return onnx_module
 
 
+@pytest.fixture(scope="session")
+def browser():
+    """A headless Chromium (tests/browser.py: the distribution's package over the DevTools
+    protocol), shared by the session's page tests. Skipped when none is installed, failing when
+    RNNLAB_REQUIRE_BROWSER=1 (as .ci/run sets it after installing one), so CI cannot pass by
+    skipping; a browser that is installed but does not start fails either way."""
+    from browser import Chromium, find_chromium
+
+    if find_chromium() is None:
+        require("chromium is not installed", "RNNLAB_REQUIRE_BROWSER", "apt-get install chromium")
+    with Chromium() as chromium:
+        yield chromium
+
+
 @pytest.fixture
 def run_quick(tmp_path):
     """run_quick(NAME, **options) -> (summary, run folder): `rnnlab experiment NAME --quick --seed 0`

@@ -204,7 +204,8 @@ def test_the_command_line_is_a_package_of_small_modules_one_per_group():
     assert not (PACKAGE / "cli.py").exists() and all(n <= 300 for n in sizes.values()), sizes
     commands = {name for action in cli.parser()._subparsers._group_actions for name in action.choices}
     assert commands == {"fit", "predict", "evaluate", "train", "sample", "resume", "eval", "export", "info", "demo",
-                        "experiment", "translate", "diagnose", "study", "data"}  # fmt: skip
+                        "experiment", "translate", "diagnose", "study", "view", "runs", "report", "export-states",
+                        "data"}  # fmt: skip
 
 
 def test_every_option_an_experiment_declares_is_on_the_command_line_and_nothing_else():

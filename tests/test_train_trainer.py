@@ -231,3 +231,25 @@ def test_the_trainers_docstring_example_runs_as_written():
 
     result = doctest.testmod(trainer, raise_on_error=False, report=True)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_timed_evaluations_checkpoint_even_when_no_step_count_does(tmp_path, echo):
+    """A minutes budget evaluates on the clock with checkpoint_every=0 (as `rnnlab train --minutes`
+    does): each timed evaluation must leave a checkpoint, or a run killed mid-way has none to resume."""
+    from rnnlab.nn.optim import Adam
+
+    task = echo.EchoTask()
+    seen = []
+    cfg = TrainConfig(
+        max_steps=4, eval_every=0, eval_every_seconds=1e-9, checkpoint_every=0, keep_checkpoints=10, progress=False
+    )
+    trainer = Trainer(
+        task,
+        Adam(task.model.named_parameters(), lr=0.03),
+        tmp_path / "run",
+        cfg,
+        on_eval=lambda step, score, improved: seen.append([p.name for p in list_checkpoints(tmp_path / "run")]),
+    )
+    trainer.run()
+    # at the evaluation of step k, the checkpoints of the earlier timed evaluations are there
+    assert seen[2] == ["checkpoint-00000001", "checkpoint-00000002"]

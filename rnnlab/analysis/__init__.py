@@ -13,6 +13,9 @@ Each module reads a model (never changes it) and returns arrays and small datacl
                 adding problem, the recursion figures)
     diagnose    the diagnosis of a trained character model behind `rnnlab diagnose`
     plots       the pictures (matplotlib, imported only when drawing: pip install -e ".[plot]")
+    explorer    a char-LM read over a text for `rnnlab view`: every unit's states and gates, top
+                predictions, hypotheses and the units that match them, gate saturation
+    explorer_page  the explorer as one self-contained HTML file (explorer_assets/)
 """
 
 from .checks import StepCheck, check_stepping, gradcheck

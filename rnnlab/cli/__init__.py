@@ -14,11 +14,15 @@
     rnnlab translate   use a trained seq2seq model of `rnnlab experiment dates|translate|reverse`
     rnnlab diagnose    gradient flow, Jacobians, gates and memory of a trained char-LM
     rnnlab study       gradient flow of five RNNs on the adding problem; recursions; NOR circuits
+    rnnlab view        a self-contained HTML page to look inside a trained char-LM
+    rnnlab runs        a table of the runs under a folder: task, model, best score, steps, wall time, status
+    rnnlab report      one self-contained HTML page comparing runs: config diff, curves, samples, figures
+    rnnlab export-states  a char-LM's hidden states on a text, in the files LSTMVis reads (HDF5)
     rnnlab data        the outside data sets: list (licences, where), fetch into the cache, path
 
-One module per command group (fit, use, charlm, export, info, experiment, analysis, data) adds its
-commands and their options beside the code that reads them; what a command does beyond parsing and
-printing lives in importable modules (rnnlab.runs, rnnlab.experiments, rnnlab.analysis,
+One module per command group (fit, use, charlm, export, info, experiment, analysis, view, report,
+data) adds its commands and their options beside the code that reads them; what a command does
+beyond parsing and printing lives in importable modules (rnnlab.runs, rnnlab.experiments, rnnlab.analysis,
 rnnlab.data.datasets) that a notebook uses the same way. Errors are one line on stderr with exit
 code 2 (`--debug` shows the traceback); NumPy's floating-point warnings are summed up in one line
 after a command that succeeds, and left out after one that fails (its error says what went wrong).
@@ -32,10 +36,11 @@ import warnings
 from pathlib import Path
 
 from .. import __version__
-from . import analysis, charlm, data, experiment, export, fit, info, use
+from . import analysis, charlm, data, experiment, export, fit, info, report, use, view
 from .common import Parser
 
-GROUPS = (fit, use, charlm, export, info, experiment, analysis, data)  # in the order `rnnlab --help` lists them
+# in the order `rnnlab --help` lists them
+GROUPS = (fit, use, charlm, export, info, experiment, analysis, view, report, data)
 
 
 def parser() -> argparse.ArgumentParser:

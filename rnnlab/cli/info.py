@@ -11,7 +11,7 @@ import numpy as np
 from .. import __version__
 from ..experiments.common import non_negative_int, positive_float, positive_int
 
-EXTRAS = ("torch", "onnx", "onnxruntime", "matplotlib", "safetensors", "numba", "statsmodels")
+EXTRAS = ("torch", "onnx", "onnxruntime", "matplotlib", "safetensors", "numba", "statsmodels", "h5py")
 
 
 def add_commands(command) -> None:

@@ -180,9 +180,11 @@ def build_run(
     )
 
     def on_eval(step, score, improved):
+        sample = short_sample(model, vocab)
+        trainer.log({"step": step, "event": "sample", "text": sample})  # `rnnlab report` shows them
         say(
             f"step {step}: validation {score:.4f} nats/char ({score / math.log(2):.3f} bits)"
-            f"{' *best*' if improved else ''} | {short_sample(model, vocab)!r}"
+            f"{' *best*' if improved else ''} | {sample!r}"
         )
 
     schedule = None
@@ -190,7 +192,8 @@ def build_run(
         from ..nn.schedules import CosineAnnealingLR
 
         schedule = CosineAnnealingLR(opt, T_max=spec.steps, eta_min=spec.lr / 20)
-    return CharLMRun(Trainer(task, opt, run_dir, cfg, schedule=schedule, on_eval=on_eval), model, vocab)
+    trainer = Trainer(task, opt, run_dir, cfg, schedule=schedule, on_eval=on_eval)
+    return CharLMRun(trainer, model, vocab)
 
 
 def load_charlm(path) -> tuple[CharLM, Vocab]:

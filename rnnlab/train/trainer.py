@@ -14,7 +14,7 @@ summation order, and so its last bits, depends on how the work is split.
 
 Run folder:
     config.json          the trainer's and the task's configuration
-    metrics.jsonl        one JSON object per line: training steps and evaluations
+    metrics.jsonl        one JSON object per line: training steps, evaluations, a task's own records
     checkpoint-XXXXXXXX/ the last `keep_checkpoints` checkpoints (see checkpoint.py)
     best/                the checkpoint with the best evaluation score so far (a link swapped atomically)
     .lock                held while the run trains: a second trainer on the folder is refused (runlock.py)
@@ -294,6 +294,14 @@ class Trainer:
         save_best(self.run_dir, self._checkpoint())
 
     # --- metrics -----------------------------------------------------------------------------
+    def log(self, record: dict) -> None:
+        """Append a task's own record to metrics.jsonl (e.g. a sample written at an evaluation,
+        from on_eval); it carries "step" and an "event" other than the trainer's ("eval",
+        "skipped", "diverged"), so readers of training steps pass over it."""
+        if not isinstance(record.get("step"), int) or not isinstance(record.get("event"), str):
+            raise ValueError('a metrics record needs an integer "step" and an "event" name')
+        self._log(record)
+
     def _log(self, record: dict) -> None:
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
@@ -375,9 +383,9 @@ class Trainer:
                     if self._evaluate():
                         reason = "target_reached" if self._target_reached else "early_stopping"
                         break
-                    if on_time and cfg.checkpoint_every:
-                        self._save()
-                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                # a timed evaluation checkpoints too: a minutes budget has no step count to save by,
+                # and a run killed mid-way must keep something to resume from
+                if on_time or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0):
                     self._save()
         except DivergedError:
             bar.close()
