@@ -41,7 +41,7 @@ from pathlib import Path, PurePath
 
 import numpy as np
 
-from .render import LOWER, TRAIN_FONTS, text_lines
+from .render import LOWER, TRAIN_FONTS, text_lines_uint8
 from .tables import read_table
 from .text import DataError
 
@@ -287,13 +287,8 @@ def rendered_lines(
     height: int = 32,
 ) -> tuple[list[np.ndarray], list[str]]:
     """n random strings of min_len..max_len characters of `alphabet`, each rendered in a font drawn
-    from `fonts` (rnnlab.data.render.text_lines, seeded): (images (height, W_i) uint8, ink 255
+    from `fonts` (rnnlab.data.render.text_lines_uint8, seeded): (images (height, W_i) uint8, ink 255
     and background 0, each cropped to its own width; texts)."""
     rng = np.random.default_rng(seed)
-    images, texts = [], []
-    for start in range(0, n, 1000):  # in chunks: a padded batch of every line would be wide
-        batch = text_lines(min(1000, n - start), list(fonts), alphabet, min_len, max_len, rng, height)
-        for image, width in zip(batch.images, batch.widths):
-            images.append(np.round(image[:, :width] * 255).astype(np.uint8))
-        texts += batch.texts
+    images, texts, _, _ = text_lines_uint8(n, list(fonts), alphabet, min_len, max_len, rng, height)
     return images, texts

@@ -369,6 +369,32 @@ def text_lines(
     return TextLines(images, widths, texts, [line.boxes for line in lines], chosen)
 
 
+def text_lines_uint8(
+    n: int,
+    fonts: Sequence[str] = TRAIN_FONTS,
+    alphabet: str = LOWER,
+    min_len: int = 1,
+    max_len: int = 12,
+    rng: np.random.Generator | None = None,
+    height: int = 32,
+    chunk: int = 1000,
+    **style,
+) -> tuple[list[np.ndarray], list[str], list[list[tuple[int, int]]], list[str]]:
+    """text_lines for many lines: rendered `chunk` at a time (one padded batch of all of them would
+    be as wide as the widest) and kept as uint8, ink 255 and background 0, each cropped to its own
+    width, a quarter of float32's memory. Returns (images, texts, boxes, fonts); `style` is
+    text_lines' slant, noise and jitter. The chunk size is part of the draw: the same rng and chunk
+    give the same lines."""
+    images, texts, boxes, chosen = [], [], [], []
+    for start in range(0, positive_int("n", n), positive_int("chunk", chunk)):
+        part = text_lines(min(chunk, n - start), fonts, alphabet, min_len, max_len, rng, height, **style)
+        images += [np.round(image[:, :width] * 255).astype(np.uint8) for image, width in zip(part.images, part.widths)]
+        texts += part.texts
+        boxes += part.boxes
+        chosen += part.fonts
+    return images, texts, boxes, chosen
+
+
 @dataclass(frozen=True)
 class DigitStrings:
     """MNIST digit strings: images (N, 28, W) float32 in [0, 1], widths, labels (int64 arrays), boxes."""

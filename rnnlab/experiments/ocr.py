@@ -39,19 +39,13 @@ STYLE = dict(slant=0.15, noise=0.05, jitter=0.1)  # the rendering's random varia
 
 
 class Lines:
-    """Rendered lines kept as uint8 (a quarter of float32's memory), each at its own width."""
+    """Rendered lines kept as uint8 (render.text_lines_uint8), each at its own width."""
 
     def __init__(self, n: int, fonts, rng: np.random.Generator, min_len: int, max_len: int, chunk: int = 500):
-        self.images, self.widths, self.texts, self.boxes, self.fonts = [], [], [], [], []
-        for start in range(0, n, chunk):
-            part = render.text_lines(min(chunk, n - start), fonts, render.LOWER, min_len, max_len, rng=rng, **STYLE)
-            for i, w in enumerate(part.widths):
-                self.images.append(np.round(part.images[i, :, :w] * 255).astype(np.uint8))
-            self.widths.extend(int(w) for w in part.widths)
-            self.texts += part.texts
-            self.boxes += part.boxes
-            self.fonts += part.fonts
-        self.widths = np.array(self.widths, np.int64)
+        self.images, self.texts, self.boxes, self.fonts = render.text_lines_uint8(
+            n, fonts, render.LOWER, min_len, max_len, rng, chunk=chunk, **STYLE
+        )
+        self.widths = np.array([image.shape[1] for image in self.images], np.int64)
 
     def __len__(self) -> int:
         return len(self.texts)
